@@ -1,0 +1,15 @@
+-- Totals per store, Lima date, currency and status over recon_items, for the window.
+-- `currency` is the order's, or the payment's for an item with no order (CONTRACT §3).
+SELECT
+    store_id,
+    business_date,
+    coalesce(order_currency, paid_currency) AS currency,
+    status,
+    count(*) AS items,
+    CAST(coalesce(sum(order_total_cents), 0) AS BIGINT) AS order_total_cents,
+    CAST(coalesce(sum(paid_amount_cents), 0) AS BIGINT) AS paid_amount_cents
+FROM recon_items
+WHERE list_contains(CAST(getvariable('stores') AS VARCHAR[]), store_id)
+  AND business_date BETWEEN CAST(getvariable('start_date') AS DATE) AND CAST(getvariable('end_date') AS DATE)
+GROUP BY ALL
+ORDER BY store_id, business_date, currency, status

@@ -1,0 +1,245 @@
+-- Reconciled items for the stores and Lima dates of the window (CONTRACT §3).
+-- Variables: stores (VARCHAR[]), start_date, end_date (DATE), fx_tolerance_pct (DECIMAL),
+-- grace_business_days (INTEGER). In the DuckDB shell: SET VARIABLE stores = ['lima_shop']; ...
+WITH
+params AS (
+    SELECT
+        CAST(getvariable('stores') AS VARCHAR[]) AS stores,
+        CAST(getvariable('start_date') AS DATE) AS start_date,
+        CAST(getvariable('end_date') AS DATE) AS end_date,
+        CAST(getvariable('fx_tolerance_pct') AS DECIMAL(9, 4)) AS tolerance_pct,
+        CAST(getvariable('grace_business_days') AS INTEGER) AS grace
+),
+store_orders AS (
+    SELECT o.* FROM orders AS o, params WHERE list_contains(params.stores, o.store_id)
+),
+-- PagoEfectivo orders; when two share a normalized reference, the earliest created owns its CIPs.
+pe_orders AS (
+    SELECT o.*,
+        row_number() OVER (PARTITION BY store_id, reference ORDER BY created_at, order_id) AS ref_rank,
+        count(*) OVER (PARTITION BY store_id, reference) AS ref_orders,
+        min(order_id) FILTER (WHERE TRUE) OVER (PARTITION BY store_id, reference) AS first_order_id
+    FROM store_orders AS o
+    WHERE is_pagoefectivo
+),
+other_method_orders AS (
+    SELECT store_id, reference, min(order_id) AS order_id, min(payment_method) AS payment_method
+    FROM store_orders WHERE NOT is_pagoefectivo
+    GROUP BY store_id, reference
+),
+cips AS (
+    SELECT p.*, coalesce(p.date_creation, p.date_payment, p.date_expiry) AS seen_at
+    FROM payments AS p, params WHERE list_contains(params.stores, p.store_id)
+),
+paid AS (
+    SELECT c.*,
+        row_number() OVER (PARTITION BY store_id, reference ORDER BY date_payment, cip) AS paid_rank,
+        count(*) OVER (PARTITION BY store_id, reference) AS paid_count
+    FROM cips AS c
+    WHERE status = 'paid'
+),
+-- Per reference: the latest CIP, whether any was reversed, and every CIP for the evidence.
+cip_groups AS (
+    SELECT store_id, reference,
+        bool_or(status = 'reversed') AS any_reversed,
+        arg_max(cip, (seen_at, cip)) AS latest_cip,
+        arg_max(status, (seen_at, cip)) AS latest_status,
+        arg_max(date_expiry, (seen_at, cip)) AS latest_expiry,
+        CASE WHEN count(*) > 1 THEN list(cip || ' ' || status ORDER BY seen_at, cip) END AS all_cips
+    FROM cips
+    GROUP BY store_id, reference
+),
+rates AS (
+    -- paid CIPs in another currency than their order, with the SBS sell rate of the payment's
+    -- Lima date or the last one published before it.
+    SELECT p.store_id, p.cip, f.sell, f.date AS rate_date
+    FROM (
+        SELECT p.store_id, p.cip, p.payment_date,
+               CASE WHEN p.currency <> 'PEN' THEN p.currency ELSE o.currency END AS fx_currency
+        FROM paid AS p
+        JOIN pe_orders AS o ON o.store_id = p.store_id AND o.reference = p.reference AND o.ref_rank = 1
+        WHERE p.currency <> o.currency
+    ) AS p
+    ASOF JOIN fx_rates AS f ON f.currency = p.fx_currency AND p.payment_date >= f.date
+),
+primary_facts AS (
+    SELECT
+        o.store_id, o.business_date, o.reference, o.order_id, o.status AS order_status,
+        o.currency AS order_currency, o.total_cents, o.cip AS order_cip,
+        o.ref_rank, o.ref_orders, o.first_order_id,
+        o.status = 'cancelled' AS is_cancelled,
+        o.status IN ('paid', 'refunded') AS marked_paid,
+        p.cip AS paid_cip, p.currency AS paid_currency, p.amount_cents AS paid_cents,
+        p.date_payment, p.paid_count,
+        g.any_reversed, g.latest_cip, g.latest_status, g.latest_expiry, g.all_cips,
+        cov.coverage_at, cov.coverage_date,
+        grace_day.day AS grace_day,
+        r.sell, r.rate_date,
+        params.tolerance_pct, params.grace,
+        -- the paid amount in the order's currency (only when they differ and a rate is known)
+        CASE
+            WHEN r.sell IS NULL THEN NULL
+            WHEN p.currency = 'PEN' THEN CAST(round(CAST(p.amount_cents AS DECIMAL(38, 6)) / r.sell) AS BIGINT)
+            WHEN o.currency = 'PEN' THEN CAST(round(CAST(p.amount_cents AS DECIMAL(38, 6)) * r.sell) AS BIGINT)
+        END AS converted_cents,
+        -- |paid/sell - total| <= total * tol/100, rewritten without division, exact in DECIMAL
+        CASE
+            WHEN r.sell IS NULL THEN FALSE
+            WHEN p.currency = 'PEN' THEN abs(p.amount_cents - o.total_cents * r.sell) * 100 <= o.total_cents * r.sell * params.tolerance_pct
+            WHEN o.currency = 'PEN' THEN abs(p.amount_cents * r.sell - o.total_cents) * 100 <= o.total_cents * params.tolerance_pct
+            ELSE FALSE
+        END AS within_fx_tolerance
+    FROM pe_orders AS o
+    CROSS JOIN params
+    LEFT JOIN paid AS p
+        ON o.ref_rank = 1 AND p.store_id = o.store_id AND p.reference = o.reference AND p.paid_rank = 1
+    LEFT JOIN cip_groups AS g
+        ON o.ref_rank = 1 AND g.store_id = o.store_id AND g.reference = o.reference
+    LEFT JOIN rates AS r ON r.store_id = p.store_id AND r.cip = p.cip
+    LEFT JOIN statement_coverage AS cov ON cov.store_id = o.store_id
+    LEFT JOIN business_calendar AS order_day ON order_day.day = o.business_date
+    LEFT JOIN business_calendar AS grace_day
+        ON grace_day.is_business_day AND grace_day.business_day_seq = order_day.business_day_seq + params.grace
+),
+primary_rows AS (
+    SELECT f.*,
+        CASE
+            WHEN paid_cip IS NOT NULL AND is_cancelled THEN 'PAID_CANCELLED_ORDER'
+            WHEN paid_cip IS NOT NULL AND paid_currency = order_currency AND paid_cents = total_cents THEN 'MATCHED'
+            WHEN paid_cip IS NOT NULL AND paid_currency = order_currency THEN 'AMOUNT_MISMATCH'
+            WHEN paid_cip IS NOT NULL AND within_fx_tolerance THEN 'MATCHED'
+            WHEN paid_cip IS NOT NULL THEN 'CURRENCY_MISMATCH'
+            WHEN is_cancelled THEN 'CANCELLED_UNPAID'
+            WHEN any_reversed THEN 'REVERSED'
+            WHEN marked_paid AND coverage_date >= grace_day THEN 'MISSING_PAYMENT'
+            WHEN NOT marked_paid AND (latest_status IN ('expired', 'deleted') OR latest_expiry < coverage_at) THEN 'EXPIRED_UNPAID'
+            ELSE 'AWAITING_PAYMENT'
+        END AS status
+    FROM primary_facts AS f
+),
+primary_items AS (
+    SELECT
+        store_id, business_date, reference, order_id,
+        coalesce(paid_cip, latest_cip) AS cip,
+        status,
+        CASE status
+            WHEN 'MATCHED' THEN CASE WHEN paid_currency <> order_currency THEN 'FX_CONVERTED' END
+            WHEN 'AMOUNT_MISMATCH' THEN CASE WHEN paid_cents < total_cents THEN 'UNDERPAID' ELSE 'OVERPAID' END
+            WHEN 'CURRENCY_MISMATCH' THEN CASE WHEN sell IS NULL THEN 'NO_FX_RATE' ELSE 'OUTSIDE_FX_TOLERANCE' END
+            WHEN 'PAID_CANCELLED_ORDER' THEN 'ORDER_CANCELLED'
+            WHEN 'REVERSED' THEN 'EXTORNO'
+            WHEN 'MISSING_PAYMENT' THEN 'NOT_IN_STATEMENTS'
+            WHEN 'EXPIRED_UNPAID' THEN CASE WHEN latest_status = 'deleted' THEN 'CIP_DELETED' ELSE 'CIP_EXPIRED' END
+            WHEN 'AWAITING_PAYMENT' THEN CASE
+                WHEN ref_rank > 1 THEN 'DUPLICATE_REFERENCE'
+                WHEN marked_paid THEN 'WITHIN_GRACE'
+                WHEN latest_cip IS NULL THEN 'NO_CIP'
+                ELSE 'CIP_PENDING' END
+            WHEN 'CANCELLED_UNPAID' THEN CASE WHEN ref_rank > 1 THEN 'DUPLICATE_REFERENCE' END
+        END AS reason,
+        order_currency, total_cents AS order_total_cents,
+        paid_currency, paid_cents AS paid_amount_cents,
+        CASE
+            WHEN paid_cip IS NULL THEN NULL
+            WHEN status = 'PAID_CANCELLED_ORDER' THEN paid_cents
+            WHEN paid_currency = order_currency THEN paid_cents - total_cents
+            WHEN converted_cents IS NOT NULL THEN converted_cents - total_cents
+        END AS difference_cents,
+        status = 'PAID_CANCELLED_ORDER' OR (status = 'AMOUNT_MISMATCH' AND paid_cents > total_cents) AS refund_candidate,
+        concat_ws(' ',
+            CASE status
+                WHEN 'MATCHED' THEN CASE
+                    WHEN paid_currency = order_currency THEN
+                        'CIP ' || paid_cip || ' paid ' || fmt_money(paid_cents, paid_currency) || ' on ' || fmt_lima(date_payment)
+                        || ', equal to the order total ' || fmt_money(total_cents, order_currency) || '.'
+                    ELSE
+                        'CIP ' || paid_cip || ' paid ' || fmt_money(paid_cents, paid_currency) || ' on ' || fmt_lima(date_payment)
+                        || '; at the SBS sell rate ' || fmt_decimal(sell) || ' PEN/USD of ' || CAST(rate_date AS VARCHAR)
+                        || ' that is ' || fmt_money(converted_cents, order_currency) || ' against the order total '
+                        || fmt_money(total_cents, order_currency) || ', within the ' || fmt_decimal(tolerance_pct) || '% tolerance.'
+                    END
+                WHEN 'AMOUNT_MISMATCH' THEN
+                    'CIP ' || paid_cip || ' paid ' || fmt_money(paid_cents, paid_currency) || ' on ' || fmt_lima(date_payment)
+                    || ' against the order total ' || fmt_money(total_cents, order_currency) || ': '
+                    || CASE WHEN paid_cents < total_cents THEN 'underpaid by ' ELSE 'overpaid by ' END
+                    || fmt_money(abs(paid_cents - total_cents), order_currency) || '.'
+                WHEN 'CURRENCY_MISMATCH' THEN
+                    'CIP ' || paid_cip || ' paid ' || fmt_money(paid_cents, paid_currency) || ' on ' || fmt_lima(date_payment)
+                    || ' for an order in ' || order_currency || ' of ' || fmt_money(total_cents, order_currency) || '; '
+                    || CASE WHEN sell IS NULL THEN 'no SBS rate is known on or before ' || CAST(CAST(timezone('America/Lima', date_payment) AS DATE) AS VARCHAR) || '.'
+                        ELSE 'at the SBS sell rate ' || fmt_decimal(sell) || ' of ' || CAST(rate_date AS VARCHAR) || ' that is '
+                             || fmt_money(converted_cents, order_currency) || ', outside the ' || fmt_decimal(tolerance_pct) || '% tolerance.' END
+                WHEN 'PAID_CANCELLED_ORDER' THEN
+                    'The store cancelled the order (' || order_status || ') but CIP ' || paid_cip || ' paid '
+                    || fmt_money(paid_cents, paid_currency) || ' on ' || fmt_lima(date_payment) || '; refund the buyer.'
+                WHEN 'CANCELLED_UNPAID' THEN 'The order is cancelled and no CIP for it is paid.'
+                WHEN 'REVERSED' THEN 'CIP ' || latest_cip || ' was paid and then reversed (extorno); no other CIP is paid.'
+                WHEN 'MISSING_PAYMENT' THEN
+                    'The store marks the order ' || order_status || ' but no CIP for reference ' || reference || ' is paid; statements cover up to '
+                    || CAST(coverage_date AS VARCHAR) || ', past the grace day ' || CAST(grace_day AS VARCHAR)
+                    || ' (' || CAST(grace AS VARCHAR) || ' business days).'
+                WHEN 'EXPIRED_UNPAID' THEN
+                    'CIP ' || latest_cip || ' ' || CASE WHEN latest_status IN ('expired', 'deleted') THEN 'is ' || latest_status
+                        ELSE 'expired at ' || fmt_lima(latest_expiry) || ', before the statements'' coverage ' || fmt_lima(coverage_at) END
+                    || ' and the order is not paid.'
+                WHEN 'AWAITING_PAYMENT' THEN CASE
+                    WHEN ref_rank > 1 THEN 'Reference ' || reference || ' is shared with order ' || first_order_id || ', which takes its CIPs; this order is not matched.'
+                    WHEN marked_paid THEN 'The store marks the order ' || order_status || ' but no CIP is paid yet; grace until '
+                        || coalesce(CAST(grace_day AS VARCHAR), '?') || ', statements cover up to ' || coalesce(CAST(coverage_date AS VARCHAR), 'no statement yet') || '.'
+                    WHEN latest_cip IS NULL THEN 'No CIP for reference ' || reference || ' appears in the statements yet.'
+                    ELSE 'CIP ' || latest_cip || ' is ' || latest_status || '; waiting for payment.' END
+            END,
+            CASE WHEN paid_count > 1 THEN 'Paid ' || CAST(paid_count AS VARCHAR) || ' times: see DUPLICATE_PAYMENT rows.' END,
+            CASE WHEN all_cips IS NOT NULL THEN 'CIPs for this reference: ' || array_to_string(all_cips, ', ') || '.' END,
+            CASE WHEN order_cip IS NOT NULL AND order_cip <> coalesce(paid_cip, latest_cip, '') THEN 'The order''s own cip field says ' || order_cip || '.' END
+        ) AS evidence
+    FROM primary_rows
+),
+duplicate_items AS (
+    SELECT
+        o.store_id, o.business_date, o.reference, o.order_id, p.cip,
+        'DUPLICATE_PAYMENT' AS status, 'PAID_AGAIN' AS reason,
+        o.currency AS order_currency, CAST(NULL AS BIGINT) AS order_total_cents,
+        p.currency AS paid_currency, p.amount_cents AS paid_amount_cents,
+        p.amount_cents AS difference_cents,
+        TRUE AS refund_candidate,
+        'Order ' || o.order_id || ' (' || fmt_money(o.total_cents, o.currency) || ') was already paid by CIP ' || first.cip
+        || ' on ' || fmt_lima(first.date_payment) || '; CIP ' || p.cip || ' paid ' || fmt_money(p.amount_cents, p.currency)
+        || ' again on ' || fmt_lima(p.date_payment) || ' (payment ' || CAST(p.paid_rank AS VARCHAR) || ' of '
+        || CAST(p.paid_count AS VARCHAR) || '); refund the excess.' AS evidence
+    FROM paid AS p
+    JOIN pe_orders AS o ON o.ref_rank = 1 AND o.store_id = p.store_id AND o.reference = p.reference
+    JOIN paid AS first ON first.store_id = p.store_id AND first.reference = p.reference AND first.paid_rank = 1
+    WHERE p.paid_rank > 1
+),
+orphan_items AS (
+    SELECT
+        p.store_id, p.payment_date AS business_date, p.reference, m.order_id, p.cip,
+        'ORPHAN_PAYMENT' AS status,
+        CASE WHEN m.order_id IS NOT NULL THEN 'ORDER_PAID_OTHER_METHOD' ELSE 'NO_ORDER' END AS reason,
+        CAST(NULL AS VARCHAR) AS order_currency, CAST(NULL AS BIGINT) AS order_total_cents,
+        p.currency AS paid_currency, p.amount_cents AS paid_amount_cents,
+        p.amount_cents AS difference_cents,
+        m.order_id IS NOT NULL AS refund_candidate,
+        'CIP ' || p.cip || ' (transaction code ' || p.transaction_code || ') paid ' || fmt_money(p.amount_cents, p.currency)
+        || ' on ' || fmt_lima(p.date_payment) || '; '
+        || CASE WHEN m.order_id IS NOT NULL
+            THEN 'order ' || m.order_id || ' was paid by another method (' || coalesce(m.payment_method, 'unknown') || '): the buyer paid twice.'
+            ELSE 'no order of store ' || p.store_id || ' has reference ' || p.reference || '; a person must decide.' END AS evidence
+    FROM paid AS p
+    LEFT JOIN other_method_orders AS m ON m.store_id = p.store_id AND m.reference = p.reference
+    WHERE NOT EXISTS (SELECT 1 FROM pe_orders AS o WHERE o.store_id = p.store_id AND o.reference = p.reference)
+),
+items AS (
+    SELECT * FROM primary_items
+    UNION ALL BY NAME SELECT * FROM duplicate_items
+    UNION ALL BY NAME SELECT * FROM orphan_items
+)
+SELECT
+    store_id, business_date, reference, order_id, cip, status, reason,
+    order_currency, order_total_cents, paid_currency, paid_amount_cents, difference_cents,
+    refund_candidate, evidence
+FROM items, params
+WHERE list_contains(params.stores, items.store_id)
+  AND items.business_date BETWEEN params.start_date AND params.end_date
+ORDER BY store_id, business_date, reference, order_id, status = 'DUPLICATE_PAYMENT', cip

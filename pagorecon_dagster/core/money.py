@@ -1,0 +1,64 @@
+"""Money is integer céntimos from parsing onward; a decimal string is the only way in."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+# CONTRACT §2: plain decimal with `.` and at most 2 places; no sign, no separators, no text.
+MONEY_PATTERN = r"^\d+(\.\d{1,2})?$"
+_MONEY_RE = re.compile(MONEY_PATTERN)
+
+
+class MoneyError(ValueError):
+    pass
+
+
+def describe_money_problem(value: str) -> str:
+    """Why `value` is not a plain money amount, in words a finance user can act on."""
+    v = value.strip()
+    if v == "":
+        return "is empty; an amount is required"
+    if v.startswith("-") or (v.startswith("(") and v.endswith(")")):
+        return f"{value!r} is negative; amounts must be >= 0"
+    if "," in v and "." in v or re.fullmatch(r"\d{1,3}(,\d{3})+", v):
+        return f"{value!r} has a thousands separator; write 1234.50"
+    if re.fullmatch(r"\d+,\d{1,2}", v):
+        return f"{value!r} uses a decimal comma; write 1234.50"
+    if re.fullmatch(r"\d+\.\d{3,}", v):
+        return f"{value!r} has more than 2 decimal places"
+    if re.search(r"[eE][+-]?\d+$", v):
+        return f"{value!r} is in scientific notation (Excel); export the column as text or number with 2 decimals"
+    return f"{value!r} is not a plain decimal amount like 1234.50"
+
+
+def parse_cents(value: str) -> int:
+    """`'1234.5'` -> 123450. Raises MoneyError with the reason."""
+    v = value.strip()
+    if not _MONEY_RE.match(v):
+        raise MoneyError(describe_money_problem(value))
+    whole, _, frac = v.partition(".")
+    return int(whole) * 100 + int((frac + "00")[:2])
+
+
+def cents_series(values: pd.Series) -> pd.Series:
+    """Vectorised parse_cents for strings already validated against MONEY_PATTERN; '' -> <NA>."""
+    v = values.astype("string").str.strip()
+    parts = v.str.split(".", n=1, expand=True)
+    whole = parts[0]
+    frac = parts[1] if parts.shape[1] > 1 else pd.Series(pd.NA, index=v.index, dtype="string")
+    frac = frac.fillna("").str.pad(2, side="right", fillchar="0").str.slice(0, 2)
+    empty = v.isna() | (v == "")
+    whole = whole.where(~empty, "0")
+    frac = frac.where(~empty, "0")
+    cents = whole.astype("int64") * 100 + frac.astype("int64")
+    return cents.astype("Int64").mask(empty)
+
+
+def format_cents(cents: int | None, currency: str | None = None) -> str:
+    if cents is None:
+        return ""
+    sign = "-" if cents < 0 else ""
+    text = f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+    return f"{currency} {text}" if currency else text

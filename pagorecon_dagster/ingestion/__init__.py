@@ -1,0 +1,1 @@
+"""Landing files -> validated rows in the warehouse, with quarantine and an audit of every file."""

@@ -1,0 +1,388 @@
+"""Ingest landing files into the warehouse, each file all-or-nothing, every row accounted for.
+
+A file goes through: content hash (a re-dropped file is a no-op) -> decode (UTF-8 or cp1252)
+-> chunks of rows -> the source's Pandera schema -> clean rows to the source's raw table, bad
+rows to `quarantine` with every error -> one `ingested_files` row. A file that cannot be read
+at all rolls back whatever of it was staged and is recorded as `failed`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pandera.pandas as pa
+
+from pagorecon_dagster.config import Settings, StoreConfig
+from pagorecon_dagster.core.money import describe_money_problem
+from pagorecon_dagster.ingestion import readers
+from pagorecon_dagster.ingestion.sources import (
+    CIP_SEARCH_FIELDS,
+    NOTIFICATION_EVENTS,
+    SOURCES,
+    Source,
+)
+from pagorecon_dagster.validation import schemas
+
+CHUNK_ROWS = 50_000
+Progress = Callable[[str], None]
+
+
+@dataclass
+class FileOutcome:
+    file: str
+    source: str
+    store_id: str | None
+    status: str  # loaded | failed | skipped (same bytes already ingested)
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    error: str | None = None
+
+
+@dataclass
+class IngestReport:
+    files: list[FileOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.status == "failed"]
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "files_loaded": sum(f.status == "loaded" for f in self.files),
+            "files_skipped": sum(f.status == "skipped" for f in self.files),
+            "files_failed": len(self.failed),
+            "rows_read": sum(f.rows_read for f in self.files),
+            "rows_loaded": sum(f.rows_loaded for f in self.files),
+            "rows_quarantined": sum(f.rows_quarantined for f in self.files),
+        }
+
+
+@dataclass
+class Chunk:
+    """Rows of one file as strings, one per record: `_line`, `_raw` plus the named columns."""
+
+    frame: pd.DataFrame
+    # Rows rejected before schema validation (wrong field count, not an object), line -> error.
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+def landing_files(settings: Settings, kind: str) -> list[Path]:
+    folder = settings.landing / kind
+    if not folder.exists():
+        return []
+    patterns = ("*.csv", "*.json") if kind == "statements" else ("*.csv",)
+    found = {p for pattern in patterns for p in folder.rglob(pattern) if p.is_file()}
+    return sorted(found, key=lambda p: p.relative_to(settings.landing).as_posix())
+
+
+def ingest_source(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    kind: str,
+    *,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    source = SOURCES[kind]
+    report = IngestReport()
+    files = landing_files(settings, kind)
+    for number, path in enumerate(files, start=1):
+        outcome = ingest_file(con, settings, source, path, run_id=run_id)
+        report.files.append(outcome)
+        if progress:
+            progress(f"{kind}: {number}/{len(files)} files, {sum(f.rows_read for f in report.files):,} rows read")
+    return report
+
+
+def _store_for(settings: Settings, source: Source, relative: Path) -> StoreConfig | None:
+    if not source.per_store:
+        return None
+    parts = relative.parts  # (kind, store_id, ..., file)
+    if len(parts) < 3:
+        raise readers.UnreadableFile(f"must be inside landing/{source.kind}/<store_id>/")
+    try:
+        return settings.store(parts[1])
+    except KeyError:
+        raise readers.UnreadableFile(
+            f"store {parts[1]!r} is not in pagorecon.yaml (known: {', '.join(settings.store_ids)})"
+        ) from None
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection, settings: Settings, source: Source, path: Path, *, run_id: str | None = None
+) -> FileOutcome:
+    relative = path.relative_to(settings.landing)
+    name = relative.as_posix()
+    store_id = relative.parts[1] if source.per_store and len(relative.parts) >= 3 else None
+    outcome = FileOutcome(name, source.kind, store_id, "loaded")
+    facts = None
+    try:
+        facts = readers.inspect_file(path)
+        if _already_loaded(con, facts.sha256, source.kind, store_id):
+            outcome.status = "skipped"
+            return outcome
+        store = _store_for(settings, source, relative)
+        con.execute("BEGIN")
+        try:
+            file_seq = con.execute("SELECT nextval('file_seq')").fetchone()[0]
+            for chunk in _chunks(path, facts, source, store):
+                _load_chunk(con, source, store, chunk, name, file_seq, outcome)
+            _record(con, outcome, facts, file_seq, run_id)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    except readers.UnreadableFile as exc:
+        outcome.status, outcome.error = "failed", str(exc)
+        outcome.rows_read = outcome.rows_loaded = outcome.rows_quarantined = 0
+        _record(con, outcome, facts, None, run_id)
+    return outcome
+
+
+def _already_loaded(con, sha256: str, kind: str, store_id: str | None) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM ingested_files WHERE sha256 = ? AND source = ? AND store_id IS NOT DISTINCT FROM ? AND status = 'loaded'",
+            [sha256, kind, store_id],
+        ).fetchone()[0]
+    )
+
+
+def _record(con, outcome: FileOutcome, facts, file_seq, run_id) -> None:
+    sha = facts.sha256 if facts else ""
+    con.execute("DELETE FROM ingested_files WHERE file = ? AND sha256 = ? AND status = 'failed'", [outcome.file, sha])
+    con.execute(
+        "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            outcome.file, sha, outcome.source, outcome.store_id, file_seq,
+            facts.encoding if facts else None,
+            outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined,
+            outcome.status, outcome.error, dt.datetime.now(dt.timezone.utc), run_id,
+        ],
+    )
+
+
+# --- reading files into chunks of string rows ------------------------------------------------
+
+
+def _chunks(path: Path, facts, source: Source, store: StoreConfig | None) -> Iterator[Chunk]:
+    if path.suffix.lower() == ".json":
+        yield from _json_chunks(path, facts)
+        return
+    header, delimiter = readers.read_csv_header(path, facts)
+    schema = source.schema(store)
+    original = _original_header(path, facts, delimiter)
+    missing = [c for c in schemas.required_columns(schema) if c not in header]
+    if missing:
+        raise readers.UnreadableFile(
+            f"header is missing required column(s) {', '.join(missing)}; found: {', '.join(original)}"
+        )
+    width = len(header)
+    batch: list[list[str]] = []
+    lines: list[int] = []
+    rejected: list[tuple[int, str, str]] = []
+
+    def flush() -> Chunk:
+        frame = pd.DataFrame(batch, columns=header, dtype=object) if batch else pd.DataFrame(columns=header, dtype=object)
+        frame = frame.apply(lambda s: s.str.strip())
+        frame.insert(0, "_line", lines)
+        frame["_raw"] = None
+        frame.attrs["original_header"] = original
+        return Chunk(frame, rejected)
+
+    for record in readers.iter_csv_records(path, facts, delimiter):
+        if len(record.fields) != width:
+            raw = readers.raw_json(dict(zip(original, record.fields)) | ({"_extra": record.fields[width:]} if len(record.fields) > width else {}))
+            rejected.append((record.line, raw, f"row has {len(record.fields)} fields, the header has {width}"))
+        else:
+            batch.append(record.fields)
+            lines.append(record.line)
+        if len(batch) + len(rejected) >= CHUNK_ROWS:
+            yield flush()
+            batch, lines, rejected = [], [], []
+    yield flush()
+
+
+def _original_header(path: Path, facts, delimiter: str) -> list[str]:
+    import csv
+
+    with open(path, encoding=facts.encoding, newline="") as fh:
+        return [h.strip() for h in next(csv.reader([fh.readline()], delimiter=delimiter))]
+
+
+def _json_chunks(path: Path, facts) -> Iterator[Chunk]:
+    doc = readers.read_json(path, facts)
+    if isinstance(doc, dict) and isinstance(doc.get("data"), list) and "eventType" not in doc:
+        items = doc["data"]
+    elif isinstance(doc, dict):
+        items = [doc]
+    elif isinstance(doc, list):
+        items = doc
+    else:
+        raise readers.UnreadableFile("JSON must be a list of CIPs, the /v1/cips/search reply, or notification bodies")
+    rows, lines, rejected = [], [], []
+    for index, item in enumerate(items, start=1):
+        raw = readers.raw_json(item)
+        if not isinstance(item, dict):
+            rejected.append((index, raw, f"item {index} is not a JSON object"))
+            continue
+        if "eventType" in item:
+            data = item.get("data") if isinstance(item.get("data"), dict) else {}
+            event = str(item.get("eventType", "")).strip().lower()
+            row = {
+                "cip": data.get("cip"), "transaction_code": data.get("transactionCode"),
+                "operation_number": item.get("operationNumber"), "currency": data.get("currency"),
+                "amount": data.get("amount"), "date_payment": data.get("paymentDate"),
+                "date_creation": data.get("dateCreation"), "date_expiry": data.get("dateExpiry"),
+                "status": NOTIFICATION_EVENTS.get(event, event or ""), "_origin": "notification",
+            }
+            if event not in NOTIFICATION_EVENTS:
+                rejected.append((index, raw, f"eventType: {item.get('eventType')!r} is not one of {', '.join(NOTIFICATION_EVENTS)}"))
+                continue
+        else:
+            row = {col: item.get(key) for key, col in CIP_SEARCH_FIELDS.items()}
+            status = item.get("status")
+            row["status"] = status if status not in (None, "") else item.get("statusName")
+            row["_origin"] = "cip_search"
+        rows.append({k: readers.json_text(v) for k, v in row.items()})
+        lines.append(index)
+    frame = pd.DataFrame(rows, dtype=object)
+    for col in list(CIP_SEARCH_FIELDS.values()) + ["status", "_origin"]:
+        if col not in frame.columns:
+            frame[col] = ""
+    frame = frame.apply(lambda s: s.fillna("").astype(str).str.strip())
+    frame.insert(0, "_line", lines)
+    frame["_raw"] = [readers.raw_json(items[i - 1]) for i in lines]
+    yield Chunk(frame, rejected)
+
+
+# --- validating and loading a chunk ------------------------------------------------------------
+
+
+def _errors_by_row(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> dict[int, list[str]]:
+    try:
+        schema.validate(frame, lazy=True)
+        return {}
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    errors: dict[int, list[str]] = {}
+    seen: set[tuple[int, str]] = set()
+    for row in cases.itertuples(index=False):
+        if pd.isna(row.index):
+            continue
+        index = int(row.index)
+        message = str(row.check)
+        if row.schema_context == "Column":
+            value = "" if pd.isna(row.failure_case) else str(row.failure_case)
+            if message == schemas.RULE_MONEY:
+                message = f"{row.column}: {describe_money_problem(value)}"
+            elif message == schemas.RULE_REQUIRED:
+                message = f"{row.column}: is required"
+            else:
+                message = f"{row.column}: {value!r} {message}"
+        key = (index, message)
+        if key not in seen:
+            seen.add(key)
+            errors.setdefault(index, []).append(message)
+    return errors
+
+
+def _load_chunk(con, source: Source, store: StoreConfig | None, chunk: Chunk, file: str, file_seq: int, outcome: FileOutcome) -> None:
+    frame = chunk.frame
+    quarantine = [(line, raw, err) for line, raw, err in chunk.rejected]
+    if source.kind == "orders" and store is not None and store.order_format == "shopify":
+        frame, shopify_rejects = _shopify_orders(frame, source, store, outcome)
+        quarantine.extend(shopify_rejects)
+        rows_in_chunk = len(chunk.frame) + len(chunk.rejected)
+        clean = frame
+    else:
+        rows_in_chunk = len(frame) + len(chunk.rejected)
+        errors = _errors_by_row(source.schema(store), frame)
+        bad = frame.index.isin(list(errors))
+        for index in frame.index[bad]:
+            quarantine.append((int(frame.at[index, "_line"]), _raw_of(frame, index), "; ".join(errors[index])))
+        clean = frame[~bad]
+    outcome.rows_read += rows_in_chunk
+    loaded_lines = _insert_clean(con, source, store, clean, file, file_seq)
+    outcome.rows_loaded += loaded_lines
+    outcome.rows_quarantined += len(quarantine)
+    if quarantine:
+        q = pd.DataFrame(quarantine, columns=["line", "raw", "errors"])
+        q.insert(0, "file", file)
+        q.insert(0, "store_id", store.id if store else None)
+        q.insert(0, "source", source.kind)
+        q["file_seq"] = file_seq
+        con.execute("INSERT INTO quarantine SELECT source, store_id, file, line, raw, errors, file_seq FROM q")
+
+
+def _raw_of(frame: pd.DataFrame, index) -> str:
+    if "_raw" in frame.columns and isinstance(frame.at[index, "_raw"], str):
+        return frame.at[index, "_raw"]
+    original = frame.attrs.get("original_header")
+    values = frame.loc[index].drop(labels=["_line", "_raw", "_line_items", "_rows"], errors="ignore")
+    keys = original if original and len(original) == len(values) else list(values.index)
+    return readers.raw_json(dict(zip(keys, values.tolist())))
+
+
+def _insert_clean(con, source: Source, store: StoreConfig | None, clean: pd.DataFrame, file: str, file_seq: int) -> int:
+    if clean.empty:
+        return 0
+    typed = source.to_rows(clean, store)
+    if source.per_store:
+        typed.insert(0, "store_id", store.id)
+    typed["file"] = file
+    typed["file_seq"] = file_seq
+    typed["line"] = clean["_line"].astype("int64").values
+    columns = ", ".join(typed.columns)
+    con.execute(f"INSERT INTO {source.table} ({columns}) SELECT {columns} FROM typed")
+    return int(clean["_rows"].sum()) if "_rows" in clean.columns else len(clean)
+
+
+# --- Shopify: one row per line item; the order's first row carries the order -------------------
+
+
+def _shopify_orders(frame: pd.DataFrame, source: Source, store: StoreConfig, outcome: FileOutcome):
+    """Split line-item rows from order rows, validate the order rows, and send line items of a
+    rejected order to quarantine with it. The last order of a chunk may continue in the next."""
+    state = outcome.__dict__.setdefault("_shopify", {"name": None, "ok": True, "order_index": None})
+    names = frame["name"].fillna("")
+    previous = names.shift(1)
+    if len(frame):
+        previous.iloc[0] = state["name"]
+    is_line_item = (names == previous) & (names != "")
+    orders = frame[~is_line_item]
+    errors = _errors_by_row(source.schema(store), orders)
+    ok = pd.Series(True, index=frame.index)
+    for index in errors:
+        ok.at[index] = False
+    # Each line item takes its order's outcome; leading ones continue the previous chunk's order.
+    order_ok = ok.where(~is_line_item)
+    if len(frame) and is_line_item.iloc[0]:
+        order_ok.iloc[0] = state["ok"]
+    order_ok = order_ok.ffill().astype(bool)
+    group = (~is_line_item).cumsum()
+    rows_per_order = group.value_counts()
+    quarantine = []
+    for index in frame.index[~order_ok]:
+        if index in errors:
+            message = "; ".join(errors[index])
+        else:
+            message = f"line item of order {names.at[index]!r}, whose first row was rejected"
+        quarantine.append((int(frame.at[index, "_line"]), _raw_of(frame, index), message))
+    clean = orders[order_ok[~is_line_item]].copy()
+    clean["_rows"] = [int(rows_per_order.get(g, 1)) for g in group[clean.index]]
+    clean["_line_items"] = clean["_rows"]
+    # Line items at the head of this chunk belong to the previous chunk's order: count them loaded.
+    head = int((group == 0).sum())
+    if head and state["ok"]:
+        outcome.rows_loaded += head
+    if len(frame):
+        state["name"] = names.iloc[-1]
+        state["ok"] = bool(order_ok.iloc[-1])
+    return clean, quarantine

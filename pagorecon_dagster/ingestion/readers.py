@@ -1,0 +1,143 @@
+"""Reading landing files as they really arrive: BOM or not, CRLF or LF, UTF-8 or Latin-1
+(cp1252), comma or Excel's semicolon. Streams: memory stays bounded whatever the file size."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+BLOCK = 1 << 20
+
+
+class UnreadableFile(Exception):
+    """The file as a whole cannot be read; nothing of it is loaded."""
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    sha256: str
+    size: int
+    encoding: str  # a Python codec name: utf-8-sig or cp1252
+    ends_with_newline: bool
+
+
+def inspect_file(path: Path) -> FileFacts:
+    """One pass: content hash, and which encoding decodes the whole file."""
+    digest = hashlib.sha256()
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    utf8_ok, size, last = True, 0, b""
+    with open(path, "rb") as fh:
+        while block := fh.read(BLOCK):
+            digest.update(block)
+            size += len(block)
+            last = block[-1:]
+            if utf8_ok:
+                try:
+                    utf8.decode(block)
+                except UnicodeDecodeError:
+                    utf8_ok = False
+        if utf8_ok:
+            try:
+                utf8.decode(b"", final=True)
+            except UnicodeDecodeError:
+                utf8_ok = False
+    encoding = "utf-8-sig" if utf8_ok else "cp1252"
+    if not utf8_ok:
+        cp = codecs.getincrementaldecoder("cp1252")()
+        with open(path, "rb") as fh:
+            offset = 0
+            while block := fh.read(BLOCK):
+                try:
+                    cp.decode(block)
+                except UnicodeDecodeError as exc:
+                    raise UnreadableFile(
+                        f"not UTF-8 and not Latin-1/cp1252: undecodable byte 0x{block[exc.start]:02x} at byte offset {offset + exc.start}"
+                    ) from None
+                offset += len(block)
+    return FileFacts(digest.hexdigest(), size, encoding, last in (b"\n", b"\r"))
+
+
+def normalize_header(name: str) -> str:
+    """`" Financial Status "` -> `financial_status`."""
+    return "_".join(name.strip().strip('"').lower().replace("-", " ").split())
+
+
+@dataclass(frozen=True)
+class CsvRecord:
+    line: int  # physical line where the record starts (the header is line 1)
+    fields: list[str]
+
+
+def read_csv_header(path: Path, facts: FileFacts) -> tuple[list[str], str]:
+    with open(path, encoding=facts.encoding, newline="") as fh:
+        first = fh.readline()
+    if not first.strip():
+        raise UnreadableFile("empty file: no header line" if facts.size == 0 else "no header: the first line is blank")
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    header = next(csv.reader([first], delimiter=delimiter))
+    return [normalize_header(h) for h in header], delimiter
+
+
+def iter_csv_records(path: Path, facts: FileFacts, delimiter: str) -> Iterator[CsvRecord]:
+    """Data records after the header. A final record cut short (no line end, quote left open,
+    fewer fields than the header) means the file is truncated: UnreadableFile."""
+    with open(path, encoding=facts.encoding, newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise UnreadableFile("empty file: no header line") from None
+        width, start = len(header), reader.line_num + 1
+        pending: CsvRecord | None = None
+        try:
+            for fields in reader:
+                record = CsvRecord(start, fields)
+                start = reader.line_num + 1
+                if not fields or fields == [""]:
+                    continue
+                if pending is not None:
+                    yield pending
+                pending = record
+        except csv.Error as exc:
+            raise UnreadableFile(f"line {reader.line_num}: {exc} (truncated file or broken quoting)") from None
+        if pending is not None:
+            if not facts.ends_with_newline and len(pending.fields) < width:
+                raise UnreadableFile(
+                    f"truncated: the last record (line {pending.line}) has {len(pending.fields)} of {width} fields and no line end"
+                )
+            yield pending
+
+
+def read_json(path: Path, facts: FileFacts):
+    """Whole-document JSON (API pulls and notifications are small); numbers kept exact as Decimal."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    try:
+        text = raw.decode(facts.encoding)
+        if not text.strip():
+            raise UnreadableFile("empty file: no JSON document")
+        return json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    except json.JSONDecodeError as exc:
+        raise UnreadableFile(f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg} (truncated?)") from None
+
+
+def json_text(value) -> str:
+    """JSON scalar -> the string a CSV would have carried (Decimal keeps its digits)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f") if value == value.to_integral_value() or abs(value.as_tuple().exponent) <= 6 else str(value)
+    return str(value)
+
+
+def raw_json(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)

@@ -1,0 +1,77 @@
+"""Thin Python around `dbt_like_sql/`: bind the window, write the result. The SQL decides."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+
+from pagorecon_dagster.config import Settings
+from pagorecon_dagster.core.lima import business_calendar
+from pagorecon_dagster.warehouse.duckdb import build_table, replace_window
+
+CURRENT_STATE_MODELS = ("orders", "payments", "fx_rates", "statement_coverage")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The store x Lima-date rectangle a run reconciles."""
+
+    stores: tuple[str, ...]
+    start: dt.date
+    end: dt.date
+
+    def variables(self, settings: Settings) -> dict[str, object]:
+        return {
+            "stores": list(self.stores),
+            "start_date": self.start,
+            "end_date": self.end,
+            "fx_tolerance_pct": settings.fx_tolerance_pct,
+            "grace_business_days": settings.missing_payment_grace_business_days,
+        }
+
+    @property
+    def predicate(self) -> str:
+        return (
+            "list_contains(CAST(getvariable('stores') AS VARCHAR[]), store_id) AND business_date "
+            "BETWEEN CAST(getvariable('start_date') AS DATE) AND CAST(getvariable('end_date') AS DATE)"
+        )
+
+
+def refresh_current_state(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
+    """Rebuild the latest-version tables and the business calendar from the raw rows."""
+    counts = {name: build_table(con, name) for name in CURRENT_STATE_MODELS}
+    refresh_calendar(con, settings)
+    return counts
+
+
+def refresh_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    lo, hi = con.execute(
+        """SELECT min(d), max(d) FROM (
+               SELECT min(business_date) AS d FROM order_rows UNION ALL SELECT max(business_date) FROM order_rows
+               UNION ALL SELECT min(payment_date) FROM statement_rows UNION ALL SELECT max(payment_date) FROM statement_rows
+               UNION ALL SELECT max(creation_date) FROM statement_rows)"""
+    ).fetchone()
+    first = min(d for d in (lo, settings.start_date) if d is not None) - dt.timedelta(days=31)
+    last = max(d for d in (hi, settings.start_date) if d is not None) + dt.timedelta(days=400)
+    frame = business_calendar(first, last, settings.extra_non_working_days)
+    con.execute("BEGIN")
+    con.execute("DELETE FROM business_calendar")
+    con.execute("INSERT INTO business_calendar SELECT day, is_business_day, business_day_seq FROM frame")
+    con.execute("COMMIT")
+
+
+def reconcile(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window) -> int:
+    return replace_window(con, "recon_items", window.predicate, window.variables(settings))
+
+
+def summarize(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window) -> int:
+    return replace_window(con, "recon_daily_summary", window.predicate, window.variables(settings))
+
+
+def window_of(partition_keys: Sequence[tuple[str, dt.date]]) -> Window:
+    stores = tuple(sorted({s for s, _ in partition_keys}))
+    dates = [d for _, d in partition_keys]
+    return Window(stores, min(dates), max(dates))

@@ -1,0 +1,1 @@
+"""Pandera schemas: the single statement of what a clean input row is."""

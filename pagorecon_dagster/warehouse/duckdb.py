@@ -1,0 +1,100 @@
+"""One way to open the warehouse and one way to run a `dbt_like_sql/` model."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
+
+
+def _lock_error(exc: Exception) -> bool:
+    return "lock" in str(exc).lower() and "conflicting" in str(exc).lower()
+
+
+@contextlib.contextmanager
+def connect(path: Path | str, *, wait_seconds: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse, creating its tables. Another process holding the file lock is waited
+    for (runs that overlap queue here rather than fail)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path))
+            break
+        except duckdb.IOException as exc:
+            if not _lock_error(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    try:
+        con.execute("SET TimeZone = 'America/Lima'")
+        con.execute(schema_sql())
+        yield con
+    finally:
+        con.close()
+
+
+@lru_cache(maxsize=1)
+def schema_sql() -> str:
+    return resources.files("pagorecon_dagster.warehouse").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def model_sql(name: str) -> str:
+    path = SQL_DIR / f"{name}.sql"
+    if not path.exists():
+        raise FileNotFoundError(f"SQL model {name!r} not found at {path}")
+    return path.read_text(encoding="utf-8").strip().rstrip(";")
+
+
+def set_variables(con: duckdb.DuckDBPyConnection, variables: Mapping[str, object]) -> None:
+    """Bind a model's parameters the way a person would in the DuckDB shell: `SET VARIABLE`."""
+    for key, value in variables.items():
+        con.execute(f"SET VARIABLE {key} = ?", [value])
+
+
+def build_table(con: duckdb.DuckDBPyConnection, name: str, variables: Mapping[str, object] = {}) -> int:
+    """Materialize model `name` as a whole table (CREATE OR REPLACE), atomically."""
+    set_variables(con, variables)
+    con.execute("BEGIN")
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS {model_sql(name)}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+
+
+def replace_window(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    window_predicate: str,
+    variables: Mapping[str, object] = {},
+) -> int:
+    """Partitioned model: delete the window's rows, insert the model's rows for it, in one
+    transaction. The model's SELECT filters itself to the window through its variables."""
+    set_variables(con, variables)
+    sql = model_sql(name)
+    con.execute("BEGIN")
+    try:
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchone()[0]
+        if not exists:
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({sql}) WHERE false")
+        con.execute(f"DELETE FROM {name} WHERE {window_predicate}")
+        inserted = con.execute(f"INSERT INTO {name} {sql}").fetchone()[0]
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return int(inserted)

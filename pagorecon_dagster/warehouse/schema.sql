@@ -1,0 +1,119 @@
+-- Warehouse tables that are written row by row. Model outputs (orders, payments, fx_rates,
+-- recon_items, recon_daily_summary) are created from `dbt_like_sql/` with the same columns.
+CREATE SEQUENCE IF NOT EXISTS file_seq START 1;
+
+CREATE TABLE IF NOT EXISTS ingested_files (
+    file             VARCHAR NOT NULL,   -- path under landing/
+    sha256           VARCHAR NOT NULL,
+    source           VARCHAR NOT NULL,   -- statements | orders | refunds | fx
+    store_id         VARCHAR,
+    file_seq         BIGINT,             -- application order: later files supersede earlier ones
+    encoding         VARCHAR,
+    rows_read        BIGINT NOT NULL,
+    rows_loaded      BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL,
+    status           VARCHAR NOT NULL,   -- loaded | failed
+    error            VARCHAR,
+    ingested_at      TIMESTAMPTZ NOT NULL,
+    run_id           VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    source   VARCHAR NOT NULL,
+    store_id VARCHAR,
+    file     VARCHAR NOT NULL,
+    line     BIGINT NOT NULL,
+    raw      VARCHAR NOT NULL,   -- the row as read, JSON {column: value}
+    errors   VARCHAR NOT NULL,   -- every problem found, "column: problem; ..."
+    file_seq BIGINT
+);
+
+CREATE TABLE IF NOT EXISTS statement_rows (
+    store_id             VARCHAR NOT NULL,
+    cip                  VARCHAR NOT NULL,
+    transaction_code     VARCHAR NOT NULL,
+    reference            VARCHAR NOT NULL,   -- normalized transaction_code
+    operation_number     VARCHAR,
+    status               VARCHAR NOT NULL,   -- paid | pending | expired | deleted | reversed
+    currency             VARCHAR NOT NULL,
+    amount_cents         BIGINT NOT NULL,
+    commission_cents     BIGINT,
+    igv_cents            BIGINT,
+    date_creation        TIMESTAMPTZ,
+    date_expiry          TIMESTAMPTZ,
+    date_payment         TIMESTAMPTZ,
+    payment_date         DATE,               -- Lima date of date_payment
+    creation_date        DATE,               -- Lima date of date_creation
+    channel              VARCHAR,
+    user_document_type   VARCHAR,
+    user_document_number VARCHAR,
+    user_email           VARCHAR,
+    origin               VARCHAR NOT NULL,   -- csv | cip_search | notification
+    file                 VARCHAR NOT NULL,
+    file_seq             BIGINT NOT NULL,
+    line                 BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS order_rows (
+    store_id          VARCHAR NOT NULL,
+    order_id          VARCHAR NOT NULL,   -- the reference_field value as exported (#1001)
+    reference         VARCHAR NOT NULL,   -- normalized: trimmed, no leading '#', upper-case
+    source_order_id   VARCHAR,            -- canonical order_id / Shopify Id
+    created_at        TIMESTAMPTZ NOT NULL,
+    business_date     DATE NOT NULL,      -- Lima date of created_at
+    status            VARCHAR NOT NULL,   -- pending | paid | cancelled | refunded
+    store_status      VARCHAR,            -- as exported (Shopify Financial Status)
+    currency          VARCHAR NOT NULL,
+    total_cents       BIGINT NOT NULL,
+    discount_cents    BIGINT,
+    payment_method    VARCHAR,
+    is_pagoefectivo   BOOLEAN NOT NULL,
+    cip               VARCHAR,
+    customer_email    VARCHAR,
+    customer_document VARCHAR,
+    line_items        BIGINT NOT NULL,
+    file              VARCHAR NOT NULL,
+    file_seq          BIGINT NOT NULL,
+    line              BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS fx_rate_rows (
+    date     DATE NOT NULL,
+    currency VARCHAR NOT NULL,
+    buy      DECIMAL(12, 6) NOT NULL,
+    sell     DECIMAL(12, 6) NOT NULL,
+    file     VARCHAR NOT NULL,
+    file_seq BIGINT NOT NULL,
+    line     BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS refund_request_rows (
+    store_id             VARCHAR NOT NULL,
+    refund_id            VARCHAR NOT NULL,
+    order_id             VARCHAR NOT NULL,
+    cip                  VARCHAR NOT NULL,
+    amount_cents         BIGINT NOT NULL,
+    currency             VARCHAR NOT NULL,
+    reason               VARCHAR NOT NULL,
+    requested_at         TIMESTAMPTZ NOT NULL,
+    requested_by         VARCHAR NOT NULL,
+    beneficiary_document VARCHAR NOT NULL,
+    beneficiary_account  VARCHAR,
+    file                 VARCHAR NOT NULL,
+    file_seq             BIGINT NOT NULL,
+    line                 BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS business_calendar (
+    day              DATE PRIMARY KEY,
+    is_business_day  BOOLEAN NOT NULL,
+    business_day_seq BIGINT NOT NULL
+);
+
+-- Formatting for evidence a person reads: `PEN 1234.50`, Lima wall-clock time.
+CREATE OR REPLACE MACRO fmt_money(cents, currency) AS
+    coalesce(currency, '?') || ' ' || CASE WHEN cents < 0 THEN '-' ELSE '' END
+    || CAST(abs(cents) // 100 AS VARCHAR) || '.' || lpad(CAST(abs(cents) % 100 AS VARCHAR), 2, '0');
+CREATE OR REPLACE MACRO fmt_lima(ts) AS strftime(timezone('America/Lima', ts), '%Y-%m-%d %H:%M') || ' Lima';
+CREATE OR REPLACE MACRO fmt_decimal(x) AS
+    CASE WHEN contains(CAST(x AS VARCHAR), '.') THEN rtrim(rtrim(CAST(x AS VARCHAR), '0'), '.') ELSE CAST(x AS VARCHAR) END;
