@@ -1,0 +1,179 @@
+"""`pagorecon`: the demo, and runs over store x date windows through Dagster (CONTRACT §1)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from pagorecon_dagster import progress
+from pagorecon_dagster.config import CONFIG_FILE, ConfigError, Settings, home_dir, load_settings
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_UNREADABLE_FILES = 0, 1, 2, 3
+SANDBOX_MARKER = ".pagorecon-sandbox"
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _instance(settings: Settings):
+    """DAGSTER_HOME when set (production: dagster.yaml with PostgreSQL), else a local instance
+    under PAGORECON_HOME/dagster so runs show up in `dagster dev`."""
+    import dagster as dg
+
+    if not os.environ.get("DAGSTER_HOME"):
+        local = settings.home / "dagster"
+        local.mkdir(parents=True, exist_ok=True)
+        if not (local / "dagster.yaml").exists():
+            (local / "dagster.yaml").write_text("# Local runs of `pagorecon`: SQLite storage in this folder.\ntelemetry:\n  enabled: false\n")
+        os.environ["DAGSTER_HOME"] = str(local)
+    return dg.DagsterInstance.get()
+
+
+def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[str] | None = None) -> int:
+    """Materialize every asset for stores x start..end; one Dagster run per block of neighbouring
+    stores (all stores, or one store: one run). Returns the process exit code."""
+    from pagorecon_dagster.definitions import MAIN_JOB, build_definitions
+    from pagorecon_dagster.partitions import contiguous_store_blocks, range_tags
+    from pagorecon_dagster.warehouse.duckdb import connect
+
+    unknown = sorted(set(stores or []) - set(settings.store_ids))
+    if unknown:
+        print(f"pagorecon: unknown store(s) {', '.join(unknown)}; pagorecon.yaml has {', '.join(settings.store_ids)}", file=sys.stderr)
+        return EXIT_USAGE
+    if start > end:
+        print(f"pagorecon: --start {start} is after --end {end}", file=sys.stderr)
+        return EXIT_USAGE
+    if start < settings.start_date:
+        print(f"pagorecon: --start {start} is before start_date {settings.start_date} in pagorecon.yaml", file=sys.stderr)
+        return EXIT_USAGE
+    selected = stores or settings.store_ids
+    job = build_definitions(settings).resolve_job_def(MAIN_JOB)
+    instance = _instance(settings)
+    os.environ[progress.ENV] = "1"
+    run_ids = []
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    for block in contiguous_store_blocks(settings, selected):
+        progress.step(f"run: stores {', '.join(block)}, {start}..{end}")
+        result = job.execute_in_process(
+            instance=instance, tags=range_tags(block, start, end), run_config=quiet, raise_on_error=False
+        )
+        run_ids.append(result.run_id)
+        if not result.success:
+            failure = next((e for e in result.all_events if e.is_failure), None)
+            detail = failure.event_specific_data.error.message if failure and getattr(failure.event_specific_data, "error", None) else ""
+            print(f"pagorecon: run {result.run_id} failed. {detail}".rstrip(), file=sys.stderr)
+            return EXIT_RUN_FAILED
+    with connect(settings.warehouse_path) as con:
+        return _summary(con, settings, selected, start, end, run_ids)
+
+
+def _summary(con, settings: Settings, stores: list[str], start: dt.date, end: dt.date, run_ids: list[str]) -> int:
+    by_status = con.execute(
+        """SELECT status, count(*), count(*) FILTER (WHERE refund_candidate) FROM recon_items
+           WHERE list_contains(?, store_id) AND business_date BETWEEN ? AND ? GROUP BY status ORDER BY status""",
+        [stores, start, end],
+    ).fetchall()
+    quarantined = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+    new_quarantined = con.execute(
+        "SELECT coalesce(sum(rows_quarantined), 0) FROM ingested_files WHERE list_contains(?, run_id)", [run_ids]
+    ).fetchone()[0]
+    failed = con.execute(
+        "SELECT file, error FROM ingested_files WHERE status = 'failed' AND list_contains(?, run_id) ORDER BY file",
+        [run_ids],
+    ).fetchall()
+    print(f"\nReconciled {', '.join(stores)} from {start} to {end}:")
+    width = max([len(s) for s, *_ in by_status] + [6])
+    for status, items, refundable in by_status:
+        extra = f"  ({refundable} refund candidate{'s' if refundable != 1 else ''})" if refundable else ""
+        print(f"  {status:<{width}}  {items:>8,}{extra}")
+    if not by_status:
+        print("  (no items in this window)")
+    print(f"Quarantined rows: {new_quarantined:,} new, {quarantined:,} in all (table `quarantine`).")
+    print(f"Warehouse: {settings.warehouse_path}")
+    if failed:
+        print("\nThese files could not be read; nothing of them was loaded:", file=sys.stderr)
+        for file, error in failed:
+            print(f"  landing/{file}: {error}", file=sys.stderr)
+        return EXIT_UNREADABLE_FILES
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    settings = load_settings(args.home)
+    return run_window(settings, args.start, args.end, args.store)
+
+
+def cmd_demo(args) -> int:
+    from pagorecon_dagster.sandbox.generator import generate
+
+    home = args.home or home_dir()
+    if (home / CONFIG_FILE).exists() and not (home / SANDBOX_MARKER).exists():
+        print(
+            f"pagorecon: {home} already holds a pagorecon.yaml that the demo did not write; "
+            "choose another folder with --home or PAGORECON_HOME.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    home.mkdir(parents=True, exist_ok=True)
+    (home / SANDBOX_MARKER).write_text("written by `pagorecon demo`\n", encoding="utf-8")
+    print(f"Writing sandbox data for {args.stores} stores x {args.days} days into {home} ...", file=sys.stderr)
+    sandbox = generate(home, stores=args.stores, days=args.days, seed=args.seed)
+    settings = load_settings(home)
+    code = run_window(settings, sandbox.start, sandbox.end)
+    print(
+        "\nWhere to look:\n"
+        f"  warehouse   duckdb {settings.warehouse_path}  (tables recon_items, recon_daily_summary, quarantine, ingested_files)\n"
+        f"  landing     {settings.landing}\n"
+        f"  Dagster UI  PAGORECON_HOME={home} DAGSTER_HOME={home / 'dagster'} dagster dev -w workspace.yaml"
+    )
+    # The sandbox plants unreadable files on purpose: the demo itself succeeded.
+    return EXIT_OK if code in (EXIT_OK, EXIT_UNREADABLE_FILES) else code
+
+
+def cmd_check_config(args) -> int:
+    settings = load_settings(args.home)
+    print(f"{settings.home / CONFIG_FILE}: OK, {len(settings.stores)} store(s): {', '.join(settings.store_ids)}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pagorecon", description="Reconcile PagoEfectivo payments against store orders.")
+    parser.add_argument("--home", type=lambda p: Path(p).expanduser().resolve(), default=None,
+                        help="state folder (default: $PAGORECON_HOME, else ~/.pagorecon)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="write sandbox data, run the whole pipeline, say where to look")
+    demo.add_argument("--stores", type=int, default=3)
+    demo.add_argument("--days", type=int, default=21)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=cmd_demo)
+
+    run = sub.add_parser("run", help="ingest landing/ and reconcile store x date partitions")
+    run.add_argument("--start", type=_date, required=True, help="first Lima business date YYYY-MM-DD")
+    run.add_argument("--end", type=_date, required=True, help="last Lima business date YYYY-MM-DD")
+    run.add_argument("--store", action="append", default=None, help="store id (repeatable; default: all stores)")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check-config", help="validate pagorecon.yaml")
+    check.set_defaults(func=cmd_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"pagorecon: bad configuration: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

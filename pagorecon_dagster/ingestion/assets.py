@@ -1,0 +1,69 @@
+"""One asset per landing folder (CONTRACT §2), all made by one factory, plus the latest-version
+tables built from them by the SQL models."""
+
+
+import dagster as dg
+
+from pagorecon_dagster import progress
+from pagorecon_dagster.ingestion.loader import ingest_source
+from pagorecon_dagster.reconciliation.models import refresh_calendar
+from pagorecon_dagster.resources import PagoreconHome
+from pagorecon_dagster.warehouse.duckdb import build_table
+
+GROUP = "ingestion"
+RAW_ASSETS = {
+    "statements": ("statement_rows", "PagoEfectivo statements: CSV, /v1/cips/search JSON and notifications."),
+    "orders": ("order_rows", "Store order exports (canonical or Shopify), one row per order version."),
+    "fx": ("fx_rate_rows", "SBS exchange rates, PEN per unit of currency."),
+    "refunds": ("refund_request_rows", "Refund requests dropped by finance."),
+}
+
+
+def landing_asset(kind: str) -> dg.AssetsDefinition:
+    name, description = RAW_ASSETS[kind]
+
+    @dg.asset(name=name, group_name=GROUP, description=description, kinds={"duckdb", "pandera"})
+    def _ingest(context: dg.AssetExecutionContext, pagorecon: PagoreconHome) -> dg.MaterializeResult:
+        settings = pagorecon.settings()
+        with pagorecon.warehouse() as con:
+            report = ingest_source(con, settings, kind, run_id=context.run_id, progress=progress.update)
+        totals = report.totals()
+        progress.step(
+            f"{kind}: {totals['files_loaded']} new file(s), {totals['files_skipped']} already ingested, "
+            f"{totals['files_failed']} unreadable; {totals['rows_loaded']:,} rows loaded, {totals['rows_quarantined']:,} quarantined"
+        )
+        for failed in report.failed:
+            context.log.error(f"landing/{failed.file}: {failed.error}")
+        return dg.MaterializeResult(
+            metadata={
+                **{k: dg.MetadataValue.int(v) for k, v in totals.items()},
+                "failed_files": dg.MetadataValue.json([{"file": f.file, "error": f.error} for f in report.failed]),
+            }
+        )
+
+    return _ingest
+
+
+def current_state_asset(name: str, deps: list[str], description: str) -> dg.AssetsDefinition:
+    @dg.asset(name=name, group_name=GROUP, deps=deps, description=description, kinds={"duckdb", "sql"})
+    def _build(context: dg.AssetExecutionContext, pagorecon: PagoreconHome) -> dg.MaterializeResult:
+        settings = pagorecon.settings()
+        with pagorecon.warehouse() as con:
+            rows = build_table(con, name)
+            if name == "statement_coverage":
+                refresh_calendar(con, settings)
+        return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.int(rows)})
+
+    return _build
+
+
+raw_assets = [landing_asset(kind) for kind in RAW_ASSETS]
+current_state_assets = [
+    current_state_asset("orders", ["order_rows"], "Latest version of each order (store_id, order_id)."),
+    current_state_asset("payments", ["statement_rows"], "Latest state of each CIP."),
+    current_state_asset("fx_rates", ["fx_rate_rows"], "SBS rates, latest figure per date and currency."),
+    current_state_asset(
+        "statement_coverage", ["statement_rows", "order_rows"],
+        "How far each store's statements reach, and the Peru business-day calendar.",
+    ),
+]
