@@ -2,31 +2,23 @@
 from `$PAGORECON_HOME/pagorecon.yaml`."""
 
 
-import warnings
-
 import dagster as dg
 
 from pagorecon_dagster.config import Settings, load_settings
 from pagorecon_dagster.ingestion.assets import current_state_assets, raw_assets
 from pagorecon_dagster.ingestion.checks import ingestion_checks
-from pagorecon_dagster.partitions import store_day_partitions
 from pagorecon_dagster.reconciliation.assets import reconciliation_assets
 from pagorecon_dagster.reconciliation.checks import reconciliation_checks
 from pagorecon_dagster.resources import PagoreconHome
 
 MAIN_JOB = "reconcile"
 
-# Single-run backfills are what range runs need; the flag is stable in practice.
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
-
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    partitions_def = store_day_partitions(settings)
     assets = [*raw_assets, *current_state_assets, *reconciliation_assets(settings)]
     main_job = dg.define_asset_job(
         MAIN_JOB,
         selection=dg.AssetSelection.all(),
-        partitions_def=partitions_def,
         description="Ingest landing/, rebuild current state, reconcile and summarize the selected store x day partitions.",
     )
     return dg.Definitions(

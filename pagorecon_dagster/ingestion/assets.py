@@ -26,7 +26,7 @@ def landing_asset(kind: str) -> dg.AssetsDefinition:
     def _ingest(context: dg.AssetExecutionContext, pagorecon: PagoreconHome) -> dg.MaterializeResult:
         settings = pagorecon.settings()
         with pagorecon.warehouse() as con:
-            report = ingest_source(con, settings, kind, run_id=context.run_id, progress=progress.update)
+            report = ingest_source(con, settings, kind, run_id=context.run.run_id, progress=progress.update)
         totals = report.totals()
         progress.step(
             f"{kind}: {totals['files_loaded']} new file(s), {totals['files_skipped']} already ingested, "

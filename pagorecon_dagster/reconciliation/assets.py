@@ -12,6 +12,9 @@ from pagorecon_dagster.resources import PagoreconHome
 
 GROUP = "reconciliation"
 
+# Single-run backfills are what range runs need; Dagster still labels the parameter beta.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
 
 def reconciliation_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     partitions_def = store_day_partitions(settings)

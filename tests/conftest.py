@@ -1,0 +1,87 @@
+"""Real homes, real DuckDB files, real Dagster runs: the helpers every test shares."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+
+from pagorecon_dagster.config import load_settings
+from pagorecon_dagster.definitions import MAIN_JOB, build_definitions
+from pagorecon_dagster.partitions import range_tags
+
+STATEMENT_HEADER = (
+    "cip,transaction_code,operation_number,status,currency,amount,commission,igv,date_creation,"
+    "date_expiry,date_payment,channel,user_document_type,user_document_number,user_email"
+)
+CANONICAL_HEADER = "order_id,created_at,status,currency,total,discount,payment_method,cip,customer_email,customer_document"
+
+DEFAULT_STORES = [
+    {"id": "shop", "name": "Canonical Shop", "order_format": "canonical", "reference_field": "order_id", "auto_refund_limit": "150.00"},
+    {"id": "shopi", "name": "Shopify Store", "order_format": "shopify", "reference_field": "name", "auto_refund_limit": "150.00"},
+]
+
+
+@dataclass
+class Home:
+    path: Path
+
+    def config(self, **overrides) -> None:
+        data = {"stores": DEFAULT_STORES, "start_date": "2026-01-01", "fx_tolerance_pct": 1.0,
+                "missing_payment_grace_business_days": 2, "extra_non_working_days": [], "alerts": {"refund_rate_pct": 5.0}}
+        data.update(overrides)
+        (self.path / "pagorecon.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+    def drop(self, relative: str, content: str | bytes, *, dedent: bool = True) -> Path:
+        path = self.path / "landing" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            content = (textwrap.dedent(content).lstrip("\n") if dedent else content).encode("utf-8")
+        path.write_bytes(content)
+        return path
+
+    def statements(self, rows: str, store: str = "shop", name: str = "statement.csv") -> Path:
+        return self.drop(f"statements/{store}/{name}", STATEMENT_HEADER + "\n" + textwrap.dedent(rows).lstrip("\n"), dedent=False)
+
+    def orders(self, rows: str, store: str = "shop", name: str = "orders.csv") -> Path:
+        return self.drop(f"orders/{store}/{name}", CANONICAL_HEADER + "\n" + textwrap.dedent(rows).lstrip("\n"), dedent=False)
+
+    def run(self, start: str, end: str, stores: Sequence[str] | None = None, instance: dg.DagsterInstance | None = None):
+        settings = load_settings(self.path)
+        job = build_definitions(settings).resolve_job_def(MAIN_JOB)
+        chosen = list(stores or settings.store_ids)
+        result = job.execute_in_process(
+            instance=instance or dg.DagsterInstance.ephemeral(),
+            tags=range_tags(chosen, dt.date.fromisoformat(start), dt.date.fromisoformat(end)),
+        )
+        assert result.success
+        return result
+
+    def query(self, sql: str, params: Sequence = ()) -> list[dict]:
+        with duckdb.connect(str(self.path / "warehouse.duckdb"), read_only=True) as con:
+            cur = con.execute(sql, list(params))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def items(self, store: str = "shop") -> list[dict]:
+        return self.query(
+            "SELECT status, reason, order_id, cip, order_currency, order_total_cents, paid_currency, paid_amount_cents,"
+            " difference_cents, refund_candidate, business_date, evidence FROM recon_items WHERE store_id = ?"
+            " ORDER BY business_date, order_id NULLS LAST, cip",
+            [store],
+        )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    h = Home(tmp_path / "home")
+    h.path.mkdir()
+    h.config()
+    return h
