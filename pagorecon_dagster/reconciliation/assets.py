@@ -1,6 +1,7 @@
 """`recon_items` and `recon_daily_summary`, per store x Lima-day partition. A run over a range
 reconciles the whole window at once (single-run backfills): delete the window, insert it."""
 
+import warnings
 
 import dagster as dg
 
