@@ -42,8 +42,8 @@ def required() -> pa.Check:
 
 def money(optional: bool = False) -> list[pa.Check]:
     ok = lambda s: s.fillna("").str.fullmatch(MONEY_PATTERN) | (optional & ~_present(s))  # noqa: E731
-    checks = [pa.Check(ok, name="money", error=RULE_MONEY)]
-    return checks if optional else [required(), *checks]
+    # One check: its message (core.money.describe_money_problem) also says when it is empty.
+    return [pa.Check(ok, name="money", error=RULE_MONEY)]
 
 
 def timestamp(optional: bool = True) -> list[pa.Check]:
