@@ -76,7 +76,7 @@ def test_all_errors_of_a_row_are_listed(home):
     errors = row["errors"].split("; ")
     assert any(e.startswith("status: 'paidd' must be one of") for e in errors)
     assert any(e.startswith("currency: 'EUR' must be one of: PEN, USD") for e in errors)
-    assert "amount: is empty; an amount is required" in errors
+    assert "amount: is empty (an amount is required)" in errors
 
 
 def test_empty_file_is_refused_and_named(home):

@@ -19,7 +19,7 @@ def describe_money_problem(value: str) -> str:
     """Why `value` is not a plain money amount, in words a finance user can act on."""
     v = value.strip()
     if v == "":
-        return "is empty; an amount is required"
+        return "is empty (an amount is required)"
     if v.startswith("-") or (v.startswith("(") and v.endswith(")")):
         return f"{value!r} is negative; amounts must be >= 0"
     if "," in v and "." in v or re.fullmatch(r"\d{1,3}(,\d{3})+", v):
