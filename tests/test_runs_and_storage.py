@@ -1,0 +1,138 @@
+"""Whole runs: determinism, partition-scoped reruns, the CLI's exit codes, and the production
+Dagster instance on PostgreSQL (dagster-postgres)."""
+
+import os
+import subprocess
+import sys
+import uuid
+
+import dagster as dg
+import psycopg2
+import pytest
+import yaml
+
+from pagorecon_dagster.cli import EXIT_OK, EXIT_UNREADABLE_FILES, main
+
+TABLES = ["orders", "payments", "fx_rates", "recon_items", "recon_daily_summary", "quarantine"]
+
+
+def snapshot(home):
+    return {t: home.query(f"SELECT * EXCLUDE (file_seq) FROM {t} ORDER BY ALL" if t in ("orders", "payments", "quarantine") else f"SELECT * FROM {t} ORDER BY ALL") for t in TABLES}
+
+
+def seed(home):
+    home.orders(
+        """\
+        A1,2026-07-14 10:00:00,paid,PEN,100.00,0.00,PagoEfectivo,,ana@example.pe,12345678
+        A2,2026-07-15 10:00:00,pending,PEN,50.00,0.00,PagoEfectivo,,,
+        A3,2026-07-15 10:00:00,pending,USD,10.00,0.00,PagoEfectivo,,,
+        A4,bad-date,pending,USD,10.00,0.00,PagoEfectivo,,,
+        """
+    )
+    home.statements(
+        """\
+        90000001,A1,,paid,PEN,100.00,3.50,0.63,2026-07-14T10:01:00-05:00,,2026-07-14T12:00:00-05:00,BCP,DNI,12345678,
+        90000002,A2,,paid,PEN,49.00,,,2026-07-15T10:01:00-05:00,,2026-07-15T19:30:00-05:00,BCP,,,
+        90000003,A3,,paid,PEN,37.45,,,2026-07-15T10:01:00-05:00,,2026-07-15T19:30:00-05:00,BCP,,,
+        """
+    )
+    home.drop("fx/sbs.csv", "date,currency,buy,sell\n2026-07-14,USD,3.740,3.745\n")
+
+
+def test_materializing_twice_gives_identical_tables(home):
+    seed(home)
+    home.run("2026-07-14", "2026-07-16")
+    first = snapshot(home)
+    assert len(first["recon_items"]) == 3
+    home.run("2026-07-14", "2026-07-16")
+    assert snapshot(home) == first
+
+
+def test_partition_rerun_replaces_only_that_partition(home):
+    seed(home)
+    home.run("2026-07-14", "2026-07-15")
+    before = {r["order_id"]: r["status"] for r in home.items()}
+    assert before == {"A1": "MATCHED", "A2": "AMOUNT_MISMATCH", "A3": "MATCHED"}
+    # a later statement restates A1's and A2's CIPs as reversed; only 07-15 is rerun
+    home.statements(
+        "90000001,A1,,reversed,PEN,100.00,,,2026-07-14T10:01:00-05:00,,2026-07-14T12:00:00-05:00,BCP,,,\n"
+        "90000002,A2,,reversed,PEN,49.00,,,2026-07-15T10:01:00-05:00,,2026-07-15T19:30:00-05:00,BCP,,,\n",
+        name="late.csv",
+    )
+    home.run("2026-07-15", "2026-07-15")
+    after = {r["order_id"]: r["status"] for r in home.items()}
+    assert after == {"A1": "MATCHED", "A2": "REVERSED", "A3": "MATCHED"}
+
+
+def test_cli_run_exit_codes_and_summary(home, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir()
+    seed(home)
+    code = main(["--home", str(home.path), "run", "--start", "2026-07-14", "--end", "2026-07-15"])
+    out = capsys.readouterr()
+    assert code == EXIT_OK, out.err
+    assert "MATCHED" in out.out and "Quarantined rows: 1 new" in out.out and "warehouse.duckdb" in out.out
+    home.drop("statements/shop/broken.csv", b"")
+    code = main(["--home", str(home.path), "run", "--start", "2026-07-14", "--end", "2026-07-15"])
+    err = capsys.readouterr().err
+    assert code == EXIT_UNREADABLE_FILES
+    assert "landing/statements/shop/broken.csv: empty file" in err
+    # everything else was still reconciled
+    assert len(home.items()) == 3
+
+
+def test_cli_refuses_a_bad_config_naming_the_key(home, capsys):
+    (home.path / "pagorecon.yaml").write_text(yaml.safe_dump({"stores": [{"id": "Bad Store", "order_format": "shopify"}]}))
+    assert main(["--home", str(home.path), "run", "--start", "2026-07-14", "--end", "2026-07-15"]) == 2
+    assert "`stores[0].id` must match [a-z0-9_]{1,32}, got 'Bad Store'" in capsys.readouterr().err
+
+
+def test_console_script_is_installed():
+    out = subprocess.run([sys.executable, "-m", "pagorecon_dagster.cli", "--help"], capture_output=True, text=True, check=True)
+    assert "demo" in out.stdout and "run" in out.stdout
+
+
+@pytest.fixture
+def postgres_db():
+    """A fresh database on the local PostgreSQL for one test."""
+    host = os.environ.get("PAGORECON_PG_HOST", "127.0.0.1")
+    try:
+        admin = psycopg2.connect(host=host, port=5432, user="postgres", dbname="postgres", connect_timeout=5)
+    except psycopg2.OperationalError as exc:  # a skipped test would hide a broken production set-up
+        pytest.fail(f"PostgreSQL is not reachable at {host}:5432 ({exc}); .ci/run starts it")
+    admin.autocommit = True
+    name = f"pagorecon_test_{uuid.uuid4().hex[:8]}"
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    try:
+        yield {"host": host, "db": name}
+    finally:
+        admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.close()
+
+
+def test_real_run_on_a_postgres_backed_instance(home, postgres_db, tmp_path, monkeypatch):
+    """deploy/dagster.yaml as shipped, credentials from the environment."""
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    shipped = open(os.path.join(os.path.dirname(__file__), "..", "deploy", "dagster.yaml")).read()
+    (dagster_home / "dagster.yaml").write_text(shipped)
+    for key, value in {"PAGORECON_PG_HOST": postgres_db["host"], "PAGORECON_PG_PORT": "5432", "PAGORECON_PG_DB": postgres_db["db"],
+                       "PAGORECON_PG_USER": "postgres", "PAGORECON_PG_PASSWORD": "unused-with-trust-auth"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    seed(home)
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        result = home.run("2026-07-14", "2026-07-15", instance=instance)
+        assert instance.get_run_by_id(result.run_id).is_success
+        recorded = instance.fetch_materializations(dg.AssetKey("recon_items"), limit=10).records
+        # one run, one materialization per store x day partition: 2 stores x 2 days
+        assert sorted(r.partition_key for r in recorded) == ["2026-07-14|shop", "2026-07-14|shopi", "2026-07-15|shop", "2026-07-15|shopi"]
+        assert {r.run_id for r in recorded} == {result.run_id}
+    with psycopg2.connect(host=postgres_db["host"], user="postgres", dbname=postgres_db["db"]) as con:
+        cur = con.cursor()
+        cur.execute("SELECT count(*) FROM runs")
+        assert cur.fetchone()[0] == 1
+        cur.execute("SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")
+        assert cur.fetchone()[0] >= 10
+    assert len(home.items()) == 3
