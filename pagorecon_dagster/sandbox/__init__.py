@@ -1,0 +1,1 @@
+"""Seeded sandbox data for demos and tests (see ``generator.generate``)."""
