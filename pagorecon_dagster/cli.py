@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from pagorecon_dagster.config import CONFIG_FILE, ConfigError, Settings, home_di
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_UNREADABLE_FILES = 0, 1, 2, 3
 SANDBOX_MARKER = ".pagorecon-sandbox"
+CLI_DOMAINS = ("refunds", "alerts", "reports", "pagoefectivo")
 
 
 def _date(text: str) -> dt.date:
@@ -163,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate pagorecon.yaml")
     check.set_defaults(func=cmd_check_config)
+
+    # Domains with commands of their own (`pagorecon refunds ...`, `pagorecon webhook ...`)
+    # add them through `<domain>/cli.py: register(subparsers)`.
+    for domain in CLI_DOMAINS:
+        try:
+            module = importlib.import_module(f"pagorecon_dagster.{domain}.cli")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"pagorecon_dagster.{domain}.cli":
+                raise
+            continue
+        module.register(sub)
     return parser
 
 

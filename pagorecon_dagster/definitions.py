@@ -1,33 +1,43 @@
-"""The Dagster code location: assets, checks, the main job, resources. Stores and partitions come
-from `$PAGORECON_HOME/pagorecon.yaml`."""
+"""The Dagster code location. Each domain contributes its own definitions (`<domain>/defs.py`,
+a `build(settings) -> dg.Definitions`); this module merges them and adds the global policies.
+Stores and partitions come from `$PAGORECON_HOME/pagorecon.yaml`."""
 
+import importlib
 
 import dagster as dg
 
 from pagorecon_dagster.config import Settings, load_settings
-from pagorecon_dagster.ingestion.assets import current_state_assets, raw_assets
-from pagorecon_dagster.ingestion.checks import ingestion_checks
-from pagorecon_dagster.reconciliation.assets import reconciliation_assets
-from pagorecon_dagster.reconciliation.checks import reconciliation_checks
 from pagorecon_dagster.resources import PagoreconHome
 
 MAIN_JOB = "reconcile"
+# Asset groups the main job materializes for a store x day window (all on the same partitions).
+MAIN_JOB_GROUPS = ("ingestion", "reconciliation", "reports")
+DOMAINS = ("ingestion", "reconciliation", "refunds", "alerts", "reports", "orchestration")
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    assets = [*raw_assets, *current_state_assets, *reconciliation_assets(settings)]
+    domain_defs = []
+    for domain in DOMAINS:
+        try:
+            module = importlib.import_module(f"pagorecon_dagster.{domain}.defs")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"pagorecon_dagster.{domain}.defs":
+                raise
+            continue
+        domain_defs.append(module.build(settings))
     main_job = dg.define_asset_job(
         MAIN_JOB,
-        selection=dg.AssetSelection.all(),
-        description="Ingest landing/, rebuild current state, reconcile and summarize the selected store x day partitions.",
+        selection=dg.AssetSelection.groups(*MAIN_JOB_GROUPS),
+        description="Ingest landing/, rebuild current state, reconcile, summarize and report the selected store x day partitions.",
     )
-    return dg.Definitions(
-        assets=assets,
-        asset_checks=[*ingestion_checks, *reconciliation_checks],
-        jobs=[main_job],
-        resources={"pagorecon": PagoreconHome(home=str(settings.home))},
-        # One DuckDB file: steps run one after another in the run's process.
-        executor=dg.in_process_executor,
+    return dg.Definitions.merge(
+        *domain_defs,
+        dg.Definitions(
+            jobs=[main_job],
+            resources={"pagorecon": PagoreconHome(home=str(settings.home))},
+            # One DuckDB file: steps run one after another in the run's process.
+            executor=dg.in_process_executor,
+        ),
     )
 
 

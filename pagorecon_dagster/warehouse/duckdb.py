@@ -42,9 +42,18 @@ def connect(path: Path | str, *, wait_seconds: float = 600.0) -> Iterator[duckdb
         con.close()
 
 
+# Each domain that owns tables declares them in its own schema.sql (idempotent DDL).
+SCHEMA_PACKAGES = ("warehouse", "refunds", "alerts")
+
+
 @lru_cache(maxsize=1)
 def schema_sql() -> str:
-    return resources.files("pagorecon_dagster.warehouse").joinpath("schema.sql").read_text(encoding="utf-8")
+    parts = []
+    for package in SCHEMA_PACKAGES:
+        ddl = resources.files(f"pagorecon_dagster.{package}").joinpath("schema.sql")
+        if ddl.is_file():
+            parts.append(ddl.read_text(encoding="utf-8"))
+    return "\n".join(parts)
 
 
 @lru_cache(maxsize=None)

@@ -1,0 +1,535 @@
+#!/usr/bin/env python
+"""pagorecon benchmarks: reconciliation and statement ingest at volume.
+
+    python benchmarks/bench.py recon  --orders 10000000         # N orders vs N payment rows
+    python benchmarks/bench.py ingest --rows 1000000            # N-row statements CSV (and 2N)
+    python benchmarks/bench.py all                              # recon 1M + ingest 1M/2M
+
+Every step runs in a fresh subprocess, so its peak RSS (ru_maxrss of that child, from wait4) is
+its own. Only the product calls are timed; building the data is setup. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STORES = ("lima_norte", "lima_sur", "arequipa", "cusco")
+FIRST_DAY = dt.date(2026, 1, 5)   # orders span FIRST_DAY .. FIRST_DAY + DAYS - 1 (Lima dates)
+DAYS = 60
+
+
+def settings_data() -> dict:
+    return {
+        "stores": [
+            {"id": s, "name": s.replace("_", " ").title(), "order_format": "canonical",
+             "reference_field": "order_id", "auto_refund_limit": "150.00"}
+            for s in STORES
+        ],
+        "start_date": "2026-01-01",
+        "fx_tolerance_pct": 1.0,
+        "missing_payment_grace_business_days": 2,
+        "extra_non_working_days": [],
+        "alerts": {"refund_rate_pct": 5.0},
+    }
+
+
+# --- children: one step each ------------------------------------------------------------------
+
+
+def _peak_rss_mib() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _tune(con, opts: dict) -> None:
+    """Benchmark-connection knobs only (never the product's defaults)."""
+    if opts.get("threads"):
+        con.execute(f"SET threads = {int(opts['threads'])}")
+    if opts.get("memory_limit"):
+        con.execute(f"SET memory_limit = '{opts['memory_limit']}'")
+    if opts.get("no_insertion_order"):
+        con.execute("SET preserve_insertion_order = false")
+    if opts.get("temp_directory"):
+        con.execute(f"SET temp_directory = '{opts['temp_directory']}'")
+
+
+def _settings(home: Path):
+    from pagorecon_dagster.config import load_settings
+
+    return load_settings(home)
+
+
+# Order i belongs to block category k = i % 1000 (per mille):
+#   [0,850) + [990,1000)  matched, same currency (5% of them USD orders paid in USD)
+#   [850,875) PEN order paid in USD at the SBS sell rate (within tolerance)
+#   [875,880) PEN order paid in USD, 10% short (outside tolerance)
+#   [880,890) underpaid            [890,900) overpaid
+#   [900,915) paid twice: the second CIP is payment row i+15 (the slot of a [915,930) order)
+#   [915,930) no CIP in the statements (half marked paid by the store, half pending)
+#   [930,945) CIP pending (expires after 2 days)   [945,960) CIP expired
+#   [960,975) cancelled order: even i paid anyway, odd i CIP expired
+#   [975,985) order paid by card; even i: a PagoEfectivo CIP paid it too, odd i: orphan CIP with no order
+#   [985,990) CIP paid then reversed
+# Everything else (store, day, time, amounts, rates) comes from hash() of the index.
+GEN_MACROS = f"""
+CREATE OR REPLACE TEMP MACRO b_store(i) AS
+    list_extract({list(STORES)!r}, CAST(hash(i, 'store') % {len(STORES)} AS INTEGER) + 1);
+CREATE OR REPLACE TEMP MACRO b_day(i) AS DATE '{FIRST_DAY.isoformat()}' + CAST(hash(i, 'day') % {DAYS} AS INTEGER);
+CREATE OR REPLACE TEMP MACRO b_created(i) AS
+    timezone('America/Lima', CAST(b_day(i) AS TIMESTAMP) + to_seconds(CAST(hash(i, 'tod') % 86400 AS BIGINT)));
+CREATE OR REPLACE TEMP MACRO b_total(i) AS CAST(1000 + hash(i, 'amt') % 500000 AS BIGINT);
+CREATE OR REPLACE TEMP MACRO b_cat(i) AS i % 1000;
+CREATE OR REPLACE TEMP MACRO b_currency(i) AS
+    CASE WHEN (b_cat(i) < 850 OR b_cat(i) >= 990) AND hash(i, 'cur') % 20 = 0 THEN 'USD' ELSE 'PEN' END;
+CREATE OR REPLACE TEMP MACRO b_ref(i) AS CAST(100000 + i AS VARCHAR);
+CREATE OR REPLACE TEMP MACRO b_sell(d) AS CAST(3.7 + (hash(d, 'fx') % 2000) / 100000.0 AS DECIMAL(12, 6));
+"""
+
+ORDERS_SQL = f"""
+INSERT INTO order_rows
+SELECT
+    b_store(i) AS store_id,
+    '#' || b_ref(i) AS order_id,
+    b_ref(i) AS reference,
+    CAST(900000000 + i AS VARCHAR) AS source_order_id,
+    b_created(i) AS created_at,
+    b_day(i) AS business_date,
+    status, status AS store_status,
+    b_currency(i) AS currency,
+    b_total(i) AS total_cents,
+    CASE WHEN hash(i, 'disc') % 4 = 0 THEN CAST(hash(i, 'disc') % 2000 AS BIGINT) ELSE 0 END AS discount_cents,
+    CASE WHEN k BETWEEN 975 AND 984 THEN 'Visa' ELSE 'PagoEfectivo' END AS payment_method,
+    NOT (k BETWEEN 975 AND 984) AS is_pagoefectivo,
+    CASE WHEN k < 850 AND i % 10 = 0 THEN CAST(50000000 + i AS VARCHAR) END AS cip,
+    'buyer' || i || '@example.pe' AS customer_email,
+    lpad(CAST(hash(i, 'doc') % 100000000 AS VARCHAR), 8, '0') AS customer_document,
+    CAST(1 + hash(i, 'items') % 3 AS BIGINT) AS line_items,
+    'orders/' || b_store(i) || '/bench.csv' AS file,
+    100 AS file_seq,
+    i + 2 AS line
+FROM (
+    SELECT i, b_cat(i) AS k,
+        CASE
+            WHEN b_cat(i) BETWEEN 915 AND 929 THEN CASE WHEN i % 2 = 0 THEN 'paid' ELSE 'pending' END
+            WHEN b_cat(i) BETWEEN 930 AND 959 OR b_cat(i) BETWEEN 985 AND 989 THEN 'pending'
+            WHEN b_cat(i) BETWEEN 960 AND 974 THEN 'cancelled'
+            ELSE 'paid'
+        END AS status
+    FROM range(?) AS t(i)
+)
+"""
+
+# Payment row j belongs to order oi (j, or j-15 for a second CIP); orphans of odd j have no order.
+PAYMENTS_SQL = f"""
+INSERT INTO statement_rows
+SELECT
+    store_id, cip, transaction_code, reference, operation_number, status, currency, amount_cents,
+    amount_cents * 3 // 100 AS commission_cents, amount_cents * 3 // 100 * 18 // 100 AS igv_cents,
+    date_creation, date_expiry, date_payment,
+    CAST(timezone('America/Lima', date_payment) AS DATE) AS payment_date,
+    CAST(timezone('America/Lima', date_creation) AS DATE) AS creation_date,
+    list_extract(['AGENCIA', 'BANCA_MOVIL', 'AGENTE'], CAST(hash(j, 'ch') % 3 AS INTEGER) + 1) AS channel,
+    'DNI' AS user_document_type,
+    lpad(CAST(hash(oi, 'doc') % 100000000 AS VARCHAR), 8, '0') AS user_document_number,
+    'buyer' || oi || '@example.pe' AS user_email,
+    'csv' AS origin,
+    'statements/' || store_id || '/bench.csv' AS file,
+    1 AS file_seq,
+    j + 2 AS line
+FROM (
+    SELECT *,
+        CASE WHEN status IN ('paid', 'reversed') THEN date_creation + to_seconds(CAST(60 + hash(j, 'pay') % 172800 AS BIGINT)) END AS date_payment,
+        date_creation + INTERVAL 2 DAY AS date_expiry,
+        CASE WHEN status IN ('paid', 'reversed') THEN CAST(700000000 + j AS VARCHAR) END AS operation_number,
+        CASE WHEN j % 3 = 0 THEN '#' || reference ELSE reference END AS transaction_code
+    FROM (
+        SELECT *,
+            b_store(oi) AS store_id,
+            CAST(50000000 + j AS VARCHAR) AS cip,
+            CASE WHEN k BETWEEN 975 AND 984 AND j % 2 = 1 THEN 'NOORDER' || j ELSE b_ref(oi) END AS reference,
+            b_created(oi) + to_seconds(CAST(CASE WHEN k BETWEEN 915 AND 929 THEN 86400 ELSE 300 END AS BIGINT)) AS date_creation,
+            CASE
+                WHEN k BETWEEN 930 AND 944 THEN 'pending'
+                WHEN k BETWEEN 945 AND 959 THEN 'expired'
+                WHEN k BETWEEN 960 AND 974 AND j % 2 = 1 THEN 'expired'
+                WHEN k BETWEEN 985 AND 989 THEN 'reversed'
+                ELSE 'paid'
+            END AS status,
+            CASE WHEN k BETWEEN 850 AND 879 THEN 'USD' WHEN k BETWEEN 975 AND 984 THEN 'PEN' ELSE b_currency(oi) END AS currency,
+            CASE
+                WHEN k BETWEEN 850 AND 874 THEN CAST(round(b_total(oi) / b_sell(pay_day)) AS BIGINT)
+                WHEN k BETWEEN 875 AND 879 THEN CAST(round(b_total(oi) * 0.9 / b_sell(pay_day)) AS BIGINT)
+                WHEN k BETWEEN 880 AND 889 THEN greatest(1, b_total(oi) - 1 - CAST(hash(j, 'under') % 1000 AS BIGINT))
+                WHEN k BETWEEN 890 AND 899 THEN b_total(oi) + 1 + CAST(hash(j, 'over') % 5000 AS BIGINT)
+                WHEN k BETWEEN 975 AND 984 THEN CAST(1000 + hash(j, 'orph') % 100000 AS BIGINT)
+                ELSE b_total(oi)
+            END AS amount_cents
+        FROM (
+            SELECT j, j % 1000 AS k,
+                CASE WHEN j % 1000 BETWEEN 915 AND 929 THEN j - 15 ELSE j END AS oi,
+                -- Lima date of the payment, for the USD amounts (same formula as date_payment below)
+                CAST(timezone('America/Lima',
+                    b_created(CASE WHEN j % 1000 BETWEEN 915 AND 929 THEN j - 15 ELSE j END)
+                    + to_seconds(CAST(CASE WHEN j % 1000 BETWEEN 915 AND 929 THEN 86400 ELSE 300 END + 60 + hash(j, 'pay') % 172800 AS BIGINT))
+                ) AS DATE) AS pay_day
+            FROM range(?) AS t(j)
+        )
+    )
+)
+"""
+
+FX_SQL = f"""
+INSERT INTO fx_rate_rows
+SELECT CAST(d AS DATE), 'USD', b_sell(CAST(d AS DATE)) - 0.01, b_sell(CAST(d AS DATE)), 'fx/sbs.csv', 1000, row_number() OVER (ORDER BY d) + 1
+FROM range(TIMESTAMP '{(FIRST_DAY - dt.timedelta(days=40)).isoformat()}',
+           TIMESTAMP '{(FIRST_DAY + dt.timedelta(days=DAYS + 40)).isoformat()}', INTERVAL 1 DAY) AS t(d)
+"""
+
+
+def child_gen_warehouse(opts: dict) -> dict:
+    from pagorecon_dagster.warehouse.duckdb import connect
+
+    home, n = Path(opts["home"]), int(opts["n"])
+    with connect(home / "warehouse.duckdb") as con:
+        _tune(con, opts)
+        con.execute(GEN_MACROS)
+        t0 = time.perf_counter()
+        con.execute(ORDERS_SQL, [n])
+        con.execute(PAYMENTS_SQL, [n])
+        con.execute(FX_SQL)
+        con.execute("CHECKPOINT")
+        seconds = time.perf_counter() - t0
+        orders, payments = con.execute("SELECT (SELECT count(*) FROM order_rows), (SELECT count(*) FROM statement_rows)").fetchone()
+    return {"seconds": seconds, "rows": orders + payments, "note": f"{orders:,} order rows + {payments:,} statement rows"}
+
+
+def child_refresh(opts: dict) -> dict:
+    from pagorecon_dagster.reconciliation.models import refresh_current_state
+    from pagorecon_dagster.warehouse.duckdb import connect
+
+    home = Path(opts["home"])
+    settings = _settings(home)
+    with connect(settings.warehouse_path) as con:
+        _tune(con, opts)
+        t0 = time.perf_counter()
+        counts = refresh_current_state(con, settings)
+        seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "rows": counts["orders"] + counts["payments"],
+            "note": f"orders {counts['orders']:,}, payments {counts['payments']:,}"}
+
+
+def child_recon(opts: dict) -> dict:
+    from pagorecon_dagster.reconciliation.models import Window, reconcile, summarize
+    from pagorecon_dagster.warehouse.duckdb import connect
+
+    home = Path(opts["home"])
+    settings = _settings(home)
+    window = Window(tuple(settings.store_ids), FIRST_DAY, FIRST_DAY + dt.timedelta(days=DAYS - 1))
+    with connect(settings.warehouse_path) as con:
+        _tune(con, opts)
+        t0 = time.perf_counter()
+        items = reconcile(con, settings, window)
+        t1 = time.perf_counter()
+        summary = summarize(con, settings, window)
+        t2 = time.perf_counter()
+        by_status = con.execute("SELECT status, count(*) FROM recon_items GROUP BY ALL ORDER BY 2 DESC").fetchall()
+    return {"seconds": t2 - t0, "rows": items,
+            "note": f"reconcile {t1 - t0:.2f}s + summarize {t2 - t1:.2f}s ({summary:,} summary rows)",
+            "by_status": by_status}
+
+
+def child_explain(opts: dict) -> dict:
+    """EXPLAIN ANALYZE of the recon_items SELECT (no write), for finding the hot operators."""
+    from pagorecon_dagster.reconciliation.models import Window
+    from pagorecon_dagster.warehouse.duckdb import connect, model_sql, set_variables
+
+    home = Path(opts["home"])
+    settings = _settings(home)
+    window = Window(tuple(settings.store_ids), FIRST_DAY, FIRST_DAY + dt.timedelta(days=DAYS - 1))
+    with connect(settings.warehouse_path) as con:
+        _tune(con, opts)
+        set_variables(con, window.variables(settings))
+        t0 = time.perf_counter()
+        plan = con.execute(f"EXPLAIN ANALYZE {model_sql('recon_items')}").fetchall()
+        seconds = time.perf_counter() - t0
+    out = Path(opts["home"]) / "explain_recon_items.txt"
+    out.write_text("\n".join(row[1] for row in plan), encoding="utf-8")
+    return {"seconds": seconds, "rows": 0, "note": f"plan written to {out}"}
+
+
+def child_gen_csv(opts: dict) -> dict:
+    """A PagoEfectivo statements CSV written by DuckDB: ISO timestamps with -05:00, a status mix,
+    and ~0.5% rows the schema must quarantine (`1,234.50` amounts, `paidd`, impossible dates)."""
+    import duckdb
+
+    home, n = Path(opts["home"]), int(opts["n"])
+    path = home / "landing" / "statements" / STORES[0] / "big.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    _tune(con, opts)
+    con.execute(GEN_MACROS)
+    t0 = time.perf_counter()
+    con.execute(
+        f"""
+        COPY (
+            SELECT
+                CAST(60000000 + j AS VARCHAR) AS cip,
+                CASE WHEN j % 3 = 0 THEN '#' ELSE '' END || b_ref(j) AS transaction_code,
+                CASE WHEN status IN ('paid', '593') THEN CAST(800000000 + j AS VARCHAR) END AS operation_number,
+                status, currency,
+                CASE WHEN j % 400 = 7 THEN '1,' || printf('%03d.%02d', (amount // 100) % 1000, amount % 100)
+                     ELSE printf('%d.%02d', amount // 100, amount % 100) END AS amount,
+                printf('%d.%02d', amount * 3 // 10000, amount * 3 // 100 % 100) AS commission,
+                printf('%d.%02d', amount * 54 // 1000000, amount * 54 // 10000 % 100) AS igv,
+                strftime(created, '%Y-%m-%dT%H:%M:%S') || '-05:00' AS date_creation,
+                strftime(created + INTERVAL 2 DAY, '%Y-%m-%dT%H:%M:%S') || '-05:00' AS date_expiry,
+                CASE WHEN j % 2000 = 999 THEN '2026-02-30T10:00:00-05:00'
+                     WHEN status IN ('paid', '593') THEN strftime(created + to_seconds(CAST(60 + hash(j, 'pay') % 172800 AS BIGINT)), '%Y-%m-%dT%H:%M:%S') || '-05:00'
+                END AS date_payment,
+                list_extract(['AGENCIA', 'BANCA_MOVIL', 'AGENTE'], CAST(hash(j, 'ch') % 3 AS INTEGER) + 1) AS channel,
+                'DNI' AS user_document_type,
+                lpad(CAST(hash(j, 'doc') % 100000000 AS VARCHAR), 8, '0') AS user_document_number,
+                'buyer' || j || '@example.pe' AS user_email
+            FROM (
+                SELECT j,
+                    CAST(b_day(j) AS TIMESTAMP) + to_seconds(CAST(hash(j, 'tod') % 86400 AS BIGINT)) AS created,
+                    b_total(j) AS amount,
+                    CASE WHEN hash(j, 'cur') % 20 = 0 THEN 'USD' ELSE 'PEN' END AS currency,
+                    CASE
+                        WHEN j % 400 = 123 THEN 'paidd'
+                        WHEN hash(j, 'st') % 100 < 78 THEN 'paid'
+                        WHEN hash(j, 'st') % 100 < 80 THEN '593'
+                        WHEN hash(j, 'st') % 100 < 90 THEN 'pending'
+                        ELSE 'expired'
+                    END AS status
+                FROM range(?) AS t(j)
+            )
+            ORDER BY j
+        ) TO '{path}' (HEADER, DELIMITER ',')
+        """,
+        [n],
+    )
+    seconds = time.perf_counter() - t0
+    size = path.stat().st_size
+    return {"seconds": seconds, "rows": n, "note": f"{path.name}: {size / 2**20:,.0f} MiB"}
+
+
+def child_ingest(opts: dict) -> dict:
+    from pagorecon_dagster.ingestion.loader import ingest_source
+    from pagorecon_dagster.warehouse.duckdb import connect
+
+    home = Path(opts["home"])
+    settings = _settings(home)
+    with connect(settings.warehouse_path) as con:
+        _tune(con, opts)
+        profiler = None
+        if opts.get("profile"):
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        t0 = time.perf_counter()
+        report = ingest_source(con, settings, "statements")
+        seconds = time.perf_counter() - t0
+        if profiler:
+            import io
+            import pstats
+
+            profiler.disable()
+            buf = io.StringIO()
+            pstats.Stats(profiler, stream=buf).sort_stats("cumulative").print_stats(25)
+            (home / "ingest_profile.txt").write_text(buf.getvalue(), encoding="utf-8")
+        totals = report.totals()
+    if totals["files_failed"]:
+        raise RuntimeError(f"ingest failed: {report.failed}")
+    return {"seconds": seconds, "rows": totals["rows_read"],
+            "note": f"{totals['rows_read'] / seconds:,.0f} rows/s; loaded {totals['rows_loaded']:,}, "
+                    f"quarantined {totals['rows_quarantined']:,}" + ("; cProfile on" if profiler else "")}
+
+
+CHILDREN = {
+    "gen_warehouse": child_gen_warehouse,
+    "refresh": child_refresh,
+    "recon": child_recon,
+    "explain": child_explain,
+    "gen_csv": child_gen_csv,
+    "ingest": child_ingest,
+}
+
+
+def child_main(step: str, opts_json: str) -> None:
+    opts = json.loads(opts_json)
+    result = CHILDREN[step](opts)
+    result["vmhwm_mib"] = _peak_rss_mib()
+    Path(opts["result"]).write_text(json.dumps(result, default=str), encoding="utf-8")
+
+
+# --- parent: run each step in its own process, collect the table ------------------------------
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.rows: list[dict] = []
+
+    def knobs(self) -> dict:
+        a = self.args
+        return {"threads": a.threads, "memory_limit": a.memory_limit,
+                "no_insertion_order": a.no_insertion_order, "temp_directory": a.temp_directory}
+
+    def step(self, label: str, child: str, *, timed: bool = True, **opts) -> dict | None:
+        result_path = Path(opts["home"]) / f".result-{child}.json"
+        result_path.unlink(missing_ok=True)
+        payload = json.dumps({**self.knobs(), **opts, "result": str(result_path)})
+        print(f"-> {label} ...", flush=True)
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "_child", child, payload])
+        deadline = started + self.args.timeout
+        status, usage = 0, None
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.send_signal(signal.SIGKILL)
+                _, status, usage = os.wait4(proc.pid, 0)
+                proc.returncode = -9
+                row = {"step": label, "rows": None, "seconds": None, "rss": usage.ru_maxrss / 1024,
+                       "note": f"KILLED after {self.args.timeout:.0f}s timeout", "timed": timed}
+                self.rows.append(row)
+                print(f"   {row['note']}", flush=True)
+                return None
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0 or not result_path.exists():
+            raise SystemExit(f"step {label!r} failed (exit {proc.returncode})")
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+        row = {"step": label, "rows": result["rows"], "seconds": result["seconds"],
+               "rss": usage.ru_maxrss / 1024, "note": result.get("note", ""), "timed": timed}
+        self.rows.append(row)
+        print(f"   {result['seconds']:.2f}s, peak RSS {row['rss']:,.0f} MiB; {row['note']}", flush=True)
+        if result.get("by_status"):
+            print("   " + ", ".join(f"{s} {n:,}" for s, n in result["by_status"]), flush=True)
+        return result
+
+    def recon(self, n: int, root: Path) -> None:
+        home = root / f"recon_{n}"
+        _prepare_home(home)
+        self.step(f"recon {_short(n)}: generate raw rows (setup)", "gen_warehouse", timed=False, home=str(home), n=n)
+        self.step(f"recon {_short(n)}: refresh_current_state", "refresh", home=str(home))
+        self.step(f"recon {_short(n)}: reconcile + summarize", "recon", home=str(home))
+        if not self.args.no_rerun:
+            self.step(f"recon {_short(n)}: rerun (replace window)", "recon", home=str(home))
+        if self.args.explain:
+            self.step(f"recon {_short(n)}: EXPLAIN ANALYZE recon_items", "explain", timed=False, home=str(home))
+        if not self.args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+
+    def ingest(self, n: int, root: Path) -> None:
+        home = root / f"ingest_{n}"
+        _prepare_home(home)
+        self.step(f"ingest {_short(n)}: write CSV (setup)", "gen_csv", timed=False, home=str(home), n=n)
+        self.step(f"ingest {_short(n)}: ingest_source statements", "ingest", home=str(home), profile=self.args.profile)
+        if not self.args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+
+    def table(self) -> str:
+        lines = ["| step | rows | seconds | peak RSS MiB | notes |", "|---|---:|---:|---:|---|"]
+        for r in self.rows:
+            rows = f"{r['rows']:,}" if r["rows"] else "-"
+            secs = f"{r['seconds']:.2f}" if r["seconds"] is not None else "-"
+            lines.append(f"| {r['step']} | {rows} | {secs} | {r['rss']:,.0f} | {r['note']} |")
+        return "\n".join(lines)
+
+
+def _prepare_home(home: Path) -> None:
+    import yaml
+
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    (home / "pagorecon.yaml").write_text(yaml.safe_dump(settings_data(), sort_keys=False), encoding="utf-8")
+
+
+def _short(n: int) -> str:
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def _counts(text: str) -> list[int]:
+    return [int(float(x)) for x in text.replace("_", "").split(",") if x]
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_child"]:
+        child_main(argv[1], argv[2])
+        return
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["recon", "ingest", "all"])
+    p.add_argument("--orders", default=None, help="recon sizes, comma separated (default 1000000)")
+    p.add_argument("--rows", default=None, help="ingest sizes, comma separated (default 1000000)")
+    p.add_argument("--no-2x", dest="no_2x", action="store_true", help="ingest: skip the 2x-rows memory check")
+    p.add_argument("--no-rerun", action="store_true", help="recon: skip the second reconcile (delete + insert of the window)")
+    p.add_argument("--explain", action="store_true", help="recon: also EXPLAIN ANALYZE recon_items (plan saved in the home)")
+    p.add_argument("--profile", action="store_true", help="ingest: run under cProfile (slower; top 25 saved in the home)")
+    p.add_argument("--threads", type=int, default=None, help="DuckDB SET threads")
+    p.add_argument("--memory-limit", default=None, help="DuckDB SET memory_limit, e.g. 2GB (benchmark connection only)")
+    p.add_argument("--no-insertion-order", action="store_true", help="DuckDB SET preserve_insertion_order = false")
+    p.add_argument("--temp-directory", default=None, help="DuckDB SET temp_directory (spill location)")
+    p.add_argument("--timeout", type=float, default=600.0, help="kill a step after this many seconds")
+    p.add_argument("--workdir", default=None, help="where homes are built (default: a temp dir, removed at the end)")
+    p.add_argument("--keep", action="store_true", help="keep the workdir and homes")
+    args = p.parse_args(argv)
+
+    if args.workdir:
+        root = Path(args.workdir).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        remove_root = False
+    else:
+        root = Path(tempfile.mkdtemp(prefix="pagorecon-bench-"))
+        remove_root = not args.keep
+    bench = Bench(args)
+    print(f"workdir {root}; {os.cpu_count()} CPUs; python {platform.python_version()}; "
+          f"duckdb {_version('duckdb')}; knobs {bench.knobs()}", flush=True)
+    try:
+        if args.what in ("recon", "all"):
+            for n in _counts(args.orders or "1000000"):
+                bench.recon(n, root)
+        if args.what in ("ingest", "all"):
+            for n in _counts(args.rows or "1000000"):
+                bench.ingest(n, root)
+                if not args.no_2x:
+                    bench.ingest(2 * n, root)
+    finally:
+        print()
+        print(bench.table())
+        if remove_root:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            print(f"\nkept {root}")
+
+
+def _version(name: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:
+        return "?"
+
+
+if __name__ == "__main__":
+    main()

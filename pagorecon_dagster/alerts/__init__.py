@@ -1,0 +1,1 @@
+"""Alerts computed per partition, kept in `alerts`, delivered to the log and a webhook."""

@@ -1,0 +1,1 @@
+"""Schedules and sensors that make the daily cycle run itself."""

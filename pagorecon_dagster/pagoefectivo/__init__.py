@@ -1,0 +1,1 @@
+"""The PagoEfectivo connection: API client, notification endpoint, and the sandbox that plays it."""

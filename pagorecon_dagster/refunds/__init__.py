@@ -1,0 +1,1 @@
+"""Refunds: from request to confirmed payout, exactly once, by the original route."""

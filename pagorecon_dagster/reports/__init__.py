@@ -1,0 +1,1 @@
+"""Finance reports: daily per store, all stores per date, month close."""
