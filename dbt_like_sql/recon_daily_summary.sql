@@ -7,7 +7,8 @@ SELECT
     status,
     count(*) AS items,
     CAST(coalesce(sum(order_total_cents), 0) AS BIGINT) AS order_total_cents,
-    CAST(coalesce(sum(paid_amount_cents), 0) AS BIGINT) AS paid_amount_cents
+    CAST(coalesce(sum(paid_amount_cents), 0) AS BIGINT) AS paid_amount_cents,
+    CAST(coalesce(sum(refunded_cents), 0) AS BIGINT) AS refunded_cents
 FROM recon_items
 WHERE list_contains(CAST(getvariable('stores') AS VARCHAR[]), store_id)
   AND business_date BETWEEN CAST(getvariable('start_date') AS DATE) AND CAST(getvariable('end_date') AS DATE)

@@ -234,12 +234,22 @@ items AS (
     SELECT * FROM primary_items
     UNION ALL BY NAME SELECT * FROM duplicate_items
     UNION ALL BY NAME SELECT * FROM orphan_items
+),
+-- Refunds paid out for the item's CIP (refunds feature): shown on the item they settle.
+paid_refunds AS (
+    SELECT store_id, cip, CAST(sum(amount_cents) AS BIGINT) AS refunded_cents
+    FROM refunds
+    WHERE status = 'paid'
+    GROUP BY store_id, cip
 )
 SELECT
-    store_id, business_date, reference, order_id, cip, status, reason,
+    items.store_id, business_date, reference, order_id, items.cip, status, reason,
     order_currency, order_total_cents, paid_currency, paid_amount_cents, difference_cents,
-    refund_candidate, evidence
-FROM items, params
+    refund_candidate, evidence,
+    coalesce(r.refunded_cents, 0) AS refunded_cents
+FROM items
+CROSS JOIN params
+LEFT JOIN paid_refunds AS r ON r.store_id = items.store_id AND r.cip = items.cip AND items.paid_amount_cents IS NOT NULL
 WHERE list_contains(params.stores, items.store_id)
   AND items.business_date BETWEEN params.start_date AND params.end_date
-ORDER BY store_id, business_date, reference, order_id, status = 'DUPLICATE_PAYMENT', cip
+ORDER BY items.store_id, business_date, reference, order_id, status = 'DUPLICATE_PAYMENT', items.cip

@@ -208,8 +208,8 @@ def test_summary_sums_items(home):
         """
     )
     home.run("2026-07-14", "2026-07-14")
-    rows = home.query("SELECT currency, status, items, order_total_cents, paid_amount_cents FROM recon_daily_summary ORDER BY ALL")
+    rows = home.query("SELECT currency, status, items, order_total_cents, paid_amount_cents, refunded_cents FROM recon_daily_summary ORDER BY ALL")
     assert rows == [
-        {"currency": "PEN", "status": "MATCHED", "items": 2, "order_total_cents": 7500, "paid_amount_cents": 7500},
-        {"currency": "USD", "status": "AWAITING_PAYMENT", "items": 1, "order_total_cents": 1000, "paid_amount_cents": 0},
+        {"currency": "PEN", "status": "MATCHED", "items": 2, "order_total_cents": 7500, "paid_amount_cents": 7500, "refunded_cents": 0},
+        {"currency": "USD", "status": "AWAITING_PAYMENT", "items": 1, "order_total_cents": 1000, "paid_amount_cents": 0, "refunded_cents": 0},
     ]

@@ -44,14 +44,15 @@ def summary_matches_items(pagorecon: PagoreconHome) -> dg.AssetCheckResult:
             WITH items AS (
                 SELECT store_id, business_date, coalesce(order_currency, paid_currency) AS currency, status,
                        count(*) AS items, coalesce(sum(order_total_cents), 0) AS order_total_cents,
-                       coalesce(sum(paid_amount_cents), 0) AS paid_amount_cents
+                       coalesce(sum(paid_amount_cents), 0) AS paid_amount_cents,
+                       coalesce(sum(refunded_cents), 0) AS refunded_cents
                 FROM recon_items
                 WHERE (store_id, business_date) IN (SELECT (store_id, business_date) FROM recon_daily_summary)
                 GROUP BY ALL
             )
-            SELECT * FROM (SELECT * FROM items EXCEPT SELECT store_id, business_date, currency, status, items, order_total_cents, paid_amount_cents FROM recon_daily_summary)
+            SELECT * FROM (SELECT * FROM items EXCEPT SELECT store_id, business_date, currency, status, items, order_total_cents, paid_amount_cents, refunded_cents FROM recon_daily_summary)
             UNION ALL
-            SELECT * FROM (SELECT store_id, business_date, currency, status, items, order_total_cents, paid_amount_cents FROM recon_daily_summary EXCEPT SELECT * FROM items)
+            SELECT * FROM (SELECT store_id, business_date, currency, status, items, order_total_cents, paid_amount_cents, refunded_cents FROM recon_daily_summary EXCEPT SELECT * FROM items)
             LIMIT 20
             """
         ).fetchall()

@@ -1,0 +1,14 @@
+-- One alert per kind, store and day: a rerun updates it, never duplicates it.
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id       VARCHAR PRIMARY KEY,   -- kind|store_id|business_date
+    kind           VARCHAR NOT NULL,
+    store_id       VARCHAR,
+    business_date  DATE,
+    severity       VARCHAR NOT NULL,      -- info | warning | critical
+    value          VARCHAR,
+    threshold      VARCHAR,
+    message        VARCHAR NOT NULL,
+    created_at     TIMESTAMPTZ NOT NULL,
+    delivered_at   TIMESTAMPTZ,
+    delivery_error VARCHAR
+);
