@@ -78,10 +78,19 @@ def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[st
 
 def _summary(con, settings: Settings, stores: list[str], start: dt.date, end: dt.date, run_ids: list[str]) -> int:
     by_status = con.execute(
-        """SELECT status, count(*), count(*) FILTER (WHERE refund_candidate) FROM recon_items
+        """SELECT status, count(*), count(*) FILTER (WHERE refund_candidate),
+                  string_agg(DISTINCT reason, ', ' ORDER BY reason) FILTER (WHERE status IN ('MATCHED', 'AMOUNT_MISMATCH', 'ORPHAN_PAYMENT', 'CURRENCY_MISMATCH') AND reason IS NOT NULL)
+           FROM recon_items
            WHERE list_contains(?, store_id) AND business_date BETWEEN ? AND ? GROUP BY status ORDER BY status""",
         [stores, start, end],
     ).fetchall()
+    reasons = dict(
+        con.execute(
+            """SELECT status || '/' || reason, count(*) FROM recon_items
+               WHERE list_contains(?, store_id) AND business_date BETWEEN ? AND ? AND reason IS NOT NULL GROUP BY ALL""",
+            [stores, start, end],
+        ).fetchall()
+    )
     quarantined = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
     new_quarantined = con.execute(
         "SELECT coalesce(sum(rows_quarantined), 0) FROM ingested_files WHERE list_contains(?, run_id)", [run_ids]
@@ -92,8 +101,11 @@ def _summary(con, settings: Settings, stores: list[str], start: dt.date, end: dt
     ).fetchall()
     print(f"\nReconciled {', '.join(stores)} from {start} to {end}:")
     width = max([len(s) for s, *_ in by_status] + [6])
-    for status, items, refundable in by_status:
-        extra = f"  ({refundable} refund candidate{'s' if refundable != 1 else ''})" if refundable else ""
+    for status, items, refundable, shown_reasons in by_status:
+        notes = [f"{reason} {reasons[f'{status}/{reason}']}" for reason in (shown_reasons or "").split(", ") if reason]
+        if refundable:
+            notes.append(f"{refundable} refund candidate{'s' if refundable != 1 else ''}")
+        extra = f"  ({'; '.join(notes)})" if notes else ""
         print(f"  {status:<{width}}  {items:>8,}{extra}")
     if not by_status:
         print("  (no items in this window)")
@@ -131,7 +143,8 @@ def cmd_demo(args) -> int:
     code = run_window(settings, sandbox.start, sandbox.end)
     print(
         "\nWhere to look:\n"
-        f"  warehouse   duckdb {settings.warehouse_path}  (tables recon_items, recon_daily_summary, quarantine, ingested_files)\n"
+        f"  warehouse   {settings.warehouse_path}  (tables recon_items, recon_daily_summary, quarantine, ingested_files)\n"
+        f"              python -c \"import duckdb; duckdb.connect('{settings.warehouse_path}', read_only=True).sql('FROM recon_items LIMIT 20').show()\"\n"
         f"  landing     {settings.landing}\n"
         f"  Dagster UI  PAGORECON_HOME={home} DAGSTER_HOME={home / 'dagster'} dagster dev -w workspace.yaml"
     )

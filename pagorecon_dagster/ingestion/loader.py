@@ -362,9 +362,9 @@ def _shopify_orders(frame: pd.DataFrame, source: Source, store: StoreConfig, out
     for index in errors:
         ok.at[index] = False
     # Each line item takes its order's outcome; leading ones continue the previous chunk's order.
-    order_ok = ok.where(~is_line_item)
+    order_ok = ok.astype("float64").where(~is_line_item)
     if len(frame) and is_line_item.iloc[0]:
-        order_ok.iloc[0] = state["ok"]
+        order_ok.iloc[0] = float(state["ok"])
     order_ok = order_ok.ffill().astype(bool)
     group = (~is_line_item).cumsum()
     rows_per_order = group.value_counts()
