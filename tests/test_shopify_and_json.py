@@ -126,3 +126,26 @@ def test_cip_search_reply_and_notifications(home):
     assert home.query("SELECT count(*) AS n FROM recon_items WHERE status = 'DUPLICATE_PAYMENT'")[0]["n"] == 0
     (bad,) = home.query("SELECT line, errors FROM quarantine")
     assert bad["line"] == 2 and "transaction_code: is required" in bad["errors"] and "uses a decimal comma" in bad["errors"]
+
+
+def test_shopify_orders_split_across_chunks_keep_their_line_items(home, monkeypatch):
+    from pagorecon_dagster.ingestion import loader
+
+    monkeypatch.setattr(loader, "CHUNK_ROWS", 2)
+    home.drop(
+        "orders/shopi/export.csv",
+        shopify_csv([
+            (order("#4001", "30.00"), ["A", "B", "C"]),
+            (order("#4002", "-1"), ["A", "B", "C"]),
+            (order("#4003", "10.00"), ["A"]),
+        ]),
+        dedent=False,
+    )
+    home.run("2026-07-14", "2026-07-14", stores=["shopi"])
+    lines = {o["order_id"]: o["line_items"] for o in home.query("SELECT order_id, line_items FROM order_rows")}
+    assert lines == {"#4001": 3, "#4003": 1}
+    (f,) = home.query("SELECT rows_read, rows_loaded, rows_quarantined FROM ingested_files")
+    assert (f["rows_read"], f["rows_loaded"], f["rows_quarantined"]) == (7, 4, 3)
+    q = home.query("SELECT line, errors FROM quarantine ORDER BY line")
+    assert [r["line"] for r in q] == [5, 6, 7]
+    assert q[2]["errors"] == "line item of order '#4002', whose first row was rejected"

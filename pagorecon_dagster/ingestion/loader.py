@@ -64,6 +64,15 @@ class IngestReport:
 
 
 @dataclass
+class ShopifyCarry:
+    """The last order of a chunk may continue in the next: its name and whether it was clean."""
+
+    name: str | None = None
+    ok: bool = True
+    line: int | None = None  # the order row's line, to credit it with line items of the next chunk
+
+
+@dataclass
 class Chunk:
     """Rows of one file as strings, one per record: `_line`, `_raw` plus the named columns."""
 
@@ -131,8 +140,9 @@ def ingest_file(
         con.execute("BEGIN")
         try:
             file_seq = con.execute("SELECT nextval('file_seq')").fetchone()[0]
+            carry = ShopifyCarry()
             for chunk in _chunks(path, facts, source, store):
-                _load_chunk(con, source, store, chunk, name, file_seq, outcome)
+                _load_chunk(con, source, store, chunk, name, file_seq, outcome, carry)
             _record(con, outcome, facts, file_seq, run_id)
             con.execute("COMMIT")
         except BaseException:
@@ -293,12 +303,22 @@ def _errors_by_row(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> dict[int,
     return errors
 
 
-def _load_chunk(con, source: Source, store: StoreConfig | None, chunk: Chunk, file: str, file_seq: int, outcome: FileOutcome) -> None:
+def _load_chunk(
+    con, source: Source, store: StoreConfig | None, chunk: Chunk, file: str, file_seq: int,
+    outcome: FileOutcome, carry: ShopifyCarry,
+) -> None:
     frame = chunk.frame
     quarantine = [(line, raw, err) for line, raw, err in chunk.rejected]
     if source.kind == "orders" and store is not None and store.order_format == "shopify":
-        frame, shopify_rejects = _shopify_orders(frame, source, store, outcome)
+        previous_order_line = carry.line
+        frame, shopify_rejects, continued = _shopify_orders(frame, source, store, carry)
         quarantine.extend(shopify_rejects)
+        if continued and previous_order_line is not None:
+            con.execute(
+                "UPDATE order_rows SET line_items = line_items + ? WHERE file_seq = ? AND line = ?",
+                [continued, file_seq, previous_order_line],
+            )
+            outcome.rows_loaded += continued
         rows_in_chunk = len(chunk.frame) + len(chunk.rejected)
         clean = frame
     else:
@@ -347,14 +367,14 @@ def _insert_clean(con, source: Source, store: StoreConfig | None, clean: pd.Data
 # --- Shopify: one row per line item; the order's first row carries the order -------------------
 
 
-def _shopify_orders(frame: pd.DataFrame, source: Source, store: StoreConfig, outcome: FileOutcome):
+def _shopify_orders(frame: pd.DataFrame, source: Source, store: StoreConfig, carry: ShopifyCarry):
     """Split line-item rows from order rows, validate the order rows, and send line items of a
-    rejected order to quarantine with it. The last order of a chunk may continue in the next."""
-    state = outcome.__dict__.setdefault("_shopify", {"name": None, "ok": True, "order_index": None})
+    rejected order to quarantine with it. Returns the clean order rows, the quarantine entries
+    and how many leading line items continue the previous chunk's (clean) order."""
     names = frame["name"].fillna("")
     previous = names.shift(1)
     if len(frame):
-        previous.iloc[0] = state["name"]
+        previous.iloc[0] = carry.name
     is_line_item = (names == previous) & (names != "")
     orders = frame[~is_line_item]
     errors = _errors_by_row(source.schema(store), orders)
@@ -364,7 +384,7 @@ def _shopify_orders(frame: pd.DataFrame, source: Source, store: StoreConfig, out
     # Each line item takes its order's outcome; leading ones continue the previous chunk's order.
     order_ok = ok.astype("float64").where(~is_line_item)
     if len(frame) and is_line_item.iloc[0]:
-        order_ok.iloc[0] = float(state["ok"])
+        order_ok.iloc[0] = float(carry.ok)
     order_ok = order_ok.ffill().astype(bool)
     group = (~is_line_item).cumsum()
     rows_per_order = group.value_counts()
@@ -378,11 +398,12 @@ def _shopify_orders(frame: pd.DataFrame, source: Source, store: StoreConfig, out
     clean = orders[order_ok[~is_line_item]].copy()
     clean["_rows"] = [int(rows_per_order.get(g, 1)) for g in group[clean.index]]
     clean["_line_items"] = clean["_rows"]
-    # Line items at the head of this chunk belong to the previous chunk's order: count them loaded.
+    # Line items at the head of this chunk belong to the previous chunk's order.
     head = int((group == 0).sum())
-    if head and state["ok"]:
-        outcome.rows_loaded += head
+    continued = head if carry.ok else 0
     if len(frame):
-        state["name"] = names.iloc[-1]
-        state["ok"] = bool(order_ok.iloc[-1])
-    return clean, quarantine
+        carry.name = names.iloc[-1]
+        carry.ok = bool(order_ok.iloc[-1])
+        if (~is_line_item).any():
+            carry.line = int(frame.loc[frame.index[~is_line_item][-1], "_line"])
+    return clean, quarantine, continued

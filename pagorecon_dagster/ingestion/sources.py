@@ -3,7 +3,6 @@ clean row becomes a typed warehouse row (céntimos, UTC instants, Lima dates).""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -181,9 +180,6 @@ SOURCES: dict[str, Source] = {
     "fx": Source("fx", "fx_rate_rows", False, lambda store: schemas.FX_SCHEMA, fx_rows),
 }
 
-# Shopify export headers -> normalized names used by the schema (normalize_header does the rest).
-SHOPIFY_RENAMES = {"discount_amount": "discount_amount"}
-
 NOTIFICATION_EVENTS = {
     "cip.paid": "paid",
     "cip.expired": "expired",
@@ -200,6 +196,3 @@ CIP_SEARCH_FIELDS = {
     "userDocumentNumber": "user_document_number", "userEmail": "user_email",
 }
 
-
-def is_camel_reference(name: str) -> bool:
-    return bool(re.match(r"^[a-z]+[A-Z]", name))
