@@ -56,6 +56,8 @@ def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[st
         print(f"pagorecon: --start {start} is before start_date {settings.start_date} in pagorecon.yaml", file=sys.stderr)
         return EXIT_USAGE
     selected = stores or settings.store_ids
+    for folder in (settings.landing, settings.reports, settings.archive):
+        folder.mkdir(parents=True, exist_ok=True)
     job = build_definitions(settings).resolve_job_def(MAIN_JOB)
     instance = _instance(settings)
     os.environ[progress.ENV] = "1"

@@ -136,3 +136,27 @@ def test_real_run_on_a_postgres_backed_instance(home, postgres_db, tmp_path, mon
         cur.execute("SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")
         assert cur.fetchone()[0] >= 10
     assert len(home.items()) == 3
+
+
+def test_demo_reconciles_every_planted_scenario(tmp_path, capsys, monkeypatch):
+    from pagorecon_dagster.sandbox.generator import generate
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir()
+    home = tmp_path / "demo"
+    assert main(["--home", str(home), "demo"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "Where to look" in out and str(home / "warehouse.duckdb") in out
+    planted = generate(tmp_path / "again").expected
+    import duckdb
+
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        counts = dict(con.execute("SELECT status, count(*) FROM recon_items GROUP BY status").fetchall())
+        quarantined = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+    assert counts == {k: v for k, v in planted.items() if k != "QUARANTINED"}
+    assert quarantined == planted["QUARANTINED"]
+    # the demo refuses to overwrite a home it did not write
+    other = tmp_path / "real"
+    other.mkdir()
+    (other / "pagorecon.yaml").write_text("stores: []\n")
+    assert main(["--home", str(other), "demo"]) == 2
