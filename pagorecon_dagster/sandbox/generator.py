@@ -4,12 +4,23 @@
 memory), then *predicts* the CONTRACT §3 status of each planned item (the ``expected``
 guide), then *writes* one function per file kind. Money is integer céntimos throughout;
 randomness comes only from ``random.Random(seed)`` and generators derived from it.
+
+Layout under ``home``::
+
+    pagorecon.yaml
+    landing/orders/<store>/orders_<day>.csv           orders created or changed that day
+    landing/statements/<store>/statement_<day>.csv    one row per CIP state change that day
+    landing/statements/<store>/statement_<day>_broken.csv, notifications_<day>.json,
+                               cips_search_<end>.json
+    landing/fx/sbs_<YYYY-MM>.csv                      SBS USD rates, business days only
 """
 
 from __future__ import annotations
 
 import bisect
 import csv
+import functools
+import gc
 import io
 import json
 import pathlib
@@ -132,6 +143,7 @@ class GeneratedSandbox:
 # ---------------------------------------------------------------------------------------------
 # Small helpers
 # ---------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1 << 16)  # the same prices come back again and again
 def money(cents: int) -> str:
     """Céntimos as a plain decimal with two places (``12350`` -> ``123.50``)."""
     sign = "-" if cents < 0 else ""
@@ -168,6 +180,16 @@ def _fold(text: str) -> str:
 def _norm_ref(ref: str) -> str:
     ref = ref.strip()
     return (ref[1:] if ref.startswith("#") else ref).strip().upper()
+
+
+def _ri(rng: random.Random, lo: int, hi: int) -> int:
+    """Integer in [lo, hi] (a cheaper ``randint``)."""
+    return lo + int(rng.random() * (hi - lo + 1))
+
+
+def _one(rng: random.Random, seq):
+    """An item of ``seq`` (a cheaper ``choice``)."""
+    return seq[int(rng.random() * len(seq))]
 
 
 def _weighted(rng: random.Random, table: tuple[list, list[int]]):
@@ -268,11 +290,11 @@ class FxTable:
 
 def plan_fx(rng: random.Random, calendar: Calendar, start: date, end: date) -> FxTable:
     """USD buy/sell around 3.70-3.80 on every business day from a week before ``start``."""
-    rates, sell = {}, rng.randint(3730, 3770)
+    rates, sell = {}, _ri(rng, 3730, 3770)
     for d in _span(start - timedelta(days=7), end):
         if calendar.is_business(d):
-            sell = min(3800, max(3708, sell + rng.randint(-8, 8)))
-            rates[d] = (sell - rng.randint(2, 8), sell)
+            sell = min(3800, max(3708, sell + _ri(rng, -8, 8)))
+            rates[d] = (sell - _ri(rng, 2, 8), sell)
     return FxTable(rates)
 
 
@@ -283,7 +305,7 @@ class Serials:
         self.rng, self.value, self.max_step = rng, first, max_step
 
     def next(self) -> str:
-        self.value += self.rng.randint(1, self.max_step)
+        self.value += _ri(self.rng, 1, self.max_step)
         return str(self.value)
 
 
@@ -297,7 +319,6 @@ class Context:
     cips: Serials
     operations: Serials
     holiday_days: list[date]
-    broken_rows: bool
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,8 +428,8 @@ class StorePlanner:
         self.pena = next(c for c in self.customers if c.last == "Peña")
         self.pena_day = pena_day
         self._forced: Customer | None = None
-        self.next_number = 1001 if store.shopify else rng.randint(100, 900)
-        self.next_shopify_id = rng.randint(5_100_000_000_000, 5_900_000_000_000)
+        self.next_number = 1001 if store.shopify else _ri(rng, 100, 900)
+        self.next_shopify_id = _ri(rng, 5_100_000_000_000, 5_900_000_000_000)
         self.orphans = 0
         self._kind_tables: dict[tuple[bool, bool], tuple[list, list[int]]] = {}
 
@@ -416,17 +437,17 @@ class StorePlanner:
     def _customers(self, count: int) -> list[Customer]:
         r = self.rng
         people = [("José", "Peña"), ("María", "Muñoz"), ("Jesús", "Núñez"), ("Lucía", "Ñahui")]
-        people += [(r.choice(FIRST_NAMES), r.choice(LAST_NAMES)) for _ in range(count - len(people))]
+        people += [(_one(r, FIRST_NAMES), _one(r, LAST_NAMES)) for _ in range(count - len(people))]
         out = []
         for first, last in people:
-            sep = r.choice([".", "_", ""])
-            email = f"{_fold(first)}{sep}{_fold(last)}{r.choice(['', str(r.randint(1, 99))])}@{r.choice(DOMAINS)}"
+            sep = _one(r, [".", "_", ""])
+            email = f"{_fold(first)}{sep}{_fold(last)}{_one(r, ['', str(_ri(r, 1, 99))])}@{_one(r, DOMAINS)}"
             if r.random() < 0.9:
-                doc_type, doc = "DNI", f"{r.randint(10_000_000, 79_999_999)}"
+                doc_type, doc = "DNI", f"{_ri(r, 10_000_000, 79_999_999)}"
             else:
-                doc_type, doc = "PAS", f"{r.choice('ABCEFGHKLMNPRSTUVX')}{r.randint(1_000_000, 9_999_999)}"
-            phone = f"+51 9{r.randint(10_000_000, 99_999_999)}"
-            street = f"{r.choice(STREETS)} {r.randint(100, 2999)}"
+                doc_type, doc = "PAS", f"{_one(r, 'ABCEFGHKLMNPRSTUVX')}{_ri(r, 1_000_000, 9_999_999)}"
+            phone = f"+51 9{_ri(r, 10_000_000, 99_999_999)}"
+            street = f"{_one(r, STREETS)} {_ri(r, 100, 2999)}"
             out.append(Customer(first, last, email, doc_type, doc, phone, street))
         return out
 
@@ -439,35 +460,35 @@ class StorePlanner:
             day, lo = t.date(), max(lo, _secs(t) + 300)
             if lo > hi:
                 lo, hi = min(_secs(t) + 300, DAY_END), DAY_END
-        return _at(day, self.rng.randint(lo, hi))
+        return _at(day, _ri(self.rng, lo, hi))
 
     def _soon(self, t: datetime, lo: int = 30, hi: int = 600) -> datetime:
         """A few seconds/minutes after ``t``, same Lima day."""
-        return min(t + timedelta(seconds=self.rng.randint(lo, hi)), _at(t.date(), DAY_END))
+        return min(t + timedelta(seconds=_ri(self.rng, lo, hi)), _at(t.date(), DAY_END))
 
     # -- building blocks -----------------------------------------------------------------------
     def _order(self, day: date, *, currency: str = "PEN", pagoefectivo: bool = True,
                window: tuple[int, int] = DEFAULT_WINDOW, discount: bool | None = None) -> Order:
         r = self.rng
-        customer, self._forced = self._forced or r.choice(self.customers), None
+        customer, self._forced = self._forced or _one(r, self.customers), None
         lines = []
-        for name, sku, pen in r.sample(PRODUCTS, r.choice([1, 1, 1, 2, 2, 3])):
+        for name, sku, pen in r.sample(PRODUCTS, _one(r, [1, 1, 1, 2, 2, 3])):
             unit = pen if currency == "PEN" else (pen * 100 // 375 // 100) * 100 + 99
-            lines.append((name, sku, unit, r.choice([1, 1, 1, 2, 3])))
+            lines.append((name, sku, unit, _one(r, [1, 1, 1, 2, 3])))
         gross = sum(u * q for _, _, u, q in lines)
         if discount is None:
             discount = r.random() < 0.25
         disc = max(100, gross // 10 // 100 * 100) if discount else 0
-        shipping = r.choice([0, 1000, 1500, 2000] if currency == "PEN" else [0, 500])
+        shipping = _one(r, [0, 1000, 1500, 2000] if currency == "PEN" else [0, 500])
         if pagoefectivo:
             method = _weighted(r, PE_METHODS)
         else:
-            method = "Shopify Payments" if self.store.shopify else r.choice(["card", "card", "Tarjeta"])
+            method = "Shopify Payments" if self.store.shopify else _one(r, ["card", "card", "Tarjeta"])
         o = Order(
-            kind="", created=_at(day, r.randint(*window)), currency=currency, lines=lines, discount=disc,
-            discount_code=r.choice(DISCOUNT_CODES) if disc else "", shipping=shipping,
-            shipping_method=r.choice(SHIPPING_METHODS), method=method, pagoefectivo=pagoefectivo,
-            customer=customer, naive_ts=r.random() < 0.6, variant=r.randint(0, 99),
+            kind="", created=_at(day, _ri(r, *window)), currency=currency, lines=lines, discount=disc,
+            discount_code=_one(r, DISCOUNT_CODES) if disc else "", shipping=shipping,
+            shipping_method=_one(r, SHIPPING_METHODS), method=method, pagoefectivo=pagoefectivo,
+            customer=customer, naive_ts=r.random() < 0.6, variant=_ri(r, 0, 99),
         )
         o.states.append((o.created, "pending"))
         self.orders.append(o)
@@ -479,7 +500,7 @@ class StorePlanner:
         r = self.rng
         created = self._soon((after or order.created), 60, 360)
         c = Cip(
-            cip=self.ctx.cips.next(), order=order, orphan_ref=orphan_ref, ref_style=r.randint(0, 99),
+            cip=self.ctx.cips.next(), order=order, orphan_ref=orphan_ref, ref_style=_ri(r, 0, 99),
             currency=currency or order.currency, amount=order.total if amount is None else amount,
             customer=customer or order.customer, created=created, events=[],
         )
@@ -494,14 +515,14 @@ class StorePlanner:
 
     def _pay(self, c: Cip, when: datetime, expiry: datetime | None = None) -> None:
         c.payment, c.operation = when, self.ctx.operations.next()
-        c.channel, c.fee_known = self.rng.choice(CHANNELS), self.rng.random() < 0.9
+        c.channel, c.fee_known = _one(self.rng, CHANNELS), self.rng.random() < 0.9
         self._event(c, "paid", when, expiry)
 
     def _pay_time(self, c: Cip, delay: int | None = None, window=(7 * 3600, DAY_END)) -> datetime:
         if delay is None:
             delay = _weighted(self.rng, PAY_DELAYS)
         paid = self._after(c.created, delay, window)
-        return min(paid, c.final.expiry - timedelta(seconds=self.rng.randint(60, 3600)))
+        return min(paid, c.final.expiry - timedelta(seconds=_ri(self.rng, 60, 3600)))
 
     def _mark(self, o: Order, when: datetime, status: str) -> None:
         o.states.append((when, status))
@@ -516,7 +537,7 @@ class StorePlanner:
             self._mark(o, self._soon(paid), "paid")
         if mark == "refunded":
             o.refunded = o.total if o.variant < 60 or not self.store.shopify else o.total // 200 * 100
-            self._mark(o, self._after(o.states[-1][0], self.rng.randint(1, 3)), "refunded")
+            self._mark(o, self._after(o.states[-1][0], _ri(self.rng, 1, 3)), "refunded")
         return o
 
     def _k_matched_unmarked(self, day):  # the store never got the webhook: still pending
@@ -548,7 +569,7 @@ class StorePlanner:
         o = self._order(day, currency=order_currency)
         c = self._cip(o)
         paid = self._pay_time(c, 0)
-        sell, skew = self.ctx.fx.sell_on(paid.date()), 1000 + self.rng.randint(-4, 4)  # within ±0.4%
+        sell, skew = self.ctx.fx.sell_on(paid.date()), 1000 + _ri(self.rng, -4, 4)  # within ±0.4%
         if order_currency == "PEN":  # paid in USD
             c.currency, c.amount = "USD", (o.total * 1000 * skew + sell * 500) // (sell * 1000)
         else:  # USD order paid in PEN
@@ -600,9 +621,9 @@ class StorePlanner:
         return f"#{n}" if self.store.shopify else f"{self.store.prefix}-{n + 800000:06d}"
 
     def _k_orphan(self, day):
-        customer = self.rng.choice(self.customers)
-        created = _at(day, self.rng.randint(*DEFAULT_WINDOW))
-        c = self._cip(None, currency="PEN", amount=self.rng.randint(20, 400) * 100 + self.rng.choice([0, 50, 90]),
+        customer = _one(self.rng, self.customers)
+        created = _at(day, _ri(self.rng, *DEFAULT_WINDOW))
+        c = self._cip(None, currency="PEN", amount=_ri(self.rng, 20, 400) * 100 + _one(self.rng, [0, 50, 90]),
                       after=created, orphan_ref=self._orphan_ref(), customer=customer)
         self._pay(c, self._pay_time(c, 0))
 
@@ -645,7 +666,7 @@ class StorePlanner:
     def _k_cancelled_unpaid(self, day):
         o = self._order(day)
         c = self._cip(o)
-        cancel = self._after(c.created, self.rng.randint(0, 2))
+        cancel = self._after(c.created, _ri(self.rng, 0, 2))
         self._mark(o, cancel, "cancelled")
         if self.rng.random() < 0.6:
             self._event(c, "deleted", self._soon(cancel))
@@ -697,7 +718,7 @@ class StorePlanner:
         for o in sorted(new, key=lambda o: o.created):
             n, self.next_number = self.next_number, self.next_number + 1
             o.ref = f"#{n}" if self.store.shopify else f"{self.store.prefix}-{n:06d}"
-            self.next_shopify_id += self.rng.randint(1_000, 90_000)
+            self.next_shopify_id += _ri(self.rng, 1_000, 90_000)
             o.shopify_id = self.next_shopify_id
 
 
@@ -1043,8 +1064,9 @@ def write_notifications(w: Writer, plan: StorePlan, day: date, rng: random.Rando
 
 
 def write_cips_search(w: Writer, plan: StorePlan, day: date, rng: random.Random) -> None:
-    """A ``/v1/cips/search`` reply restating a few CIPs in their final (paid or pending) state."""
-    chosen = [c for c in plan.cips if c.final.state in ("paid", "pending") and c.created.date() >= day][-6:]
+    """A ``/v1/cips/search`` reply (saved on ``day``) restating a few recent CIPs in their final state."""
+    recent = day - timedelta(days=2)
+    chosen = [c for c in plan.cips if c.final.state in ("paid", "pending") and c.created.date() >= recent][-6:]
     data = []
     for c in chosen:
         state = c.final.state
@@ -1082,7 +1104,35 @@ def generate(home: pathlib.Path, *, stores: int = 3, days: int = 21, start: date
     """Write a deterministic sandbox (config + landing files) under ``home``."""
     if stores < 1 or days < 1 or orders_per_day < 0:
         raise ValueError("stores and days must be >= 1 and orders_per_day >= 0")
-    home = pathlib.Path(home)
+    paused = gc.isenabled()
+    gc.disable()  # the plan is millions of small live objects: cyclic GC passes only cost time
+    try:
+        return _generate(pathlib.Path(home), stores, days, start, seed, orders_per_day, broken_rows)
+    finally:
+        if paused:
+            gc.enable()
+
+
+@dataclass
+class SandboxPlan:
+    """Everything decided before writing: the calendar/rates context and each store's plan."""
+
+    ctx: Context
+    specs: list[StoreSpec]
+    stores: list[StorePlan]
+    extra_days: list[date]
+    latin1_store: StoreSpec | None
+    latin1_day: date
+    broken_rows: bool
+    write_seed: int
+
+    def predicted(self) -> list[PredictedItem]:
+        return [item for plan in self.stores for item in predict(plan, self.ctx)]
+
+
+def plan_sandbox(*, stores: int, days: int, start: date, seed: int, orders_per_day: int,
+                 broken_rows: bool) -> SandboxPlan:
+    """Decide every order, CIP and state change (no I/O)."""
     master = random.Random(seed)
     end = start + timedelta(days=days - 1)
     holiday_days, extra_days = _holidays_in_span(start, end)
@@ -1090,59 +1140,67 @@ def generate(home: pathlib.Path, *, stores: int = 3, days: int = 21, start: date
     ctx = Context(
         start=start, end=end, days=_span(start, end), calendar=calendar,
         fx=plan_fx(random.Random(master.getrandbits(64)), calendar, start, end),
-        cips=Serials(random.Random(master.getrandbits(64)), 10_000_000 + master.randint(0, 999_999), 23),
-        operations=Serials(random.Random(master.getrandbits(64)), 300_000_000 + master.randint(0, 999_999), 9),
-        holiday_days=holiday_days, broken_rows=broken_rows,
+        cips=Serials(random.Random(master.getrandbits(64)), 10_000_000 + _ri(master, 0, 999_999), 23),
+        operations=Serials(random.Random(master.getrandbits(64)), 300_000_000 + _ri(master, 0, 999_999), 9),
+        holiday_days=holiday_days,
     )
     specs = store_specs(stores)
-    canonical = [s for s in specs if not s.shopify]
-    latin1_store = next((s for s in canonical if s.name_column), None)
+    latin1_store = next((s for s in specs if s.name_column), None)  # a canonical store with names
     latin1_day = _pick(ctx.days, 0.3)
+    plans = [
+        StorePlanner(ctx, spec, random.Random(master.getrandbits(64)),
+                     latin1_day if spec is latin1_store else None).plan(orders_per_day)
+        for spec in specs
+    ]
+    return SandboxPlan(ctx, specs, plans, extra_days, latin1_store, latin1_day, broken_rows, master.getrandbits(64))
 
-    plans = []
-    for spec in specs:
-        rng = random.Random(master.getrandbits(64))
-        pena_day = latin1_day if spec is latin1_store else None
-        plans.append(StorePlanner(ctx, spec, rng, pena_day).plan(orders_per_day))
 
-    items = [item for plan in plans for item in predict(plan, ctx)]
-    expected = {status: 0 for status in STATUSES}
-    expected.update(Counter(i.status for i in items))
-    reasons = dict(sorted(Counter(i.reason for i in items if i.reason).items()))
-
-    w = Writer(home)
-    write_rng = random.Random(master.getrandbits(64))
-    write_config(w, specs, extra_days)
+def write_sandbox(home: pathlib.Path, plan: SandboxPlan) -> tuple[list[pathlib.Path], int]:
+    """Write every file of ``plan``; returns (files, deliberately broken rows)."""
+    ctx, specs, days = plan.ctx, plan.specs, plan.ctx.days
+    w, rng, quarantined = Writer(home), random.Random(plan.write_seed), 0
+    write_config(w, specs, plan.extra_days)
     write_fx(w, ctx.fx)
-    quarantined = 0
+    canonical = [s for s in specs if not s.shopify]
     # file-level variants: BOM, CRLF and Latin-1 order files; a BOM+CRLF statement
     order_variants: dict[str, dict[date, str]] = defaultdict(dict)
     if canonical:
-        order_variants[canonical[0].id][_pick(ctx.days, 0.15)] = "bom"
-        order_variants[canonical[0].id][_pick(ctx.days, 0.2)] = "crlf"
-    if latin1_store:
-        order_variants[latin1_store.id][latin1_day] = "cp1252"
-    statement_variants = {specs[-1].id: {_pick(ctx.days, 0.25): "bom_crlf"}}
-    broken_canonical = canonical[0] if broken_rows and canonical else None
-    broken_shopify = next((s for s in specs if s.shopify), None) if broken_rows else None
-    for plan in plans:
-        s = plan.store
+        order_variants[canonical[0].id][_pick(days, 0.15)] = "bom"
+        order_variants[canonical[0].id][_pick(days, 0.2)] = "crlf"
+    if plan.latin1_store:
+        order_variants[plan.latin1_store.id][plan.latin1_day] = "cp1252"
+    statement_variants = {specs[-1].id: {_pick(days, 0.25): "bom_crlf"}}
+    broken_canonical = canonical[0] if plan.broken_rows and canonical else None
+    broken_shopify = next((s for s in specs if s.shopify), None) if plan.broken_rows else None
+    for store_plan in plan.stores:
+        s = store_plan.store
         if s.shopify:
             quarantined += write_shopify_orders(
-                w, plan, ctx, _pick(ctx.days, 0.5) if s is broken_shopify else None)
+                w, store_plan, ctx, _pick(days, 0.5) if s is broken_shopify else None)
         else:
             quarantined += write_canonical_orders(
-                w, plan, ctx, order_variants.get(s.id, {}), _pick(ctx.days, 0.4) if s is broken_canonical else None)
-        write_statements(w, plan, ctx, statement_variants.get(s.id, {}))
-    if broken_rows:
-        quarantined += write_broken_statement(w, specs[min(1, len(specs) - 1)], _pick(ctx.days, 0.3), ctx)
+                w, store_plan, ctx, order_variants.get(s.id, {}), _pick(days, 0.4) if s is broken_canonical else None)
+        write_statements(w, store_plan, ctx, statement_variants.get(s.id, {}))
+    if plan.broken_rows:
+        quarantined += write_broken_statement(w, specs[min(1, len(specs) - 1)], _pick(days, 0.3), ctx)
     # JSON: notifications for two stores, a /v1/cips/search reply for the first store
-    notify_days = [(0, _pick(ctx.days, 0.1)), (0, holiday_days[0] if holiday_days else _pick(ctx.days, 0.5)),
-                   (min(1, len(plans) - 1), _pick(ctx.days, 0.5))]
-    for i, day in dict.fromkeys(notify_days):
-        write_notifications(w, plans[i], day, write_rng)
-    write_cips_search(w, plans[0], ctx.days[max(0, len(ctx.days) - 3)], write_rng)
+    holiday = ctx.holiday_days[0] if ctx.holiday_days else _pick(days, 0.5)
+    notify = [(0, _pick(days, 0.1)), (0, holiday), (min(1, len(specs) - 1), _pick(days, 0.5))]
+    for i, day in dict.fromkeys(notify):
+        write_notifications(w, plan.stores[i], day, rng)
+    write_cips_search(w, plan.stores[0], ctx.end, rng)
+    return sorted(w.files), quarantined
 
+
+def _generate(home: pathlib.Path, stores: int, days: int, start: date, seed: int, orders_per_day: int,
+              broken_rows: bool) -> GeneratedSandbox:
+    plan = plan_sandbox(stores=stores, days=days, start=start, seed=seed, orders_per_day=orders_per_day,
+                        broken_rows=broken_rows)
+    items = plan.predicted()
+    expected = {status: 0 for status in STATUSES}
+    expected.update(Counter(i.status for i in items))
+    reasons = dict(sorted(Counter(i.reason for i in items if i.reason).items()))
+    files, quarantined = write_sandbox(home, plan)
     expected["QUARANTINED"] = quarantined
-    return GeneratedSandbox(home=home, store_ids=[s.id for s in specs], start=start, end=end,
-                            files=sorted(w.files), expected=expected, expected_reasons=reasons)
+    return GeneratedSandbox(home=home, store_ids=[s.id for s in plan.specs], start=plan.ctx.start,
+                            end=plan.ctx.end, files=files, expected=expected, expected_reasons=reasons)
