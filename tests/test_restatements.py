@@ -1,0 +1,30 @@
+"""CONTRACT §2: latest file wins, last row within a file wins, same bytes are a no-op."""
+
+
+def test_a_later_order_file_supersedes_and_the_last_row_of_a_file_wins(home):
+    home.orders(
+        """\
+        A1,2026-07-14 10:00:00,pending,PEN,100.00,0.00,PagoEfectivo,,,
+        A1,2026-07-14 10:00:00,pending,PEN,90.00,10.00,PagoEfectivo,,,
+        """,
+        name="a.csv",
+    )
+    home.statements("90000001,A1,,paid,PEN,90.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T11:00:00-05:00,BCP,,,\n")
+    home.run("2026-07-14", "2026-07-14")
+    (item,) = home.items()
+    assert (item["status"], item["order_total_cents"]) == ("MATCHED", 9000)
+    home.orders("A1,2026-07-14 10:00:00,cancelled,PEN,90.00,10.00,PagoEfectivo,,,\n", name="b.csv")
+    home.run("2026-07-14", "2026-07-14")
+    (item,) = home.items()
+    assert item["status"] == "PAID_CANCELLED_ORDER"
+    (order,) = home.query("SELECT status, file, line FROM orders")
+    assert (order["status"], order["file"], order["line"]) == ("cancelled", "orders/shop/b.csv", 2)
+
+
+def test_files_new_in_one_run_apply_in_path_order_whatever_their_names_say(home):
+    # the later path restates the earlier one, even though its content looks older
+    home.statements("90000001,A1,,paid,PEN,90.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T11:00:00-05:00,BCP,,,\n", name="2026-07-14_a.csv")
+    home.statements("90000001,A1,,pending,PEN,90.00,,,2026-07-14T10:00:00-05:00,,,BCP,,,\n", name="2026-07-14_b.csv")
+    home.run("2026-07-14", "2026-07-14")
+    (cip,) = home.query("SELECT status, file FROM payments")
+    assert (cip["status"], cip["file"]) == ("pending", "statements/shop/2026-07-14_b.csv")
