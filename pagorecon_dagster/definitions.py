@@ -11,7 +11,7 @@ from pagorecon_dagster.resources import PagoreconHome
 
 MAIN_JOB = "reconcile"
 # Asset groups the main job materializes for a store x day window (all on the same partitions).
-MAIN_JOB_GROUPS = ("ingestion", "reconciliation", "reports")
+MAIN_JOB_GROUPS = ("ingestion", "reconciliation", "alerts", "reports")
 DOMAINS = ("ingestion", "reconciliation", "refunds", "alerts", "reports", "orchestration")
 
 

@@ -1,6 +1,6 @@
 -- One alert per kind, store and day: a rerun updates it, never duplicates it.
 CREATE TABLE IF NOT EXISTS alerts (
-    alert_id       VARCHAR PRIMARY KEY,   -- kind|store_id|business_date
+    alert_id       VARCHAR PRIMARY KEY,   -- kind|store_id|business_date (store '*' for none); RUN_FAILED|run_id
     kind           VARCHAR NOT NULL,
     store_id       VARCHAR,
     business_date  DATE,
@@ -12,3 +12,6 @@ CREATE TABLE IF NOT EXISTS alerts (
     delivered_at   TIMESTAMPTZ,
     delivery_error VARCHAR
 );
+-- A delivered alert whose condition cleared on a rerun is kept, marked resolved (and the
+-- resolution is delivered in turn).
+ALTER TABLE alerts ADD COLUMN IF NOT EXISTS resolved_at TIMESTAMPTZ;

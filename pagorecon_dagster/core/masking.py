@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-\u00C0-\u017F]+)@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
-_LONG_DIGITS = re.compile(r"(?<![\d])(\d[\d\- ]{7,}\d)(?![\d])")
+# 9+ digits, optionally dash-grouped (CCI 002-193-...); a date like 2026-07-14 has only 8.
+_LONG_DIGITS = re.compile(r"(?<![\d-])(\d(?:-?\d){8,})(?![\d-])")
 
 
 def mask_email(value: str | None) -> str:
@@ -34,4 +35,4 @@ def mask_text(text: str | None) -> str:
     if not text:
         return text or ""
     text = _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
-    return _LONG_DIGITS.sub(lambda m: mask_digits(re.sub(r"[\- ]", "", m.group(1))), text)
+    return _LONG_DIGITS.sub(lambda m: mask_digits(m.group(1).replace("-", "")), text)

@@ -140,9 +140,8 @@ def ingest_file(
         con.execute("BEGIN")
         try:
             file_seq = con.execute("SELECT nextval('file_seq')").fetchone()[0]
-            carry = ShopifyCarry()
-            for chunk in _chunks(path, facts, source, store):
-                _load_chunk(con, source, store, chunk, name, file_seq, outcome, carry)
+            for judged in judge_chunks(path, facts, source, store):
+                _load_chunk(con, source, store, judged, name, file_seq, outcome)
             _record(con, outcome, facts, file_seq, run_id)
             con.execute("COMMIT")
         except BaseException:
@@ -303,32 +302,50 @@ def _errors_by_row(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> dict[int,
     return errors
 
 
-def _load_chunk(
-    con, source: Source, store: StoreConfig | None, chunk: Chunk, file: str, file_seq: int,
-    outcome: FileOutcome, carry: ShopifyCarry,
-) -> None:
-    frame = chunk.frame
-    quarantine = [(line, raw, err) for line, raw, err in chunk.rejected]
-    if source.kind == "orders" and store is not None and store.order_format == "shopify":
-        previous_order_line = carry.line
-        frame, shopify_rejects, continued = _shopify_orders(frame, source, store, carry)
-        quarantine.extend(shopify_rejects)
-        if continued and previous_order_line is not None:
-            con.execute(
-                "UPDATE order_rows SET line_items = line_items + ? WHERE file_seq = ? AND line = ?",
-                [continued, file_seq, previous_order_line],
-            )
-            outcome.rows_loaded += continued
-        rows_in_chunk = len(chunk.frame) + len(chunk.rejected)
-        clean = frame
-    else:
-        rows_in_chunk = len(frame) + len(chunk.rejected)
+@dataclass
+class JudgedChunk:
+    """One chunk after validation: clean string rows, quarantine entries (line, raw, errors),
+    and Shopify line items that continue the previous chunk's clean order."""
+
+    read: int
+    clean: pd.DataFrame
+    quarantine: list[tuple[int, str, str]]
+    continued_line_items: int = 0
+    continued_order_line: int | None = None
+
+
+def judge_chunks(path: Path, facts: readers.FileFacts, source: Source, store: StoreConfig | None) -> Iterator[JudgedChunk]:
+    """Read a file and validate it, chunk by chunk, loading nothing: what ingestion loads and
+    what the landing sensor inspects are the same rows."""
+    carry = ShopifyCarry()
+    for chunk in _chunks(path, facts, source, store):
+        frame = chunk.frame
+        quarantine = list(chunk.rejected)
+        read = len(frame) + len(chunk.rejected)
+        if source.kind == "orders" and store is not None and store.order_format == "shopify":
+            previous_order_line = carry.line
+            clean, shopify_rejects, continued = _shopify_orders(frame, source, store, carry)
+            quarantine.extend(shopify_rejects)
+            yield JudgedChunk(read, clean, quarantine, continued, previous_order_line)
+            continue
         errors = _errors_by_row(source.schema(store), frame)
         bad = frame.index.isin(list(errors))
         for index in frame.index[bad]:
             quarantine.append((int(frame.at[index, "_line"]), _raw_of(frame, index), "; ".join(errors[index])))
-        clean = frame[~bad]
-    outcome.rows_read += rows_in_chunk
+        yield JudgedChunk(read, frame[~bad], quarantine)
+
+
+def _load_chunk(
+    con, source: Source, store: StoreConfig | None, judged: JudgedChunk, file: str, file_seq: int, outcome: FileOutcome
+) -> None:
+    quarantine, clean = judged.quarantine, judged.clean
+    if judged.continued_line_items and judged.continued_order_line is not None:
+        con.execute(
+            "UPDATE order_rows SET line_items = line_items + ? WHERE file_seq = ? AND line = ?",
+            [judged.continued_line_items, file_seq, judged.continued_order_line],
+        )
+        outcome.rows_loaded += judged.continued_line_items
+    outcome.rows_read += judged.read
     loaded_lines = _insert_clean(con, source, store, clean, file, file_seq)
     outcome.rows_loaded += loaded_lines
     outcome.rows_quarantined += len(quarantine)

@@ -1,0 +1,106 @@
+"""Alerts of a store x day window: each kind is one SQL file beside this module (a plain SELECT a
+person can run in the DuckDB shell after `SET VARIABLE ...`); this module binds the window and
+keeps the `alerts` table to one row per kind, store and day.
+
+A rerun updates an alert in place: same content keeps `delivered_at` (nothing new to say); new
+content is delivered again. An alert whose condition cleared is deleted while undelivered, and
+marked `resolved_at` once delivered (the resolution is delivered in turn)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import duckdb
+
+from pagorecon_dagster.alerts.policy import AlertPolicy
+from pagorecon_dagster.config import Settings
+from pagorecon_dagster.reconciliation.models import Window
+from pagorecon_dagster.warehouse.duckdb import set_variables
+
+# Kinds computed per store x day partition, in the order a person reads them.
+PARTITION_KINDS = (
+    "STATEMENT_MISSING",
+    "NOTIFICATION_MISMATCH",
+    "UNRECONCILED_HIGH",
+    "REFUND_RATE_HIGH",
+    "REFUND_OVERDUE",
+    "FX_RATE_MISSING",
+    "VALIDATION_REJECTS",
+)
+RUN_FAILED = "RUN_FAILED"
+CONTENT = ("severity", "value", "threshold", "message")
+
+
+@lru_cache(maxsize=None)
+def rule_sql(kind: str) -> str:
+    text = resources.files("pagorecon_dagster.alerts").joinpath(f"{kind.lower()}.sql").read_text(encoding="utf-8")
+    return text.strip().rstrip(";")
+
+
+def alert_id(kind: str, store_id: str | None, business_date: dt.date) -> str:
+    return f"{kind}|{store_id or '*'}|{business_date.isoformat()}"
+
+
+@dataclass(frozen=True)
+class Changes:
+    raised: int
+    updated: int
+    unchanged: int
+    resolved: int
+    withdrawn: int
+    by_kind: dict[str, int]
+
+
+def refresh(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window, *,
+            now: dt.datetime, today: dt.date) -> Changes:
+    """Recompute every partition kind for the window and apply it to `alerts`, in one transaction."""
+    policy = AlertPolicy.from_settings(settings)
+    set_variables(con, {
+        "stores": list(window.stores), "start_date": window.start, "end_date": window.end,
+        "today": today, **policy.variables(),
+    })
+    union = "\nUNION ALL\n".join(f"SELECT * FROM ({rule_sql(kind)})" for kind in PARTITION_KINDS)
+    in_window = (
+        "(store_id IS NULL OR list_contains(CAST(getvariable('stores') AS VARCHAR[]), store_id))"
+        " AND business_date BETWEEN CAST(getvariable('start_date') AS DATE) AND CAST(getvariable('end_date') AS DATE)"
+        f" AND kind IN ({', '.join(repr(k) for k in PARTITION_KINDS)})"
+    )
+    changed = " OR ".join(f"a.{c} IS DISTINCT FROM c.{c}" for c in CONTENT)
+    con.execute("BEGIN")
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE alert_candidates AS
+                SELECT kind || '|' || coalesce(store_id, '*') || '|' || CAST(business_date AS VARCHAR) AS alert_id, *
+                FROM ({union})"""
+        )
+        counts = dict(con.execute("SELECT kind, count(*) FROM alert_candidates GROUP BY kind").fetchall())
+        unchanged = con.execute(
+            f"""SELECT count(*) FROM alerts AS a JOIN alert_candidates AS c USING (alert_id)
+                WHERE NOT ({changed}) AND a.resolved_at IS NULL"""
+        ).fetchone()[0]
+        updated = con.execute(
+            f"""UPDATE alerts AS a SET severity = c.severity, value = c.value, threshold = c.threshold,
+                    message = c.message, delivered_at = NULL, delivery_error = NULL, resolved_at = NULL
+                FROM alert_candidates AS c
+                WHERE a.alert_id = c.alert_id AND (({changed}) OR a.resolved_at IS NOT NULL)"""
+        ).fetchone()[0]
+        raised = con.execute(
+            """INSERT INTO alerts (alert_id, kind, store_id, business_date, severity, value, threshold, message, created_at)
+               SELECT alert_id, kind, store_id, business_date, severity, value, threshold, message, ?
+               FROM alert_candidates AS c WHERE NOT EXISTS (SELECT 1 FROM alerts AS a WHERE a.alert_id = c.alert_id)""",
+            [now],
+        ).fetchone()[0]
+        cleared = f"{in_window} AND alert_id NOT IN (SELECT alert_id FROM alert_candidates) AND resolved_at IS NULL"
+        withdrawn = con.execute(f"DELETE FROM alerts WHERE {cleared} AND delivered_at IS NULL").fetchone()[0]
+        resolved = con.execute(
+            f"UPDATE alerts SET resolved_at = ?, delivered_at = NULL, delivery_error = NULL WHERE {cleared}", [now]
+        ).fetchone()[0]
+        con.execute("DROP TABLE alert_candidates")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return Changes(raised, updated, unchanged, resolved, withdrawn, counts)

@@ -1,0 +1,40 @@
+-- UNRECONCILED_HIGH: the share of a day's reconciled items that need a person is above
+-- alerts.unreconciled_pct percent. Every status but MATCHED needs a person, except the ones that
+-- only wait on the buyer: AWAITING_PAYMENT, EXPIRED_UNPAID and CANCELLED_UNPAID.
+-- Variables: stores, start_date, end_date, unreconciled_pct.
+WITH
+params AS (
+    SELECT
+        CAST(getvariable('stores') AS VARCHAR[]) AS stores,
+        CAST(getvariable('start_date') AS DATE) AS start_date,
+        CAST(getvariable('end_date') AS DATE) AS end_date,
+        CAST(getvariable('unreconciled_pct') AS DECIMAL(9, 4)) AS pct
+),
+by_status AS (
+    SELECT s.store_id, s.business_date, s.status, sum(s.items) AS items,
+        s.status NOT IN ('MATCHED', 'AWAITING_PAYMENT', 'EXPIRED_UNPAID', 'CANCELLED_UNPAID') AS needs_person
+    FROM recon_daily_summary AS s, params
+    WHERE list_contains(params.stores, s.store_id)
+      AND s.business_date BETWEEN params.start_date AND params.end_date
+    GROUP BY s.store_id, s.business_date, s.status
+),
+per_day AS (
+    SELECT store_id, business_date,
+        sum(items) AS items,
+        coalesce(sum(items) FILTER (WHERE needs_person), 0) AS open_items,
+        string_agg(status || ' ' || CAST(items AS VARCHAR), ', ' ORDER BY status) FILTER (WHERE needs_person) AS open_statuses
+    FROM by_status
+    GROUP BY store_id, business_date
+)
+SELECT
+    'UNRECONCILED_HIGH' AS kind,
+    store_id,
+    business_date,
+    'warning' AS severity,
+    printf('%.1f%%', 100.0 * open_items / items) AS value,
+    fmt_decimal(params.pct) || '%' AS threshold,
+    CAST(open_items AS VARCHAR) || ' of ' || CAST(items AS VARCHAR) || ' items reconciled on '
+        || CAST(business_date AS VARCHAR) || ' need a person (' || open_statuses || '), above '
+        || fmt_decimal(params.pct) || '%.' AS message
+FROM per_day, params
+WHERE items > 0 AND open_items * 100 > params.pct * items

@@ -1,0 +1,300 @@
+"""The daily cycle runs itself: the landing sensor requests exactly the partitions new files touch,
+the daily schedule re-runs yesterday plus a few days, a month backfill is one run, and runs that
+overlap on one warehouse both succeed with the tables of a serial run.
+
+Requested runs are executed with their exact tags over the ingestion and reconciliation assets
+(the report assets of the main job are left out: they take most of a run's time here)."""
+
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from pagorecon_dagster.config import load_settings
+from pagorecon_dagster.definitions import MAIN_JOB, build_definitions
+from pagorecon_dagster.orchestration import landing
+from pagorecon_dagster.partitions import range_tags
+
+D = dt.date.fromisoformat
+TRIGGER = "pagorecon/trigger"
+STATEMENT_ROW = "{cip},{ref},,{status},PEN,{amount},,,{created},,{paid},BCP,DNI,12345678,ana@example.pe"
+
+
+class STATEMENT:
+    @staticmethod
+    def format(status="paid", **fields) -> str:
+        return STATEMENT_ROW.format(status=status, **fields)
+
+
+def definitions(home):
+    return build_definitions(load_settings(home.path))
+
+
+def tick(home, cursor=None, instance=None):
+    """One evaluation of the landing sensor over a real (ephemeral) instance."""
+    sensor = definitions(home).resolve_sensor_def("landing_files")
+    context = dg.build_sensor_context(instance=instance or dg.DagsterInstance.ephemeral(), cursor=cursor)
+    return sensor(context)
+
+
+def ranges(result) -> list[tuple[dict, str]]:
+    return [({k: v for k, v in r.tags.items() if k != TRIGGER}, r.tags[TRIGGER]) for r in result.run_requests]
+
+
+RECON_GROUPS = ("ingestion", "reconciliation")
+
+
+def recon_job(settings) -> dg.JobDefinition:
+    job = dg.define_asset_job("recon_only", selection=dg.AssetSelection.groups(*RECON_GROUPS))
+    return dg.Definitions.merge(build_definitions(settings), dg.Definitions(jobs=[job])).resolve_job_def("recon_only")
+
+
+def execute(home, tags: dict, instance=None):
+    """Launch a requested run the way the daemon does: its tags, unchanged."""
+    result = recon_job(load_settings(home.path)).execute_in_process(instance=instance or dg.DagsterInstance.ephemeral(), tags=tags)
+    assert result.success
+    return result
+
+
+def touched(home, relative):
+    settings = load_settings(home.path)
+    files = [f for f in landing.scan(settings) if f.relative == relative]
+    con = landing.open_warehouse(settings)
+    try:
+        found = landing.touched_partitions(settings, files, con, today=D("2026-11-01"))
+    finally:
+        if con is not None:
+            con.close()
+    return {store: sorted(days) for store, days in found[files[0].sha256].days.items()}
+
+
+def test_new_file_requests_exactly_its_partitions_and_the_same_bytes_again_nothing(home):
+    home.statements(
+        "\n".join([
+            STATEMENT.format(cip="90000001", ref="A1", amount="10.00", created="2026-07-14T09:00:00-05:00", paid="2026-07-14T12:00:00-05:00"),
+            # paid at 20:30 Lima on the 15th: UTC says the 16th, the partition is the 15th
+            STATEMENT.format(cip="90000002", ref="A2", amount="20.00", created="2026-07-15T09:00:00-05:00", paid="2026-07-15T20:30:00-05:00"),
+        ]) + "\n",
+        store="shopi",
+    )
+    first = tick(home)
+    assert ranges(first) == [(range_tags(["shopi"], D("2026-07-14"), D("2026-07-15")), "landing_files")]
+    (request,) = first.run_requests
+    sha = landing.content_hash(home.path / "landing/statements/shopi/statement.csv")
+    assert request.run_key.startswith("landing:shopi:")
+    assert json.loads(first.cursor) == {"seen": [sha]}
+
+    # the next tick, and a restart (definitions built anew, the cursor read back from the instance)
+    again = tick(home, cursor=first.cursor)
+    assert isinstance(again, dg.SkipReason) and "no new file" in again.skip_message
+    # the same bytes dropped again under another name start nothing
+    home.drop("statements/shopi/statement_copy.csv", (home.path / "landing/statements/shopi/statement.csv").read_bytes())
+    copy = tick(home, cursor=first.cursor)
+    assert isinstance(copy, dg.SkipReason)
+
+
+def test_late_payment_requests_the_day_of_the_order_it_pays(home):
+    home.orders("A1,2026-07-10 10:00:00,pending,PEN,50.00,0.00,PagoEfectivo,,,\n")
+    home.statements(STATEMENT.format(cip="90000001", ref="A1", amount="50.00", created="2026-07-10T10:01:00-05:00", paid="", status="pending") + "\n")
+    first = tick(home)
+    assert ranges(first) == [(range_tags(["shop"], D("2026-07-10"), D("2026-07-10")), "landing_files")]
+    execute(home, first.run_requests[0].tags)
+    assert [i["status"] for i in home.items()] == ["AWAITING_PAYMENT"]
+
+    # ten days later the payment arrives: its own day and the order's day change
+    home.statements(
+        STATEMENT.format(cip="90000001", ref="#a1", amount="50.00", created="2026-07-10T10:01:00-05:00", paid="2026-07-20T11:00:00-05:00") + "\n",
+        name="late.csv",
+    )
+    assert touched(home, "statements/shop/late.csv") == {"shop": [D("2026-07-10"), D("2026-07-20")]}
+    late = tick(home, cursor=first.cursor)
+    assert ranges(late) == [(range_tags(["shop"], D("2026-07-10"), D("2026-07-20")), "landing_files")]
+    execute(home, late.run_requests[0].tags)
+    assert [(i["status"], i["business_date"]) for i in home.items()] == [("MATCHED", D("2026-07-10"))]
+
+
+def test_late_holiday_statement_requests_the_earlier_days(home):
+    # Fiestas Patrias: 28 and 29 July 2026 are holidays; their statement arrives on the 31st.
+    home.orders(
+        """\
+        X1,2026-07-23 10:00:00,paid,PEN,80.00,0.00,PagoEfectivo,,,
+        A1,2026-07-27 18:00:00,pending,PEN,100.00,0.00,PagoEfectivo,,,
+        B1,2026-07-28 09:00:00,pending,PEN,60.00,0.00,PagoEfectivo,,,
+        """
+    )
+    home.statements(STATEMENT.format(cip="90000009", ref="Z9", amount="5.00", created="2026-07-24T09:00:00-05:00", paid="2026-07-24T10:00:00-05:00") + "\n")
+    first = tick(home)
+    assert ranges(first) == [(range_tags(["shop"], D("2026-07-23"), D("2026-07-28")), "landing_files")]
+    execute(home, first.run_requests[0].tags)
+    before = {i["order_id"]: (i["status"], i["reason"]) for i in home.items()}
+    assert before["X1"] == ("AWAITING_PAYMENT", "WITHIN_GRACE")  # grace day 27 July, statements reach the 24th
+
+    home.statements(
+        "\n".join([
+            STATEMENT.format(cip="90000001", ref="A1", amount="100.00", created="2026-07-27T18:01:00-05:00", paid="2026-07-28T22:00:00-05:00"),
+            STATEMENT.format(cip="90000002", ref="B1", amount="60.00", created="2026-07-28T09:01:00-05:00", paid="2026-07-29T10:00:00-05:00"),
+        ]) + "\n",
+        name="holidays_2026-07-28_29.csv",
+    )
+    # the payment days, the order days (27 and 28), and the 23rd whose order's grace day (27th)
+    # the wider coverage now reaches
+    assert touched(home, "statements/shop/holidays_2026-07-28_29.csv") == {
+        "shop": [D("2026-07-23"), D("2026-07-27"), D("2026-07-28"), D("2026-07-29")]
+    }
+    late = tick(home, cursor=first.cursor)
+    assert ranges(late) == [(range_tags(["shop"], D("2026-07-23"), D("2026-07-29")), "landing_files")]
+    execute(home, late.run_requests[0].tags)
+    after = {i["order_id"] or i["cip"]: i["status"] for i in home.items()}
+    assert after == {"X1": "MISSING_PAYMENT", "A1": "MATCHED", "B1": "MATCHED", "90000009": "ORPHAN_PAYMENT"}
+
+
+def test_new_order_file_requests_its_days_and_the_orphan_payment_day_it_claims(home):
+    home.statements(STATEMENT.format(cip="90000001", ref="A7", amount="30.00", created="2026-07-14T09:00:00-05:00", paid="2026-07-16T12:00:00-05:00") + "\n")
+    first = tick(home)
+    execute(home, first.run_requests[0].tags)
+    assert [(i["status"], i["business_date"]) for i in home.items()] == [("ORPHAN_PAYMENT", D("2026-07-16"))]
+    home.orders("A7,2026-07-13 21:00:00,pending,PEN,30.00,0.00,PagoEfectivo,,,\n", name="late_orders.csv")
+    assert touched(home, "orders/shop/late_orders.csv") == {"shop": [D("2026-07-13"), D("2026-07-16")]}
+    late = tick(home, cursor=first.cursor)
+    assert ranges(late) == [(range_tags(["shop"], D("2026-07-13"), D("2026-07-16")), "landing_files")]
+    execute(home, late.run_requests[0].tags)
+    assert [(i["status"], i["business_date"]) for i in home.items()] == [("MATCHED", D("2026-07-13"))]
+
+
+def test_files_with_only_rejected_rows_request_today_for_their_store(home):
+    home.orders("A1,2026-07-14 10:00:00,pending,PEN,1.234,0.00,PagoEfectivo,,,\n")
+    home.drop("statements/shopi/broken.csv", b"")
+    result = tick(home)
+    today = dt.datetime.now(ZoneInfo("America/Lima")).date()
+    assert ranges(result) == [
+        (range_tags(["shop"], today, today), "landing_files"),
+        (range_tags(["shopi"], today, today), "landing_files"),
+    ]
+
+
+def test_busy_warehouse_skips_the_tick_and_keeps_the_files_for_later(home):
+    execute(home, range_tags(["shop"], D("2026-07-14"), D("2026-07-14")))  # the warehouse exists
+    home.orders("A1,2026-07-14 10:00:00,pending,PEN,10.00,0.00,PagoEfectivo,,,\n")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); sys.stdin.read()",
+         str(home.path / "warehouse.duckdb")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        busy = tick(home)
+        assert isinstance(busy, dg.SkipReason) and "in use by a running run" in busy.skip_message
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    later = tick(home)
+    assert ranges(later) == [(range_tags(["shop"], D("2026-07-14"), D("2026-07-14")), "landing_files")]
+
+
+def test_daily_schedule_requests_yesterday_and_the_lookback_for_every_store_in_one_run(home):
+    schedule = definitions(home).resolve_schedule_def("daily_reconcile")
+    assert (schedule.cron_schedule, schedule.execution_timezone, schedule.job_name) == ("0 6 * * *", "America/Lima", MAIN_JOB)
+    at = dt.datetime(2026, 7, 31, 6, 0, tzinfo=ZoneInfo("America/Lima"))
+    (request,) = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=at)).run_requests
+    assert request.run_key == "daily:2026-07-31"
+    assert request.tags == {**range_tags(["shop", "shopi"], D("2026-07-27"), D("2026-07-30")), TRIGGER: "daily_reconcile",
+                            "dagster/schedule_name": "daily_reconcile"}
+
+    home.config(schedule={"hour": 7, "lookback_days": 0}, start_date="2026-07-30")
+    schedule = definitions(home).resolve_schedule_def("daily_reconcile")
+    assert schedule.cron_schedule == "0 7 * * *"
+    (request,) = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=at)).run_requests
+    assert request.tags == {**range_tags(["shop", "shopi"], D("2026-07-30"), D("2026-07-30")), TRIGGER: "daily_reconcile",
+                            "dagster/schedule_name": "daily_reconcile"}
+    early = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=at - dt.timedelta(days=1)))
+    assert early.run_requests == [] and "before start_date" in early.skip_message
+
+
+def test_a_month_for_all_stores_is_one_run(home):
+    home.orders("A1,2026-07-01 10:00:00,pending,PEN,10.00,0.00,PagoEfectivo,,,\nA2,2026-07-31 23:30:00,pending,PEN,10.00,0.00,PagoEfectivo,,,\n")
+    home.statements(STATEMENT.format(cip="90000003", ref="Z3", amount="5.00", created="2026-07-15T09:00:00-05:00",
+                                     paid="2026-07-15T10:00:00-05:00") + "\n", store="shopi")
+    with dg.DagsterInstance.ephemeral() as instance:
+        # The tags `pagorecon run --start 2026-07-01 --end 2026-07-31` and the UI's "Launch as: single run" give.
+        execute(home, range_tags(["shop", "shopi"], D("2026-07-01"), D("2026-07-31")), instance=instance)
+        (run,) = instance.get_runs()
+        assert run.tags["dagster/asset_partition_range_start"] == "2026-07-01|shop"
+        assert run.tags["dagster/asset_partition_range_end"] == "2026-07-31|shopi"
+        planned = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+        assert {"recon_items", "recon_daily_summary"} <= {s.key for s in planned.steps}
+    days = home.query("SELECT store_id, business_date, count(*) AS n FROM recon_items GROUP BY ALL ORDER BY ALL")
+    assert days == [
+        {"store_id": "shop", "business_date": D("2026-07-01"), "n": 1},
+        {"store_id": "shop", "business_date": D("2026-07-31"), "n": 1},
+        {"store_id": "shopi", "business_date": D("2026-07-15"), "n": 1},
+    ]
+
+
+RUN_SCRIPT = textwrap.dedent(
+    """
+    import datetime as dt, sys
+    import dagster as dg
+    from pagorecon_dagster.config import load_settings
+    from pagorecon_dagster.partitions import range_tags
+    from test_orchestration import recon_job
+    home, store, start, end = sys.argv[1:5]
+    result = recon_job(load_settings(home)).execute_in_process(instance=dg.DagsterInstance.ephemeral(),
+        tags=range_tags([store], dt.date.fromisoformat(start), dt.date.fromisoformat(end)), raise_on_error=False)
+    sys.exit(0 if result.success else 1)
+    """
+)
+
+
+def overlap_seed(home):
+    for store in ("shop", "shopi"):
+        home.statements(
+            "\n".join(
+                STATEMENT.format(cip=f"9{n:07d}{len(store)}", ref=f"{store[:2].upper()}{n}", amount=f"{n}.00",
+                                 created=f"2026-07-{10 + n % 5:02d}T09:00:00-05:00", paid=f"2026-07-{10 + n % 5:02d}T19:30:00-05:00")
+                for n in range(1, 40)
+            ) + "\n",
+            store=store,
+        )
+    home.orders("\n".join(f"SH{n},2026-07-{10 + n % 5:02d} 08:00:00,paid,PEN,{n}.00,0.00,PagoEfectivo,,," for n in range(1, 45)) + "\n")
+
+
+TABLES = {
+    "orders": "SELECT * EXCLUDE (file_seq) FROM orders ORDER BY ALL",
+    "payments": "SELECT * EXCLUDE (file_seq) FROM payments ORDER BY ALL",
+    "recon_items": "SELECT * FROM recon_items ORDER BY ALL",
+    "recon_daily_summary": "SELECT * FROM recon_daily_summary ORDER BY ALL",
+    "ingested_files": "SELECT file, sha256, status, rows_read, rows_loaded, rows_quarantined FROM ingested_files ORDER BY ALL",
+}
+
+
+def test_overlapping_runs_on_one_warehouse_both_succeed_and_equal_a_serial_run(home, tmp_path):
+    from conftest import Home
+
+    serial = Home(tmp_path / "serial")
+    serial.path.mkdir()
+    serial.config()
+    for h in (home, serial):
+        overlap_seed(h)
+    execute(serial, range_tags(["shop"], D("2026-07-10"), D("2026-07-14")))
+    execute(serial, range_tags(["shopi"], D("2026-07-10"), D("2026-07-14")))
+
+    logs = [tmp_path / f"run_{store}.log" for store in ("shop", "shopi")]
+    runs = [
+        subprocess.Popen([sys.executable, "-c", RUN_SCRIPT, str(home.path), store, "2026-07-10", "2026-07-14"],
+                         stdout=subprocess.DEVNULL, stderr=log.open("w"), cwd=Path(__file__).parent)
+        for store, log in zip(("shop", "shopi"), logs)
+    ]
+    codes = [r.wait(timeout=300) for r in runs]
+    assert codes == [0, 0], [log.read_text()[-3000:] for log in logs]
+    # they did overlap: each run's steps started before the other run ended
+    spans = [re.findall(r"^(\S+ \S+) .*(?:RUN_START|RUN_SUCCESS)", log.read_text(), re.M) for log in logs]
+    assert spans[0][0] < spans[1][-1] and spans[1][0] < spans[0][-1], spans
+    for table, sql in TABLES.items():
+        assert home.query(sql) == serial.query(sql), table
+    assert len(home.query(TABLES["recon_items"])) == 83
