@@ -143,6 +143,12 @@ def cmd_demo(args) -> int:
     sandbox = generate(home, stores=args.stores, days=args.days, seed=args.seed)
     settings = load_settings(home)
     code = run_window(settings, sandbox.start, sandbox.end)
+    if code in (EXIT_OK, EXIT_UNREADABLE_FILES):
+        from pagorecon_dagster.refunds.demo import run_demo_refunds
+
+        print("\nRefunds (a sandbox provider plays the aggregator):")
+        for line in run_demo_refunds(settings, _instance(settings)):
+            print(f"  {line}")
     print(
         "\nWhere to look:\n"
         f"  warehouse   {settings.warehouse_path}  (tables recon_items, recon_daily_summary, quarantine, ingested_files)\n"

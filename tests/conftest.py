@@ -17,6 +17,9 @@ from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.definitions import MAIN_JOB, build_definitions
 from pagorecon_dagster.partitions import range_tags
 
+# The reconciled scenario every refunds test starts from.
+pytest_plugins = ["refunds_fixtures"]
+
 STATEMENT_HEADER = (
     "cip,transaction_code,operation_number,status,currency,amount,commission,igv,date_creation,"
     "date_expiry,date_payment,channel,user_document_type,user_document_number,user_email"

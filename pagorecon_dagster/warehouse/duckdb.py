@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
@@ -36,7 +37,7 @@ def connect(path: Path | str, *, wait_seconds: float = 600.0) -> Iterator[duckdb
             delay = min(delay * 2, 1.0)
     try:
         con.execute("SET TimeZone = 'America/Lima'")
-        con.execute(schema_sql())
+        _ensure_schema(con)
         yield con
     finally:
         con.close()
@@ -54,6 +55,25 @@ def schema_sql() -> str:
         if ddl.is_file():
             parts.append(ddl.read_text(encoding="utf-8"))
     return "\n".join(parts)
+
+
+def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Apply the DDL when this warehouse has not seen this version of it yet. Re-running it on
+    every open would be slow and makes two connections of one process race on the catalog."""
+    ddl = schema_sql()
+    version = hashlib.sha256(ddl.encode("utf-8")).hexdigest()
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (sha256 VARCHAR NOT NULL)")
+    if con.execute("SELECT count(*) FROM schema_version WHERE sha256 = ?", [version]).fetchone()[0]:
+        return
+    con.execute("BEGIN")
+    try:
+        con.execute(ddl)
+        con.execute("DELETE FROM schema_version")
+        con.execute("INSERT INTO schema_version VALUES (?)", [version])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 @lru_cache(maxsize=None)

@@ -1,0 +1,12 @@
+"""Refunds' Dagster definitions: the `refunds` and `refund_payouts` assets (group `refunds`, not in
+the main job), the `refund_payout` job and the sensor that starts it."""
+
+import dagster as dg
+
+from pagorecon_dagster.config import Settings
+from pagorecon_dagster.refunds.assets import refund_payout_job, refund_payouts, refunds
+from pagorecon_dagster.refunds.sensors import refund_payout_sensor
+
+
+def build(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(assets=[refunds, refund_payouts], jobs=[refund_payout_job], sensors=[refund_payout_sensor])

@@ -1,0 +1,148 @@
+"""The refund state machine. This module is the only code that writes a `refunds` row, and every
+write it makes is recorded in `audit_log` in the same transaction.
+
+    requested -> rejected | awaiting_approval | approved -> submitted -> paid | failed
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pagorecon_dagster.core.masking import mask_digits
+from pagorecon_dagster.refunds import audit
+from pagorecon_dagster.warehouse.duckdb import connect
+
+REQUESTED, REJECTED, AWAITING_APPROVAL, APPROVED = "requested", "rejected", "awaiting_approval", "approved"
+SUBMITTED, PAID, FAILED = "submitted", "paid", "failed"
+STATUSES = (REQUESTED, REJECTED, AWAITING_APPROVAL, APPROVED, SUBMITTED, PAID, FAILED)
+# Refunds that still commit money: they count against what is refundable on the CIP.
+NOT_COMMITTING = (REJECTED, FAILED)
+# Refunds still moving: a second one for the same CIP and reason is a duplicate.
+OPEN = (AWAITING_APPROVAL, APPROVED, SUBMITTED)
+
+# An approved refund is paid only while its CIP is still paid: a reversal (extorno) after
+# approval holds it for a person to reject.
+PAYABLE_SQL = (
+    "status = 'approved' AND EXISTS (SELECT 1 FROM payments AS p "
+    "WHERE p.store_id = refunds.store_id AND p.cip = refunds.cip AND p.status = 'paid')"
+)
+
+SYSTEM_PREFIX = "system:"
+PERSONAL_COLUMNS = ("beneficiary_document", "beneficiary_account")
+
+# One writer at a time inside this process. DuckDB's optimistic concurrency misses a write-write
+# conflict on a table with a PRIMARY KEY when the other transaction has already committed (a lost
+# update: two claims of one refund would both succeed), and `connect` itself rewrites the schema's
+# macros, which two threads cannot do at once. Across processes DuckDB's file lock already admits
+# one process at a time, so this lock closes the remaining gap. Reentrant: a transaction on a
+# connection opened under it takes it again.
+_WRITER = threading.RLock()
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A refund decision and its audit entries commit together, or not at all."""
+    with _WRITER:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+@contextlib.contextmanager
+def warehouse_transaction(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse for one short transaction and close it again: payout steps hold no
+    connection while they talk to a provider."""
+    with _WRITER, connect(path) as con, transaction(con):
+        yield con
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    cur = con.execute(sql, list(params))
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def load(con: duckdb.DuckDBPyConnection, refund_id: str) -> dict[str, Any] | None:
+    found = rows(con, "SELECT * FROM refunds WHERE refund_id = ?", [refund_id])
+    return found[0] if found else None
+
+
+def snapshot(refund: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The refund as the audit log keeps it: every column, personal data masked."""
+    if refund is None:
+        return None
+    return {k: (mask_digits(v) if k in PERSONAL_COLUMNS and v else v) for k, v in refund.items()}
+
+
+def create(con: duckdb.DuckDBPyConnection, refund: dict[str, Any], *, actor: str, why: str, now: dt.datetime) -> dict[str, Any]:
+    """Insert a new refund in `requested`. Call inside `transaction`."""
+    values = {**refund, "status": REQUESTED, "attempts": 0}
+    con.execute(
+        f"INSERT INTO refunds ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})", list(values.values())
+    )
+    created = load(con, refund["refund_id"])
+    audit.append(con, actor=actor, action="create", entity="refund", entity_id=refund["refund_id"],
+                 before=None, after=snapshot(created), why=why, now=now)
+    return created
+
+
+def transition(
+    con: duckdb.DuckDBPyConnection,
+    refund_id: str,
+    *,
+    expect: Iterable[str],
+    to: str,
+    actor: str,
+    action: str,
+    why: str,
+    now: dt.datetime,
+    changes: dict[str, Any] | None = None,
+    count_attempt: bool = False,
+    expect_attempts: int | None = None,
+) -> dict[str, Any] | None:
+    """Move a refund from one of `expect` to `to` (which may be the same status, to record a fact
+    such as a provider reference), and audit it. The UPDATE is conditional on the status (and on
+    the attempt count when given), so a refund another worker already moved is left alone and
+    None is returned. Call inside `transaction`."""
+    expected = tuple(expect)
+    before = load(con, refund_id)
+    if before is None or before["status"] not in expected:
+        return None
+    if expect_attempts is not None and before["attempts"] != expect_attempts:
+        return None
+    assignments = {"status": to, **(changes or {})}
+    set_sql = ", ".join(f"{column} = ?" for column in assignments)
+    if count_attempt:
+        set_sql += ", attempts = attempts + 1"
+    where = f"refund_id = ? AND status IN ({', '.join('?' for _ in expected)})"
+    params = [*assignments.values(), refund_id, *expected]
+    if expect_attempts is not None:
+        where += " AND attempts = ?"
+        params.append(expect_attempts)
+    moved = rows(con, f"UPDATE refunds SET {set_sql} WHERE {where} RETURNING *", params)
+    if not moved:
+        return None
+    after = moved[0]
+    audit.append(con, actor=actor, action=action, entity="refund", entity_id=refund_id,
+                 before=snapshot(before), after=snapshot(after), why=why, now=now)
+    return after
+
+
+def note_problem(con: duckdb.DuckDBPyConnection, refund_id: str, problem: str | None) -> None:
+    """Remember the last payout problem on the refund (not a decision: no audit entry)."""
+    con.execute("UPDATE refunds SET last_error = ? WHERE refund_id = ?", [problem, refund_id])
