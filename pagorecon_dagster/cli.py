@@ -153,6 +153,7 @@ def cmd_demo(args) -> int:
         "\nWhere to look:\n"
         f"  warehouse   {settings.warehouse_path}  (tables recon_items, recon_daily_summary, quarantine, ingested_files)\n"
         f"              python -c \"import duckdb; duckdb.connect('{settings.warehouse_path}', read_only=True).sql('FROM recon_items LIMIT 20').show()\"\n"
+        f"  reports     {settings.reports}  (daily/, all_stores/, month_close/: HTML, CSV, XLSX)\n"
         f"  landing     {settings.landing}\n"
         f"  Dagster UI  PAGORECON_HOME={home} DAGSTER_HOME={home / 'dagster'} dagster dev -w workspace.yaml"
     )
