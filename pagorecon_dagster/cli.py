@@ -112,6 +112,13 @@ def _summary(con, settings: Settings, stores: list[str], start: dt.date, end: dt
     if not by_status:
         print("  (no items in this window)")
     print(f"Quarantined rows: {new_quarantined:,} new, {quarantined:,} in all (table `quarantine`).")
+    alerts = con.execute(
+        """SELECT kind, count(*) FROM alerts WHERE resolved_at IS NULL AND list_contains(?, store_id)
+           AND business_date BETWEEN ? AND ? GROUP BY kind ORDER BY kind""",
+        [stores, start, end],
+    ).fetchall()
+    if alerts:
+        print("Open alerts (table `alerts`): " + ", ".join(f"{kind} {n}" for kind, n in alerts))
     print(f"Warehouse: {settings.warehouse_path}")
     if failed:
         print("\nThese files could not be read; nothing of them was loaded:", file=sys.stderr)
@@ -146,9 +153,9 @@ def cmd_demo(args) -> int:
     if code in (EXIT_OK, EXIT_UNREADABLE_FILES):
         from pagorecon_dagster.refunds.demo import run_demo_refunds
 
-        print("\nRefunds (a sandbox provider plays the aggregator):")
+        print()
         for line in run_demo_refunds(settings, _instance(settings)):
-            print(f"  {line}")
+            print(line)
     print(
         "\nWhere to look:\n"
         f"  warehouse   {settings.warehouse_path}  (tables recon_items, recon_daily_summary, quarantine, ingested_files)\n"
