@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 
 import duckdb
 
 from pagorecon_dagster.alerts.policy import AlertPolicy
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.reconciliation.models import Window
-from pagorecon_dagster.warehouse.duckdb import set_variables
+from pagorecon_dagster.warehouse.duckdb import model_sql, set_variables
 
 # Kinds computed per store x day partition, in the order a person reads them.
 PARTITION_KINDS = (
@@ -34,10 +32,9 @@ RUN_FAILED = "RUN_FAILED"
 CONTENT = ("severity", "value", "threshold", "message")
 
 
-@lru_cache(maxsize=None)
 def rule_sql(kind: str) -> str:
-    text = resources.files("pagorecon_dagster.alerts").joinpath(f"{kind.lower()}.sql").read_text(encoding="utf-8")
-    return text.strip().rstrip(";")
+    """The rule's model: `dbt_like_sql/alerts/<kind>.sql`."""
+    return model_sql(f"alerts/{kind.lower()}")
 
 
 def alert_id(kind: str, store_id: str | None, business_date: dt.date) -> str:

@@ -7,14 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import duckdb
 
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.refunds import approval, state
+from pagorecon_dagster.warehouse.duckdb import model_sql
 
 SOURCES_SQL = ("requested_refunds", "proposed_refunds")
 # Tables the intake reads; until the reconciliation has run once they may not exist yet.
@@ -22,9 +21,9 @@ NEEDED_TABLES = ("orders", "payments", "fx_rates", "recon_items")
 INTAKE_ACTOR = "system:intake"
 
 
-@lru_cache(maxsize=None)
 def source_sql(name: str) -> str:
-    return resources.files("pagorecon_dagster.refunds").joinpath(f"{name}.sql").read_text(encoding="utf-8").strip().rstrip(";")
+    """`dbt_like_sql/refunds/<name>.sql`."""
+    return model_sql(f"refunds/{name}")
 
 
 @dataclass
