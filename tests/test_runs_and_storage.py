@@ -147,13 +147,18 @@ def test_demo_reconciles_every_planted_scenario(tmp_path, capsys, monkeypatch):
     assert main(["--home", str(home), "demo"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "Where to look" in out and str(home / "warehouse.duckdb") in out
-    planted = generate(tmp_path / "again").expected
+    sandbox = generate(tmp_path / "again")
+    planted = sandbox.expected
     import duckdb
 
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         counts = dict(con.execute("SELECT status, count(*) FROM recon_items GROUP BY status").fetchall())
         quarantined = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        mismatches = con.execute("SELECT count(*) FROM alerts WHERE kind = 'NOTIFICATION_MISMATCH'").fetchone()[0]
+        refunds_paid = con.execute("SELECT count(*) FROM refunds WHERE status = 'paid'").fetchone()[0]
     assert counts == {k: v for k, v in planted.items() if k != "QUARANTINED"}
+    assert mismatches == sandbox.expected_alerts["NOTIFICATION_MISMATCH"]
+    assert refunds_paid > 0
     assert quarantined == planted["QUARANTINED"]
     # the demo refuses to overwrite a home it did not write
     other = tmp_path / "real"

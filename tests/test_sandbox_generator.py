@@ -11,10 +11,15 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import dagster as dg
+import duckdb
 import holidays
 import pytest
 import yaml
 
+from pagorecon_dagster.config import load_settings
+from pagorecon_dagster.definitions import build_definitions
+from pagorecon_dagster.partitions import range_tags
 from pagorecon_dagster.sandbox.generator import (
     CANONICAL_HEADER,
     FX_HEADER,
@@ -288,6 +293,71 @@ def test_json_inputs_agree_with_the_statements(sandbox):
             last = rows[str(cip["cip"])][-1]
             assert CIP_STATES[str(cip["status"])] == CIP_STATES[last["status"]]
             assert cip["currency"] == last["currency"] and cip["transactionCode"] == last["transaction_code"]
+
+
+def _notification_mismatches(home: Path) -> dict[str, list[tuple[dt.date, str, str]]]:
+    """The NOTIFICATION_MISMATCH rule (docs/operations.md) read off the files, for each store that
+    receives notifications: (payment day, CIP, what) of every disagreement."""
+    out = {}
+    for folder in sorted(p for p in (home / "landing/statements").iterdir() if p.is_dir()):
+        notified = {str(b["data"]["cip"]): _ts(b["data"]["paymentDate"]).date()
+                    for path in sorted(folder.glob("notifications_*.json"))
+                    for b in json.loads(path.read_text(encoding="utf-8"))}
+        if not notified:
+            continue
+        first, settled, paid = min(notified.values()), set(), {}
+        for path in sorted(folder.glob("statement_*.csv")):
+            for r in _records(path):
+                state = CIP_STATES.get(r["status"]) if _statement_ok(r) else None
+                if state in ("paid", "reversed"):
+                    settled.add(r["cip"])
+                if state == "paid":
+                    paid[r["cip"]] = _ts(r["date_payment"]).date()
+        never = [(day, cip, "never notified") for cip, day in paid.items() if day >= first and cip not in notified]
+        unbacked = [(day, cip, "not in the statements") for cip, day in notified.items() if cip not in settled]
+        out[folder.name] = sorted(never + unbacked)
+    return out
+
+
+def test_notifications_cover_every_payment_but_one_lost_webhook_per_store(sandbox):
+    statements = sandbox.home / "landing/statements"
+    first_days = {sid: min(p.name for p in (statements / sid).glob("notifications_*.json"))
+                  for sid in ("lima_shop", "cusco_store")}
+    assert first_days == {"lima_shop": "notifications_2026-07-15.json", "cusco_store": "notifications_2026-07-23.json"}
+    assert not list((statements / "arequipa_mart").glob("notifications_*.json"))
+    mismatches = _notification_mismatches(sandbox.home)
+    assert {sid: [(day, what) for day, _, what in found] for sid, found in mismatches.items()} == {
+        "lima_shop": [(dt.date(2026, 7, 24), "never notified")],
+        "cusco_store": [(dt.date(2026, 7, 29), "never notified")],
+    }
+    assert sandbox.expected_alerts == {"NOTIFICATION_MISMATCH": 2}
+    # every other payment from the first notification on is notified: dozens per store
+    notified = Counter(p.parent.name for p in statements.rglob("notifications_*.json")
+                       for _ in json.loads(p.read_text(encoding="utf-8")))
+    assert notified["lima_shop"] > 150 and notified["cusco_store"] > 80
+
+
+def test_the_pipeline_raises_exactly_the_planted_notification_mismatches(tmp_path):
+    sandbox = generate(tmp_path, stores=2, days=8, orders_per_day=4)
+    planted = _notification_mismatches(tmp_path)
+    assert sandbox.expected_alerts == {"NOTIFICATION_MISMATCH": 2} and [len(v) for v in planted.values()] == [1, 1]
+    job = dg.define_asset_job("sandbox_alerts", selection=dg.AssetSelection.groups("ingestion", "reconciliation", "alerts"))
+    defs = dg.Definitions.merge(build_definitions(load_settings(tmp_path)), dg.Definitions(jobs=[job]))
+    result = defs.resolve_job_def("sandbox_alerts").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), tags=range_tags(sandbox.store_ids, sandbox.start, sandbox.end))
+    assert result.success
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        raised = con.execute("SELECT store_id, business_date, message FROM alerts WHERE kind = 'NOTIFICATION_MISMATCH' "
+                             "ORDER BY store_id").fetchall()
+        statuses = dict(con.execute("SELECT status, count(*) FROM recon_items GROUP BY status").fetchall())
+    assert len(raised) == sandbox.expected_alerts["NOTIFICATION_MISMATCH"]
+    assert raised == [
+        (sid, day, f"1 CIP(s) paid on {day} where notifications and statements disagree: "
+                   f"CIP {cip} paid in the statements, never notified.")
+        for sid, found in sorted(planted.items()) for day, cip, _ in found
+    ]
+    # the notifications restate the statements: reconciliation is exactly what was planted
+    assert statuses == {k: v for k, v in sandbox.expected.items() if k != "QUARANTINED" and v}
 
 
 # -- scenarios and broken rows ------------------------------------------------------------------

@@ -10,8 +10,8 @@ Layout under ``home``::
     pagorecon.yaml
     landing/orders/<store>/orders_<day>.csv           orders created or changed that day
     landing/statements/<store>/statement_<day>.csv    one row per CIP state change that day
-    landing/statements/<store>/statement_<day>_broken.csv, notifications_<day>.json,
-                               cips_search_<end>.json
+    landing/statements/<store>/statement_<day>_broken.csv, cips_search_<end>.json
+    landing/statements/<store>/notifications_<day>.json  ``cip.paid`` webhooks (lima_shop, cusco_store)
     landing/fx/sbs_<YYYY-MM>.csv                      SBS USD rates, business days only
 """
 
@@ -129,7 +129,10 @@ INTENDED = {
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GeneratedSandbox:
-    """What ``generate`` wrote. ``expected`` counts planted §3 statuses (+ QUARANTINED rows)."""
+    """What ``generate`` wrote. ``expected`` counts planted §3 statuses (+ QUARANTINED rows);
+    ``expected_alerts`` counts the alerts planted on purpose, one per store and day (only
+    NOTIFICATION_MISMATCH: alerts that follow from other plants, e.g. VALIDATION_REJECTS, are not
+    predicted here)."""
 
     home: pathlib.Path
     store_ids: list[str]
@@ -138,6 +141,7 @@ class GeneratedSandbox:
     files: list[pathlib.Path]
     expected: dict[str, int]
     expected_reasons: dict[str, int] = field(default_factory=dict)
+    expected_alerts: dict[str, int] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1047,20 +1051,17 @@ def write_broken_statement(w: Writer, store: StoreSpec, day: date, ctx: Context)
     return len(rows)
 
 
-def write_notifications(w: Writer, plan: StorePlan, day: date, rng: random.Random) -> bool:
-    """``cip.paid`` webhook bodies for payments of ``day``; one of them delivered twice."""
-    paid = [(c, e) for c, e in _statement_events(plan).get(day, []) if e.state == "paid"][:8]
-    if not paid:
-        return False
-    bodies = [
-        {"eventType": "cip.paid", "operationNumber": c.operation,
-         "data": {"cip": c.cip, "currency": c.currency, "amount": _json_amount(c.amount, rng.random() < 0.5),
-                  "paymentDate": _iso(c.payment), "transactionCode": c.sent_ref(plan.store)}}
-        for c, _ in paid
-    ]
-    bodies.append(json.loads(json.dumps(bodies[len(bodies) // 2])))  # the same delivery again
-    w.json(f"landing/statements/{plan.store.id}/notifications_{day.isoformat()}.json", bodies)
-    return True
+def write_notifications(w: Writer, notified: NotifiedStore, rng: random.Random) -> None:
+    """Per payment day, one ``cip.paid`` webhook body per notified payment; one delivery repeated."""
+    for day, paid in notified.paid_by_day.items():
+        bodies = [
+            {"eventType": "cip.paid", "operationNumber": c.operation,
+             "data": {"cip": c.cip, "currency": c.currency, "amount": _json_amount(c.amount, rng.random() < 0.5),
+                      "paymentDate": _iso(c.payment), "transactionCode": c.sent_ref(notified.store)}}
+            for c in paid
+        ]
+        bodies.append(json.loads(json.dumps(bodies[len(bodies) // 2])))  # the same delivery again
+        w.json(f"landing/statements/{notified.store.id}/notifications_{day.isoformat()}.json", bodies)
 
 
 def write_cips_search(w: Writer, plan: StorePlan, day: date, rng: random.Random) -> None:
@@ -1099,6 +1100,45 @@ def _holidays_in_span(start: date, end: date) -> tuple[list[date], list[date]]:
     return extra, extra
 
 
+@dataclass(frozen=True)
+class NotifiedStore:
+    """A store that receives PagoEfectivo webhooks: from its first notification on, every payment
+    the statements show is notified (``paid_by_day``), except ``lost``, the one webhook that never
+    arrived (the planted NOTIFICATION_MISMATCH)."""
+
+    store: StoreSpec
+    paid_by_day: dict[date, list[Cip]]
+    lost: Cip | None
+
+
+def plan_notifications(ctx: Context, plans: list[StorePlan]) -> list[NotifiedStore]:
+    """lima_shop is notified from early in the span (its first holiday included), cusco_store from
+    mid-span; each loses the webhook of one plain matched payment made after its first notification."""
+    holiday = ctx.holiday_days[0] if ctx.holiday_days else _pick(ctx.days, 0.5)
+    starts: dict[int, date] = {}
+    for i, day in ((0, min(_pick(ctx.days, 0.1), holiday)), (min(1, len(plans) - 1), _pick(ctx.days, 0.5))):
+        starts[i] = min(day, starts.get(i, day))
+    notified = []
+    for i, first in starts.items():
+        events = _statement_events(plans[i])
+        paid_by_day: dict[date, list[Cip]] = {}
+        for day in ctx.days[ctx.days.index(first):]:
+            paid = [c for c, e in events.get(day, []) if e.state == "paid"]
+            if paid:
+                paid_by_day[day] = paid
+        # after the first notified day, so the store already counts as receiving notifications
+        later = [c for day in list(paid_by_day)[1:] for c in paid_by_day[day]]
+        plain = [c for c in later if c.order is not None and c.order.kind == "matched"] or later
+        lost = plain[len(plain) // 2] if plain else None
+        if lost is not None:
+            day = lost.payment.date()
+            paid_by_day[day] = [c for c in paid_by_day[day] if c is not lost]
+            if not paid_by_day[day]:
+                del paid_by_day[day]
+        notified.append(NotifiedStore(plans[i].store, paid_by_day, lost))
+    return notified
+
+
 def generate(home: pathlib.Path, *, stores: int = 3, days: int = 21, start: date = date(2026, 7, 13),
              seed: int = 7, orders_per_day: int = 12, broken_rows: bool = True) -> GeneratedSandbox:
     """Write a deterministic sandbox (config + landing files) under ``home``."""
@@ -1125,6 +1165,7 @@ class SandboxPlan:
     latin1_day: date
     broken_rows: bool
     write_seed: int
+    notified: list[NotifiedStore]
 
     def predicted(self) -> list[PredictedItem]:
         return [item for plan in self.stores for item in predict(plan, self.ctx)]
@@ -1152,7 +1193,8 @@ def plan_sandbox(*, stores: int, days: int, start: date, seed: int, orders_per_d
                      latin1_day if spec is latin1_store else None).plan(orders_per_day)
         for spec in specs
     ]
-    return SandboxPlan(ctx, specs, plans, extra_days, latin1_store, latin1_day, broken_rows, master.getrandbits(64))
+    return SandboxPlan(ctx, specs, plans, extra_days, latin1_store, latin1_day, broken_rows, master.getrandbits(64),
+                       plan_notifications(ctx, plans))
 
 
 def write_sandbox(home: pathlib.Path, plan: SandboxPlan) -> tuple[list[pathlib.Path], int]:
@@ -1184,10 +1226,8 @@ def write_sandbox(home: pathlib.Path, plan: SandboxPlan) -> tuple[list[pathlib.P
     if plan.broken_rows:
         quarantined += write_broken_statement(w, specs[min(1, len(specs) - 1)], _pick(days, 0.3), ctx)
     # JSON: notifications for two stores, a /v1/cips/search reply for the first store
-    holiday = ctx.holiday_days[0] if ctx.holiday_days else _pick(days, 0.5)
-    notify = [(0, _pick(days, 0.1)), (0, holiday), (min(1, len(specs) - 1), _pick(days, 0.5))]
-    for i, day in dict.fromkeys(notify):
-        write_notifications(w, plan.stores[i], day, rng)
+    for notified in plan.notified:
+        write_notifications(w, notified, rng)
     write_cips_search(w, plan.stores[0], ctx.end, rng)
     return sorted(w.files), quarantined
 
@@ -1202,5 +1242,7 @@ def _generate(home: pathlib.Path, stores: int, days: int, start: date, seed: int
     reasons = dict(sorted(Counter(i.reason for i in items if i.reason).items()))
     files, quarantined = write_sandbox(home, plan)
     expected["QUARANTINED"] = quarantined
+    alerts = {"NOTIFICATION_MISMATCH": sum(n.lost is not None for n in plan.notified)}
     return GeneratedSandbox(home=home, store_ids=[s.id for s in plan.specs], start=plan.ctx.start,
-                            end=plan.ctx.end, files=files, expected=expected, expected_reasons=reasons)
+                            end=plan.ctx.end, files=files, expected=expected, expected_reasons=reasons,
+                            expected_alerts=alerts)
