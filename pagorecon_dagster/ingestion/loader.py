@@ -18,6 +18,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pagorecon_dagster.config import Settings, StoreConfig
+from pagorecon_dagster.core.lima import TEXT
 from pagorecon_dagster.core.money import describe_money_problem
 from pagorecon_dagster.ingestion import readers
 from pagorecon_dagster.ingestion.sources import (
@@ -198,8 +199,8 @@ def _chunks(path: Path, facts, source: Source, store: StoreConfig | None) -> Ite
     rejected: list[tuple[int, str, str]] = []
 
     def flush() -> Chunk:
-        frame = pd.DataFrame(batch, columns=header, dtype=object) if batch else pd.DataFrame(columns=header, dtype=object)
-        frame = frame.apply(lambda s: s.str.strip())
+        columns = list(zip(*batch)) if batch else [()] * width
+        frame = pd.DataFrame({name: pd.Series(values, dtype=TEXT).str.strip() for name, values in zip(header, columns)})
         frame.insert(0, "_line", lines)
         frame["_raw"] = None
         frame.attrs["original_header"] = original
@@ -265,7 +266,7 @@ def _json_chunks(path: Path, facts) -> Iterator[Chunk]:
     for col in list(CIP_SEARCH_FIELDS.values()) + ["status", "_origin"]:
         if col not in frame.columns:
             frame[col] = ""
-    frame = frame.apply(lambda s: s.fillna("").astype(str).str.strip())
+    frame = frame.apply(lambda s: s.fillna("").astype(TEXT).str.strip())
     frame.insert(0, "_line", lines)
     frame["_raw"] = [readers.raw_json(items[i - 1]) for i in lines]
     yield Chunk(frame, rejected)
@@ -392,7 +393,7 @@ def _shopify_orders(frame: pd.DataFrame, source: Source, store: StoreConfig, car
     previous = names.shift(1)
     if len(frame):
         previous.iloc[0] = carry.name
-    is_line_item = (names == previous) & (names != "")
+    is_line_item = ((names == previous) & (names != "")).fillna(False).astype(bool)
     orders = frame[~is_line_item]
     errors = _errors_by_row(source.schema(store), orders)
     ok = pd.Series(True, index=frame.index)

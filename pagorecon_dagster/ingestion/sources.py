@@ -10,7 +10,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pagorecon_dagster.config import StoreConfig
-from pagorecon_dagster.core.lima import lima_dates, parse_timestamps
+from pagorecon_dagster.core.lima import TEXT, lima_dates, parse_timestamps
 from pagorecon_dagster.core.money import cents_series
 from pagorecon_dagster.validation import schemas
 
@@ -27,7 +27,7 @@ def _blank_to_none(s: pd.Series) -> pd.Series:
 
 
 def _col(df: pd.DataFrame, name: str) -> pd.Series:
-    return df[name] if name in df.columns else pd.Series("", index=df.index, dtype=object)
+    return df[name] if name in df.columns else pd.Series("", index=df.index, dtype=TEXT)
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def shopify_order_rows(df: pd.DataFrame, store: StoreConfig) -> pd.DataFrame:
         method=_col(df, "payment_method"),
         cip=_col(df, "payment_reference"),
         email=_col(df, "email"),
-        document=pd.Series("", index=df.index, dtype=object),
+        document=pd.Series("", index=df.index, dtype=TEXT),
         line_items=df["_line_items"].astype("int64"),
     )
 
@@ -137,7 +137,7 @@ def order_schema(store: StoreConfig) -> pa.DataFrameSchema:
     if ref in base.columns and base.columns[ref].required and any(c.name == "required" for c in base.columns[ref].checks):
         return base
     return base.update_columns({ref: {"checks": [schemas.required()], "required": True}}) if ref in base.columns else base.add_columns(
-        {ref: pa.Column(object, checks=[schemas.required()], nullable=True)}
+        {ref: pa.Column(checks=[schemas.required()], nullable=True)}
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
-from pagorecon_dagster.core.lima import TIMESTAMP_PATTERN, parse_timestamps
+from pagorecon_dagster.core.lima import parse_timestamps
 from pagorecon_dagster.core.money import MONEY_PATTERN
 
 STATEMENT_STATUSES = {
@@ -68,11 +68,12 @@ def one_of(allowed, *, case_insensitive: bool = True) -> pa.Check:
 
 def _col(*checks, **kwargs) -> pa.Column:
     flat = [c for item in checks for c in (item if isinstance(item, list) else [item])]
-    return pa.Column(object, checks=flat, nullable=True, required=kwargs.pop("required", True), **kwargs)
+    # No dtype check: every column arrives as (arrow-backed) text; the checks judge the text.
+    return pa.Column(checks=flat, nullable=True, required=kwargs.pop("required", True), **kwargs)
 
 
 def _opt() -> pa.Column:
-    return pa.Column(object, nullable=True, required=False)
+    return pa.Column(nullable=True, required=False)
 
 
 def _paid_needs_payment_date(df: pd.DataFrame) -> pd.Series:

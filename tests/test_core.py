@@ -1,0 +1,51 @@
+"""Money, Lima time and masking: the small pieces everything else trusts."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from pagorecon_dagster.core.lima import lima_dates, nth_business_day_after, parse_timestamps
+from pagorecon_dagster.core.masking import mask_digits, mask_email, mask_text
+from pagorecon_dagster.core.money import MoneyError, cents_series, format_cents, parse_cents
+
+
+def test_timestamps_naive_and_offset_values_mixed_in_one_column():
+    values = pd.Series([
+        "2026-08-02T23:51:54-05:00", "2026-08-02 23:51:54", "2026-01-05 10:23:45 -0500", "2026-07-15T00:30:00Z",
+        "2026-07-14", "2026-07-14T19:30:00.123+00:00", "bad", "", None, "14/07/2026", "2026-02-30",
+    ])
+    utc = parse_timestamps(values)
+    assert [None if pd.isna(t) else t.isoformat() for t in utc] == [
+        "2026-08-03T04:51:54+00:00", "2026-08-03T04:51:54+00:00", "2026-01-05T15:23:45+00:00", "2026-07-15T00:30:00+00:00",
+        "2026-07-14T05:00:00+00:00", "2026-07-14T19:30:00.123000+00:00", None, None, None, None, None,
+    ]
+    assert list(lima_dates(utc)[:4]) == [dt.date(2026, 8, 2), dt.date(2026, 8, 2), dt.date(2026, 1, 5), dt.date(2026, 7, 14)]
+
+
+def test_naive_alone_is_lima_time():
+    (t,) = parse_timestamps(pd.Series(["2026-08-02 19:30:00"]))
+    assert t.isoformat() == "2026-08-03T00:30:00+00:00"
+
+
+def test_money_is_exact_cents():
+    assert list(cents_series(pd.Series(["0.05", "12", "12.5", "1234.50", "", "99999999999.99"]))) == [5, 1200, 1250, 123450, pd.NA, 9999999999999]
+    assert parse_cents("10.1") == 1010
+    with pytest.raises(MoneyError, match="thousands separator"):
+        parse_cents("1,234.50")
+    assert format_cents(-1005, "PEN") == "PEN -10.05"
+
+
+def test_business_days_skip_weekends_peru_holidays_and_decreed_days():
+    # Wed 2026-07-22; Thu 23 (Air Force day) and Tue 28 / Wed 29 (Independence) are holidays.
+    assert nth_business_day_after(dt.date(2026, 7, 22), 1) == dt.date(2026, 7, 24)
+    assert nth_business_day_after(dt.date(2026, 7, 24), 1) == dt.date(2026, 7, 27)
+    assert nth_business_day_after(dt.date(2026, 7, 27), 1) == dt.date(2026, 7, 30)
+    assert nth_business_day_after(dt.date(2026, 7, 27), 1, [dt.date(2026, 7, 30)]) == dt.date(2026, 7, 31)
+
+
+def test_masking_keeps_dates_and_cips_readable():
+    assert mask_email("josé.peña@example.pe") == "j********@example.pe"
+    assert mask_digits("45871236") == "*****236"
+    text = "paid 2026-07-14 19:30, CIP 90000001, CCI 002-193-00123456789012-34, phone 987654321, by ana@x.pe"
+    assert mask_text(text) == "paid 2026-07-14 19:30, CIP 90000001, CCI *******************234, phone ******321, by a***@x.pe"
