@@ -350,6 +350,7 @@ def child_ingest(opts: dict) -> dict:
             import pstats
 
             profiler.disable()
+            profiler.dump_stats(str(home / "ingest.prof"))
             buf = io.StringIO()
             pstats.Stats(profiler, stream=buf).sort_stats("cumulative").print_stats(25)
             (home / "ingest_profile.txt").write_text(buf.getvalue(), encoding="utf-8")
@@ -373,7 +374,12 @@ CHILDREN = {
 
 def child_main(step: str, opts_json: str) -> None:
     opts = json.loads(opts_json)
-    result = CHILDREN[step](opts)
+    try:
+        result = CHILDREN[step](opts)
+    except Exception as exc:
+        # e.g. DuckDB OutOfMemoryException under a --memory-limit: reported in the table, not fatal.
+        Path(opts["result"]).write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), encoding="utf-8")
+        raise
     result["vmhwm_mib"] = _peak_rss_mib()
     Path(opts["result"]).write_text(json.dumps(result, default=str), encoding="utf-8")
 
@@ -385,17 +391,20 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.rows: list[dict] = []
+        self.failures = 0
 
     def knobs(self) -> dict:
         a = self.args
         return {"threads": a.threads, "memory_limit": a.memory_limit,
                 "no_insertion_order": a.no_insertion_order, "temp_directory": a.temp_directory}
 
-    def step(self, label: str, child: str, *, timed: bool = True, **opts) -> dict | None:
+    def step(self, label: str, child: str, **opts) -> dict | None:
+        """Run one child; None when it failed or was killed (recorded in the table)."""
         result_path = Path(opts["home"]) / f".result-{child}.json"
         result_path.unlink(missing_ok=True)
         payload = json.dumps({**self.knobs(), **opts, "result": str(result_path)})
         print(f"-> {label} ...", flush=True)
+        load_before = os.getloadavg()[0]
         started = time.perf_counter()
         proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "_child", child, payload])
         deadline = started + self.args.timeout
@@ -408,42 +417,53 @@ class Bench:
                 proc.send_signal(signal.SIGKILL)
                 _, status, usage = os.wait4(proc.pid, 0)
                 proc.returncode = -9
-                row = {"step": label, "rows": None, "seconds": None, "rss": usage.ru_maxrss / 1024,
-                       "note": f"KILLED after {self.args.timeout:.0f}s timeout", "timed": timed}
-                self.rows.append(row)
-                print(f"   {row['note']}", flush=True)
-                return None
+                return self._failed(label, usage, f"KILLED after {self.args.timeout:.0f}s timeout")
             time.sleep(0.05)
         proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0 or not result_path.exists():
-            raise SystemExit(f"step {label!r} failed (exit {proc.returncode})")
-        result = json.loads(result_path.read_text(encoding="utf-8"))
+        result = json.loads(result_path.read_text(encoding="utf-8")) if result_path.exists() else {}
+        if proc.returncode != 0 or "error" in result or not result:
+            error = result.get("error", "no result").splitlines()[0][:160]
+            return self._failed(label, usage, f"FAILED (exit {proc.returncode}): {error}")
+        # Other work on the machine skews timings: show the 1-minute load average around the step.
+        load = f"load {load_before:.1f}->{os.getloadavg()[0]:.1f}"
         row = {"step": label, "rows": result["rows"], "seconds": result["seconds"],
-               "rss": usage.ru_maxrss / 1024, "note": result.get("note", ""), "timed": timed}
+               "rss": usage.ru_maxrss / 1024, "note": f"{result.get('note', '')}; {load}"}
         self.rows.append(row)
         print(f"   {result['seconds']:.2f}s, peak RSS {row['rss']:,.0f} MiB; {row['note']}", flush=True)
         if result.get("by_status"):
             print("   " + ", ".join(f"{s} {n:,}" for s, n in result["by_status"]), flush=True)
         return result
 
+    def _failed(self, label: str, usage, note: str) -> None:
+        self.failures += 1
+        self.rows.append({"step": label, "rows": None, "seconds": None, "rss": usage.ru_maxrss / 1024, "note": note})
+        print(f"   {note}", flush=True)
+        return None
+
     def recon(self, n: int, root: Path) -> None:
         home = root / f"recon_{n}"
-        _prepare_home(home)
-        self.step(f"recon {_short(n)}: generate raw rows (setup)", "gen_warehouse", timed=False, home=str(home), n=n)
-        self.step(f"recon {_short(n)}: refresh_current_state", "refresh", home=str(home))
-        self.step(f"recon {_short(n)}: reconcile + summarize", "recon", home=str(home))
-        if not self.args.no_rerun:
-            self.step(f"recon {_short(n)}: rerun (replace window)", "recon", home=str(home))
+        reuse = self.args.reuse and (home / "warehouse.duckdb").exists()
+        if reuse:
+            print(f"-> recon {_short(n)}: reusing {home} (no generate, no refresh)", flush=True)
+        else:
+            _prepare_home(home)
+            if not (self.step(f"recon {_short(n)}: generate raw rows (setup)", "gen_warehouse", home=str(home), n=n)
+                    and self.step(f"recon {_short(n)}: refresh_current_state", "refresh", home=str(home))):
+                return
+            self.step(f"recon {_short(n)}: reconcile + summarize", "recon", home=str(home))
+        if reuse or not self.args.no_rerun:
+            for _ in range(self.args.repeat):
+                self.step(f"recon {_short(n)}: rerun (replace window)", "recon", home=str(home))
         if self.args.explain:
-            self.step(f"recon {_short(n)}: EXPLAIN ANALYZE recon_items", "explain", timed=False, home=str(home))
-        if not self.args.keep:
+            self.step(f"recon {_short(n)}: EXPLAIN ANALYZE recon_items", "explain", home=str(home))
+        if not self.args.keep and not self.args.reuse:
             shutil.rmtree(home, ignore_errors=True)
 
     def ingest(self, n: int, root: Path) -> None:
         home = root / f"ingest_{n}"
         _prepare_home(home)
-        self.step(f"ingest {_short(n)}: write CSV (setup)", "gen_csv", timed=False, home=str(home), n=n)
-        self.step(f"ingest {_short(n)}: ingest_source statements", "ingest", home=str(home), profile=self.args.profile)
+        if self.step(f"ingest {_short(n)}: write CSV (setup)", "gen_csv", home=str(home), n=n):
+            self.step(f"ingest {_short(n)}: ingest_source statements", "ingest", home=str(home), profile=self.args.profile)
         if not self.args.keep:
             shutil.rmtree(home, ignore_errors=True)
 
@@ -489,6 +509,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--memory-limit", default=None, help="DuckDB SET memory_limit, e.g. 2GB (benchmark connection only)")
     p.add_argument("--no-insertion-order", action="store_true", help="DuckDB SET preserve_insertion_order = false")
     p.add_argument("--temp-directory", default=None, help="DuckDB SET temp_directory (spill location)")
+    p.add_argument("--repeat", type=int, default=1, help="recon: how many reruns to time (default 1)")
+    p.add_argument("--reuse", action="store_true",
+                   help="recon: with --workdir, reuse a warehouse built by an earlier --keep run (times reruns only)")
     p.add_argument("--timeout", type=float, default=600.0, help="kill a step after this many seconds")
     p.add_argument("--workdir", default=None, help="where homes are built (default: a temp dir, removed at the end)")
     p.add_argument("--keep", action="store_true", help="keep the workdir and homes")
@@ -503,7 +526,7 @@ def main(argv: list[str] | None = None) -> None:
         remove_root = not args.keep
     bench = Bench(args)
     print(f"workdir {root}; {os.cpu_count()} CPUs; python {platform.python_version()}; "
-          f"duckdb {_version('duckdb')}; knobs {bench.knobs()}", flush=True)
+          f"duckdb {_version('duckdb')}; pandas {_version('pandas')}; commit {_git_head()}; knobs {bench.knobs()}", flush=True)
     try:
         if args.what in ("recon", "all"):
             for n in _counts(args.orders or "1000000"):
@@ -520,6 +543,16 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(root, ignore_errors=True)
         else:
             print(f"\nkept {root}")
+    if bench.failures:
+        raise SystemExit(f"{bench.failures} step(s) failed or were killed")
+
+
+def _git_head() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent,
+                              capture_output=True, text=True, timeout=10).stdout.strip() or "?"
+    except Exception:
+        return "?"
 
 
 def _version(name: str) -> str:
