@@ -13,65 +13,77 @@ params AS (
 store_orders AS (
     SELECT o.* FROM orders AS o, params WHERE list_contains(params.stores, o.store_id)
 ),
--- PagoEfectivo orders; when two share a normalized reference, the earliest created owns its CIPs.
 pe_orders AS (
-    SELECT o.*,
-        row_number() OVER (PARTITION BY store_id, reference ORDER BY created_at, order_id) AS ref_rank,
-        count(*) OVER (PARTITION BY store_id, reference) AS ref_orders,
-        min(order_id) FILTER (WHERE TRUE) OVER (PARTITION BY store_id, reference) AS first_order_id
-    FROM store_orders AS o
-    WHERE is_pagoefectivo
+    SELECT * FROM store_orders WHERE is_pagoefectivo
 ),
-other_method_orders AS (
-    SELECT store_id, reference, min(order_id) AS order_id, min(payment_method) AS payment_method
-    FROM store_orders WHERE NOT is_pagoefectivo
+-- References two PagoEfectivo orders share (rare): the earliest created owns the CIPs.
+shared_refs AS (
+    SELECT store_id, reference, arg_min(order_id, (created_at, order_id)) AS owner_order_id, count(*) AS ref_orders
+    FROM pe_orders
     GROUP BY store_id, reference
+    HAVING count(*) > 1
 ),
 cips AS (
     SELECT p.*, coalesce(p.date_creation, p.date_payment, p.date_expiry) AS seen_at
     FROM payments AS p, params WHERE list_contains(params.stores, p.store_id)
 ),
-paid AS (
-    SELECT c.*,
-        row_number() OVER (PARTITION BY store_id, reference ORDER BY date_payment, cip) AS paid_rank,
-        count(*) OVER (PARTITION BY store_id, reference) AS paid_count
-    FROM cips AS c
-    WHERE status = 'paid'
-),
--- Per reference: the latest CIP, whether any was reversed, and every CIP for the evidence.
+-- Per reference, in one pass: its first paid CIP (by date_payment, then cip), how many are paid,
+-- whether one was reversed, and its latest CIP.
 cip_groups AS (
     SELECT store_id, reference,
+        count(*) AS cip_count,
+        count(*) FILTER (WHERE status = 'paid') AS paid_count,
         bool_or(status = 'reversed') AS any_reversed,
-        arg_max(cip, (seen_at, cip)) AS latest_cip,
-        arg_max(status, (seen_at, cip)) AS latest_status,
-        arg_max(date_expiry, (seen_at, cip)) AS latest_expiry,
-        CASE WHEN count(*) > 1 THEN list(cip || ' ' || status ORDER BY seen_at, cip) END AS all_cips
+        arg_min({'cip': cip, 'currency': currency, 'amount_cents': amount_cents, 'date_payment': date_payment, 'payment_date': payment_date},
+                (date_payment, cip)) FILTER (WHERE status = 'paid') AS first_paid,
+        arg_max({'cip': cip, 'status': status, 'date_expiry': date_expiry}, (seen_at, cip)) AS latest
     FROM cips
     GROUP BY store_id, reference
 ),
-rates AS (
-    -- paid CIPs in another currency than their order, with the SBS sell rate of the payment's
-    -- Lima date or the last one published before it.
-    SELECT p.store_id, p.cip, f.sell, f.date AS rate_date
-    FROM (
-        SELECT p.store_id, p.cip, p.payment_date,
-               CASE WHEN p.currency <> 'PEN' THEN p.currency ELSE o.currency END AS fx_currency
-        FROM paid AS p
-        JOIN pe_orders AS o ON o.store_id = p.store_id AND o.reference = p.reference AND o.ref_rank = 1
-        WHERE p.currency <> o.currency
-    ) AS p
-    ASOF JOIN fx_rates AS f ON f.currency = p.fx_currency AND p.payment_date >= f.date
+-- Every CIP of a reference that has more than one, for the evidence.
+cip_lists AS (
+    SELECT c.store_id, c.reference, list(c.cip || ' ' || c.status ORDER BY c.seen_at, c.cip) AS all_cips
+    FROM cips AS c
+    SEMI JOIN (SELECT store_id, reference FROM cip_groups WHERE cip_count > 1) AS m
+        ON m.store_id = c.store_id AND m.reference = c.reference
+    GROUP BY c.store_id, c.reference
 ),
-primary_facts AS (
+order_facts AS (
     SELECT
         o.store_id, o.business_date, o.reference, o.order_id, o.status AS order_status,
         o.currency AS order_currency, o.total_cents, o.cip AS order_cip,
-        o.ref_rank, o.ref_orders, o.first_order_id,
-        o.status = 'cancelled' AS is_cancelled,
-        o.status IN ('paid', 'refunded') AS marked_paid,
-        p.cip AS paid_cip, p.currency AS paid_currency, p.amount_cents AS paid_cents,
-        p.date_payment, p.paid_count,
-        g.any_reversed, g.latest_cip, g.latest_status, g.latest_expiry, g.all_cips,
+        CASE WHEN s.owner_order_id IS NULL OR s.owner_order_id = o.order_id THEN 1 ELSE 2 END AS ref_rank,
+        coalesce(s.ref_orders, 1) AS ref_orders,
+        s.owner_order_id AS first_order_id,
+        g.first_paid, g.paid_count, g.any_reversed, g.latest
+    FROM pe_orders AS o
+    LEFT JOIN shared_refs AS s ON s.store_id = o.store_id AND s.reference = o.reference
+    LEFT JOIN cip_groups AS g
+        ON g.store_id = o.store_id AND g.reference = o.reference
+       AND (s.owner_order_id IS NULL OR s.owner_order_id = o.order_id)
+),
+rates AS (
+    -- Paid in another currency than the order: the SBS sell rate of the payment's Lima date, or
+    -- the last one published before it.
+    SELECT n.store_id, n.order_id, f.sell, f.date AS rate_date
+    FROM (
+        SELECT store_id, order_id, first_paid.payment_date AS payment_date,
+               CASE WHEN first_paid.currency <> 'PEN' THEN first_paid.currency ELSE order_currency END AS fx_currency
+        FROM order_facts
+        WHERE first_paid.currency <> order_currency
+    ) AS n
+    ASOF JOIN fx_rates AS f ON f.currency = n.fx_currency AND n.payment_date >= f.date
+),
+primary_facts AS (
+    SELECT
+        o.store_id, o.business_date, o.reference, o.order_id, o.order_status,
+        o.order_currency, o.total_cents, o.order_cip, o.ref_rank, o.ref_orders, o.first_order_id,
+        o.order_status = 'cancelled' AS is_cancelled,
+        o.order_status IN ('paid', 'refunded') AS marked_paid,
+        o.first_paid.cip AS paid_cip, o.first_paid.currency AS paid_currency,
+        o.first_paid.amount_cents AS paid_cents, o.first_paid.date_payment AS date_payment, o.paid_count,
+        o.any_reversed, o.latest.cip AS latest_cip, o.latest.status AS latest_status, o.latest.date_expiry AS latest_expiry,
+        l.all_cips,
         cov.coverage_at, cov.coverage_date,
         grace_day.day AS grace_day,
         r.sell, r.rate_date,
@@ -79,23 +91,20 @@ primary_facts AS (
         -- the paid amount in the order's currency (only when they differ and a rate is known)
         CASE
             WHEN r.sell IS NULL THEN NULL
-            WHEN p.currency = 'PEN' THEN CAST(round(CAST(p.amount_cents AS DECIMAL(38, 6)) / r.sell) AS BIGINT)
-            WHEN o.currency = 'PEN' THEN CAST(round(CAST(p.amount_cents AS DECIMAL(38, 6)) * r.sell) AS BIGINT)
+            WHEN o.first_paid.currency = 'PEN' THEN CAST(round(CAST(o.first_paid.amount_cents AS DECIMAL(38, 6)) / r.sell) AS BIGINT)
+            WHEN o.order_currency = 'PEN' THEN CAST(round(CAST(o.first_paid.amount_cents AS DECIMAL(38, 6)) * r.sell) AS BIGINT)
         END AS converted_cents,
         -- |paid/sell - total| <= total * tol/100, rewritten without division, exact in DECIMAL
         CASE
             WHEN r.sell IS NULL THEN FALSE
-            WHEN p.currency = 'PEN' THEN abs(p.amount_cents - o.total_cents * r.sell) * 100 <= o.total_cents * r.sell * params.tolerance_pct
-            WHEN o.currency = 'PEN' THEN abs(p.amount_cents * r.sell - o.total_cents) * 100 <= o.total_cents * params.tolerance_pct
+            WHEN o.first_paid.currency = 'PEN' THEN abs(o.first_paid.amount_cents - o.total_cents * r.sell) * 100 <= o.total_cents * r.sell * params.tolerance_pct
+            WHEN o.order_currency = 'PEN' THEN abs(o.first_paid.amount_cents * r.sell - o.total_cents) * 100 <= o.total_cents * params.tolerance_pct
             ELSE FALSE
         END AS within_fx_tolerance
-    FROM pe_orders AS o
+    FROM order_facts AS o
     CROSS JOIN params
-    LEFT JOIN paid AS p
-        ON o.ref_rank = 1 AND p.store_id = o.store_id AND p.reference = o.reference AND p.paid_rank = 1
-    LEFT JOIN cip_groups AS g
-        ON o.ref_rank = 1 AND g.store_id = o.store_id AND g.reference = o.reference
-    LEFT JOIN rates AS r ON r.store_id = p.store_id AND r.cip = p.cip
+    LEFT JOIN cip_lists AS l ON o.ref_rank = 1 AND l.store_id = o.store_id AND l.reference = o.reference
+    LEFT JOIN rates AS r ON r.store_id = o.store_id AND r.order_id = o.order_id
     LEFT JOIN statement_coverage AS cov ON cov.store_id = o.store_id
     LEFT JOIN business_calendar AS order_day ON order_day.day = o.business_date
     LEFT JOIN business_calendar AS grace_day
@@ -195,22 +204,45 @@ primary_items AS (
         ) AS evidence
     FROM primary_rows
 ),
+-- The paid CIPs of references paid more than once, ranked (a small set).
+repaid AS (
+    SELECT c.*,
+        row_number() OVER (PARTITION BY c.store_id, c.reference ORDER BY c.date_payment, c.cip) AS paid_rank,
+        count(*) OVER (PARTITION BY c.store_id, c.reference) AS paid_count
+    FROM cips AS c
+    SEMI JOIN (SELECT store_id, reference FROM cip_groups WHERE paid_count > 1) AS m
+        ON m.store_id = c.store_id AND m.reference = c.reference
+    WHERE c.status = 'paid'
+),
 duplicate_items AS (
     SELECT
         o.store_id, o.business_date, o.reference, o.order_id, p.cip,
         'DUPLICATE_PAYMENT' AS status, 'PAID_AGAIN' AS reason,
-        o.currency AS order_currency, CAST(NULL AS BIGINT) AS order_total_cents,
+        o.order_currency, CAST(NULL AS BIGINT) AS order_total_cents,
         p.currency AS paid_currency, p.amount_cents AS paid_amount_cents,
         p.amount_cents AS difference_cents,
         TRUE AS refund_candidate,
-        'Order ' || o.order_id || ' (' || fmt_money(o.total_cents, o.currency) || ') was already paid by CIP ' || first.cip
-        || ' on ' || fmt_lima(first.date_payment) || '; CIP ' || p.cip || ' paid ' || fmt_money(p.amount_cents, p.currency)
+        'Order ' || o.order_id || ' (' || fmt_money(o.total_cents, o.order_currency) || ') was already paid by CIP ' || o.first_paid.cip
+        || ' on ' || fmt_lima(o.first_paid.date_payment) || '; CIP ' || p.cip || ' paid ' || fmt_money(p.amount_cents, p.currency)
         || ' again on ' || fmt_lima(p.date_payment) || ' (payment ' || CAST(p.paid_rank AS VARCHAR) || ' of '
         || CAST(p.paid_count AS VARCHAR) || '); refund the excess.' AS evidence
-    FROM paid AS p
-    JOIN pe_orders AS o ON o.ref_rank = 1 AND o.store_id = p.store_id AND o.reference = p.reference
-    JOIN paid AS first ON first.store_id = p.store_id AND first.reference = p.reference AND first.paid_rank = 1
+    FROM repaid AS p
+    JOIN order_facts AS o ON o.ref_rank = 1 AND o.store_id = p.store_id AND o.reference = p.reference
     WHERE p.paid_rank > 1
+),
+-- Paid CIPs whose reference matches no PagoEfectivo order of the store.
+orphan_refs AS (
+    SELECT g.store_id, g.reference
+    FROM cip_groups AS g
+    ANTI JOIN pe_orders AS o ON o.store_id = g.store_id AND o.reference = g.reference
+    WHERE g.paid_count > 0
+),
+other_method_orders AS (
+    SELECT o.store_id, o.reference, min(o.order_id) AS order_id, min(o.payment_method) AS payment_method
+    FROM store_orders AS o
+    SEMI JOIN orphan_refs AS r ON r.store_id = o.store_id AND r.reference = o.reference
+    WHERE NOT o.is_pagoefectivo
+    GROUP BY o.store_id, o.reference
 ),
 orphan_items AS (
     SELECT
@@ -226,9 +258,10 @@ orphan_items AS (
         || CASE WHEN m.order_id IS NOT NULL
             THEN 'order ' || m.order_id || ' was paid by another method (' || coalesce(m.payment_method, 'unknown') || '): the buyer paid twice.'
             ELSE 'no order of store ' || p.store_id || ' has reference ' || p.reference || '; a person must decide.' END AS evidence
-    FROM paid AS p
+    FROM cips AS p
+    SEMI JOIN orphan_refs AS r ON r.store_id = p.store_id AND r.reference = p.reference
     LEFT JOIN other_method_orders AS m ON m.store_id = p.store_id AND m.reference = p.reference
-    WHERE NOT EXISTS (SELECT 1 FROM pe_orders AS o WHERE o.store_id = p.store_id AND o.reference = p.reference)
+    WHERE p.status = 'paid'
 ),
 items AS (
     SELECT * FROM primary_items
@@ -252,4 +285,3 @@ CROSS JOIN params
 LEFT JOIN paid_refunds AS r ON r.store_id = items.store_id AND r.cip = items.cip AND items.paid_amount_cents IS NOT NULL
 WHERE list_contains(params.stores, items.store_id)
   AND items.business_date BETWEEN params.start_date AND params.end_date
-ORDER BY items.store_id, business_date, reference, order_id, status = 'DUPLICATE_PAYMENT', items.cip
