@@ -331,8 +331,9 @@ def judge_chunks(path: Path, facts: readers.FileFacts, source: Source, store: St
             continue
         errors = _errors_by_row(source.schema(store), frame)
         bad = frame.index.isin(list(errors))
+        raws = _raws(frame, frame.index[bad])
         for index in frame.index[bad]:
-            quarantine.append((int(frame.at[index, "_line"]), _raw_of(frame, index), "; ".join(errors[index])))
+            quarantine.append((int(frame.at[index, "_line"]), raws[index], "; ".join(errors[index])))
         yield JudgedChunk(read, frame[~bad], quarantine)
 
 
@@ -359,13 +360,18 @@ def _load_chunk(
         con.execute("INSERT INTO quarantine SELECT source, store_id, file, line, raw, errors, file_seq FROM q")
 
 
-def _raw_of(frame: pd.DataFrame, index) -> str:
-    if "_raw" in frame.columns and isinstance(frame.at[index, "_raw"], str):
-        return frame.at[index, "_raw"]
+def _raws(frame: pd.DataFrame, indexes) -> dict:
+    """The rows at `indexes` as read, JSON `{column: value}` under the file's own header names."""
+    indexes = list(indexes)
+    if not indexes:
+        return {}
+    if "_raw" in frame.columns and frame["_raw"].notna().any():
+        return {i: frame.at[i, "_raw"] for i in indexes}
+    data = [c for c in frame.columns if c not in ("_line", "_raw", "_line_items", "_rows")]
     original = frame.attrs.get("original_header")
-    values = frame.loc[index].drop(labels=["_line", "_raw", "_line_items", "_rows"], errors="ignore")
-    keys = original if original and len(original) == len(values) else list(values.index)
-    return readers.raw_json(dict(zip(keys, values.tolist())))
+    keys = original if original and len(original) == len(data) else data
+    rows = frame.loc[indexes, data].astype(object).where(frame.loc[indexes, data].notna(), None).itertuples(index=False, name=None)
+    return {i: readers.raw_json(dict(zip(keys, values))) for i, values in zip(indexes, rows)}
 
 
 def _insert_clean(con, source: Source, store: StoreConfig | None, clean: pd.DataFrame, file: str, file_seq: int) -> int:
@@ -407,12 +413,13 @@ def _shopify_orders(frame: pd.DataFrame, source: Source, store: StoreConfig, car
     group = (~is_line_item).cumsum()
     rows_per_order = group.value_counts()
     quarantine = []
+    raws = _raws(frame, frame.index[~order_ok])
     for index in frame.index[~order_ok]:
         if index in errors:
             message = "; ".join(errors[index])
         else:
             message = f"line item of order {names.at[index]!r}, whose first row was rejected"
-        quarantine.append((int(frame.at[index, "_line"]), _raw_of(frame, index), message))
+        quarantine.append((int(frame.at[index, "_line"]), raws[index], message))
     clean = orders[order_ok[~is_line_item]].copy()
     clean["_rows"] = [int(rows_per_order.get(g, 1)) for g in group[clean.index]]
     clean["_line_items"] = clean["_rows"]
