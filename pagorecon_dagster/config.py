@@ -25,6 +25,15 @@ REFERENCE_FIELDS = {
 }
 
 
+# Sections whose keys are read by their domain (alerts/policy.py, orchestration/schedules.py,
+# refunds/payout.py), which check the values; here, a misspelt key is refused.
+SECTION_KEYS = {
+    "alerts": ("refund_rate_pct", "unreconciled_pct", "statement_cutoff_business_days", "refund_overdue_business_days"),
+    "schedule": ("hour", "lookback_days"),
+    "refunds": ("executor",),
+}
+
+
 class ConfigError(ValueError):
     """A `pagorecon.yaml` that cannot be used; the message names the key and the problem."""
 
@@ -152,7 +161,7 @@ def parse_settings(data: Any, *, home: Path, source: str = CONFIG_FILE) -> Setti
         raise ConfigError(f"{where}: must be a mapping with at least `stores`")
     known = {
         "stores", "start_date", "fx_tolerance_pct", "missing_payment_grace_business_days",
-        "extra_non_working_days", "alerts", "report_language", "refunds", "schedule", "notifications",
+        "extra_non_working_days", "alerts", "report_language", "refunds", "schedule",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -177,9 +186,14 @@ def parse_settings(data: Any, *, home: Path, source: str = CONFIG_FILE) -> Setti
     if not isinstance(extra, list):
         raise ConfigError(f"{where}: `extra_non_working_days` must be a list of ISO dates")
     extra_days = tuple(sorted(_date(d, f"extra_non_working_days[{i}]", where) for i, d in enumerate(extra)))
+    for section, allowed in SECTION_KEYS.items():
+        value = data.get(section) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: `{section}` must be a mapping with keys {', '.join(allowed)}")
+        unknown = sorted(set(value) - set(allowed))
+        if unknown:
+            raise ConfigError(f"{where}: `{section}` has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
     alerts = data.get("alerts") or {}
-    if not isinstance(alerts, dict):
-        raise ConfigError(f"{where}: `alerts` must be a mapping, e.g. {{refund_rate_pct: 5.0}}")
     refund_rate = _decimal(alerts.get("refund_rate_pct", "5.0"), "alerts.refund_rate_pct", where)
     language = data.get("report_language", "en")
     if language not in ("en", "es"):

@@ -15,7 +15,19 @@ MAIN_JOB_GROUPS = ("ingestion", "reconciliation", "alerts", "reports")
 DOMAINS = ("ingestion", "reconciliation", "refunds", "alerts", "reports", "orchestration")
 
 
+def validate_policies(settings: Settings) -> None:
+    """Values of the domain sections, checked at start so a bad config never waits for a run."""
+    from pagorecon_dagster.alerts.policy import AlertPolicy
+    from pagorecon_dagster.orchestration.schedules import SchedulePolicy
+    from pagorecon_dagster.refunds.payout import executor_name
+
+    AlertPolicy.from_settings(settings)
+    SchedulePolicy.from_settings(settings)
+    executor_name(settings)
+
+
 def build_definitions(settings: Settings) -> dg.Definitions:
+    validate_policies(settings)
     domain_defs = []
     for domain in DOMAINS:
         try:

@@ -165,3 +165,20 @@ def test_demo_reconciles_every_planted_scenario(tmp_path, capsys, monkeypatch):
     other.mkdir()
     (other / "pagorecon.yaml").write_text("stores: []\n")
     assert main(["--home", str(other), "demo"]) == 2
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"alerts": {"refund_rate_pct": 5.0, "unreconciled": 3}}, "`alerts` has unknown key(s) unreconciled"),
+        ({"alerts": {"unreconciled_pct": 120}}, "`alerts.unreconciled_pct` must be a number between 0 and 100, got 120"),
+        ({"schedule": {"hour": 25}}, "`schedule.hour` must be a whole number 0-23 (Lima time), got 25"),
+        ({"refunds": {"executor": "cash"}}, "`refunds.executor` must be one of"),
+        ({"fx_tolerance_pct": "one"}, "`fx_tolerance_pct` must be a number, got 'one'"),
+        ({"extra_non_working_days": ["2026-13-01"]}, "`extra_non_working_days[0]` must be an ISO date YYYY-MM-DD, got '2026-13-01'"),
+    ],
+)
+def test_every_config_section_is_checked_at_start(home, capsys, overrides, message):
+    home.config(**overrides)
+    assert main(["--home", str(home.path), "run", "--start", "2026-07-14", "--end", "2026-07-15"]) == 2
+    assert message in capsys.readouterr().err
