@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import os
 import sys
 from pathlib import Path
@@ -14,7 +13,6 @@ from pagorecon_dagster.config import CONFIG_FILE, ConfigError, Settings, home_di
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_UNREADABLE_FILES = 0, 1, 2, 3
 SANDBOX_MARKER = ".pagorecon-sandbox"
-CLI_DOMAINS = ("refunds", "alerts", "reports", "pagoefectivo")
 
 
 def _date(text: str) -> dt.date:
@@ -195,16 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate pagorecon.yaml")
     check.set_defaults(func=cmd_check_config)
 
-    # Domains with commands of their own (`pagorecon refunds ...`, `pagorecon webhook ...`)
-    # add them through `<domain>/cli.py: register(subparsers)`.
-    for domain in CLI_DOMAINS:
-        try:
-            module = importlib.import_module(f"pagorecon_dagster.{domain}.cli")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"pagorecon_dagster.{domain}.cli":
-                raise
-            continue
-        module.register(sub)
+    # Domains with commands of their own: `pagorecon refunds ...`, `pagorecon webhook ...`.
+    from pagorecon_dagster.pagoefectivo import cli as pagoefectivo_cli
+    from pagorecon_dagster.refunds import cli as refunds_cli
+
+    for domain_cli in (refunds_cli, pagoefectivo_cli):
+        domain_cli.register(sub)
     return parser
 
 

@@ -1,26 +1,27 @@
 """The Dagster code location. Each domain contributes its own definitions (`<domain>/defs.py`,
-a `build(settings) -> dg.Definitions`); this module merges them and adds the global policies.
+`build(settings) -> dg.Definitions`); this module merges them and adds the global policies.
 Stores and partitions come from `$PAGORECON_HOME/pagorecon.yaml`."""
-
-import importlib
 
 import dagster as dg
 
+from pagorecon_dagster.alerts import defs as alerts_defs
+from pagorecon_dagster.alerts.policy import AlertPolicy
 from pagorecon_dagster.config import Settings, load_settings
+from pagorecon_dagster.ingestion import defs as ingestion_defs
+from pagorecon_dagster.jobs import MAIN_JOB, main_job  # noqa: F401  (MAIN_JOB: the name runs use)
+from pagorecon_dagster.orchestration import defs as orchestration_defs
+from pagorecon_dagster.orchestration.schedules import SchedulePolicy
+from pagorecon_dagster.reconciliation import defs as reconciliation_defs
+from pagorecon_dagster.refunds import defs as refunds_defs
+from pagorecon_dagster.refunds.payout import executor_name
+from pagorecon_dagster.reports import defs as reports_defs
 from pagorecon_dagster.resources import PagoreconHome
 
-MAIN_JOB = "reconcile"
-# Asset groups the main job materializes for a store x day window (all on the same partitions).
-MAIN_JOB_GROUPS = ("ingestion", "reconciliation", "alerts", "reports")
-DOMAINS = ("ingestion", "reconciliation", "refunds", "alerts", "reports", "orchestration")
+DOMAINS = (ingestion_defs, reconciliation_defs, refunds_defs, alerts_defs, reports_defs, orchestration_defs)
 
 
 def validate_policies(settings: Settings) -> None:
     """Values of the domain sections, checked at start so a bad config never waits for a run."""
-    from pagorecon_dagster.alerts.policy import AlertPolicy
-    from pagorecon_dagster.orchestration.schedules import SchedulePolicy
-    from pagorecon_dagster.refunds.payout import executor_name
-
     AlertPolicy.from_settings(settings)
     SchedulePolicy.from_settings(settings)
     executor_name(settings)
@@ -28,24 +29,11 @@ def validate_policies(settings: Settings) -> None:
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     validate_policies(settings)
-    domain_defs = []
-    for domain in DOMAINS:
-        try:
-            module = importlib.import_module(f"pagorecon_dagster.{domain}.defs")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"pagorecon_dagster.{domain}.defs":
-                raise
-            continue
-        domain_defs.append(module.build(settings))
-    main_job = dg.define_asset_job(
-        MAIN_JOB,
-        selection=dg.AssetSelection.groups(*MAIN_JOB_GROUPS),
-        description="Ingest landing/, rebuild current state, reconcile, summarize and report the selected store x day partitions.",
-    )
+    domain_defs = [domain.build(settings) for domain in DOMAINS]
     return dg.Definitions.merge(
         *domain_defs,
         dg.Definitions(
-            jobs=[main_job],
+            jobs=[main_job()],
             resources={"pagorecon": PagoreconHome(home=str(settings.home))},
             # One DuckDB file: steps run one after another in the run's process.
             executor=dg.in_process_executor,

@@ -9,7 +9,7 @@ import dagster as dg
 
 from pagorecon_dagster.config import ConfigError, Settings
 from pagorecon_dagster.core.lima import LIMA_TZ
-from pagorecon_dagster.definitions import MAIN_JOB
+from pagorecon_dagster.jobs import MAIN_JOB
 from pagorecon_dagster.partitions import range_tags
 
 TRIGGER_TAG = "pagorecon/trigger"

@@ -17,7 +17,7 @@ import dagster as dg
 
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.core.lima import LIMA_TZ
-from pagorecon_dagster.definitions import MAIN_JOB
+from pagorecon_dagster.jobs import MAIN_JOB
 from pagorecon_dagster.orchestration import landing
 from pagorecon_dagster.orchestration.schedules import TRIGGER_TAG
 from pagorecon_dagster.partitions import range_tags

@@ -1,0 +1,15 @@
+"""The main job: what one run over a store x day window materializes."""
+
+import dagster as dg
+
+MAIN_JOB = "reconcile"
+# Asset groups the main job materializes for a store x day window (all on the same partitions).
+MAIN_JOB_GROUPS = ("ingestion", "reconciliation", "alerts", "reports")
+
+
+def main_job():
+    return dg.define_asset_job(
+        MAIN_JOB,
+        selection=dg.AssetSelection.groups(*MAIN_JOB_GROUPS),
+        description="Ingest landing/, rebuild current state, reconcile, summarize, alert and report the selected store x day partitions.",
+    )
