@@ -99,7 +99,7 @@ CREATE OR REPLACE TEMP MACRO b_ref(i) AS CAST(100000 + i AS VARCHAR);
 CREATE OR REPLACE TEMP MACRO b_sell(d) AS CAST(3.7 + (hash(d, 'fx') % 2000) / 100000.0 AS DECIMAL(12, 6));
 """
 
-ORDERS_SQL = f"""
+ORDERS_SQL = """
 INSERT INTO order_rows
 SELECT
     b_store(i) AS store_id,
@@ -134,7 +134,7 @@ FROM (
 """
 
 # Payment row j belongs to order oi (j, or j-15 for a second CIP); orphans of odd j have no order.
-PAYMENTS_SQL = f"""
+PAYMENTS_SQL = """
 INSERT INTO statement_rows
 SELECT
     store_id, cip, transaction_code, reference, operation_number, status, currency, amount_cents,

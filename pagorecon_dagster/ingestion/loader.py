@@ -8,7 +8,6 @@ at all rolls back whatever of it was staged and is recorded as `failed`."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path

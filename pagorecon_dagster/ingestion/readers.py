@@ -6,7 +6,6 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass

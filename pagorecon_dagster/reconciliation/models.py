@@ -56,7 +56,7 @@ def refresh_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> None
     ).fetchone()
     first = min(d for d in (lo, settings.start_date) if d is not None) - dt.timedelta(days=31)
     last = max(d for d in (hi, settings.start_date) if d is not None) + dt.timedelta(days=400)
-    frame = business_calendar(first, last, settings.extra_non_working_days)
+    frame = business_calendar(first, last, settings.extra_non_working_days)  # noqa: F841 (read by DuckDB below)
     con.execute("BEGIN")
     con.execute("DELETE FROM business_calendar")
     con.execute("INSERT INTO business_calendar SELECT day, is_business_day, business_day_seq FROM frame")
