@@ -10,7 +10,6 @@ SELECT
     CAST(coalesce(sum(paid_amount_cents), 0) AS BIGINT) AS paid_amount_cents,
     CAST(coalesce(sum(refunded_cents), 0) AS BIGINT) AS refunded_cents
 FROM recon_items
-WHERE list_contains(CAST(getvariable('stores') AS VARCHAR[]), store_id)
-  AND business_date BETWEEN CAST(getvariable('start_date') AS DATE) AND CAST(getvariable('end_date') AS DATE)
+WHERE in_window(store_id, business_date)
 GROUP BY ALL
 ORDER BY store_id, business_date, currency, status

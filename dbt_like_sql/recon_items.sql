@@ -5,8 +5,6 @@ WITH
 params AS (
     SELECT
         CAST(getvariable('stores') AS VARCHAR[]) AS stores,
-        CAST(getvariable('start_date') AS DATE) AS start_date,
-        CAST(getvariable('end_date') AS DATE) AS end_date,
         CAST(getvariable('fx_tolerance_pct') AS DECIMAL(9, 4)) AS tolerance_pct,
         CAST(getvariable('grace_business_days') AS INTEGER) AS grace
 ),
@@ -283,5 +281,4 @@ SELECT
 FROM items
 CROSS JOIN params
 LEFT JOIN paid_refunds AS r ON r.store_id = items.store_id AND r.cip = items.cip AND items.paid_amount_cents IS NOT NULL
-WHERE list_contains(params.stores, items.store_id)
-  AND items.business_date BETWEEN params.start_date AND params.end_date
+WHERE in_window(items.store_id, items.business_date)

@@ -3,20 +3,12 @@
 -- published on or before it (table fx_rates).
 -- Variables: stores, start_date, end_date.
 WITH
-params AS (
-    SELECT
-        CAST(getvariable('stores') AS VARCHAR[]) AS stores,
-        CAST(getvariable('start_date') AS DATE) AS start_date,
-        CAST(getvariable('end_date') AS DATE) AS end_date
-),
 paid AS (
     SELECT DISTINCT p.store_id, p.cip, p.payment_date, p.currency, p.amount_cents,
         CASE WHEN p.currency <> 'PEN' THEN p.currency WHEN o.currency <> 'PEN' THEN o.currency END AS rate_currency
     FROM payments AS p
-    CROSS JOIN params
     LEFT JOIN orders AS o ON o.store_id = p.store_id AND o.reference = p.reference AND o.is_pagoefectivo
-    WHERE p.status = 'paid' AND list_contains(params.stores, p.store_id)
-      AND p.payment_date BETWEEN params.start_date AND params.end_date
+    WHERE p.status = 'paid' AND in_window(p.store_id, p.payment_date)
 )
 SELECT
     'FX_RATE_MISSING' AS kind,

@@ -8,9 +8,6 @@
 WITH
 params AS (
     SELECT
-        CAST(getvariable('stores') AS VARCHAR[]) AS stores,
-        CAST(getvariable('start_date') AS DATE) AS start_date,
-        CAST(getvariable('end_date') AS DATE) AS end_date,
         CAST(getvariable('statement_cutoff_business_days') AS INTEGER) AS cutoff
 ),
 statement AS (
@@ -67,5 +64,5 @@ SELECT
         || array_to_string(list_slice(list('CIP ' || m.cip || ' ' || m.what ORDER BY m.cip), 1, 10), '; ')
         || CASE WHEN count(*) > 10 THEN '; and ' || CAST(count(*) - 10 AS VARCHAR) || ' more' ELSE '' END || '.' AS message
 FROM mismatches AS m, params
-WHERE list_contains(params.stores, m.store_id) AND m.day BETWEEN params.start_date AND params.end_date
+WHERE in_window(m.store_id, m.day)
 GROUP BY m.store_id, m.day, params.cutoff

@@ -44,5 +44,5 @@ SELECT
         || CASE WHEN count(*) > 10 THEN '; and ' || CAST(count(*) - 10 AS VARCHAR) || ' more' ELSE '' END
         || '.' AS message
 FROM overdue AS o, params
-WHERE o.overdue_day BETWEEN params.start_date AND params.end_date
+WHERE in_window(o.store_id, o.overdue_day)
 GROUP BY o.store_id, o.overdue_day, params.days

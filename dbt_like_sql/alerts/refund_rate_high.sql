@@ -5,16 +5,12 @@
 WITH
 params AS (
     SELECT
-        CAST(getvariable('stores') AS VARCHAR[]) AS stores,
-        CAST(getvariable('start_date') AS DATE) AS start_date,
-        CAST(getvariable('end_date') AS DATE) AS end_date,
         CAST(getvariable('refund_rate_pct') AS DECIMAL(9, 4)) AS pct
 ),
 paid AS (
     SELECT i.store_id, i.business_date, i.cip, i.paid_currency AS currency, i.paid_amount_cents
-    FROM recon_items AS i, params
-    WHERE list_contains(params.stores, i.store_id)
-      AND i.business_date BETWEEN params.start_date AND params.end_date
+    FROM recon_items AS i
+    WHERE in_window(i.store_id, i.business_date)
       AND i.paid_amount_cents IS NOT NULL AND i.cip IS NOT NULL AND i.status <> 'REVERSED'
 ),
 refunded AS (

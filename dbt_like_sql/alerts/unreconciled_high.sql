@@ -5,17 +5,13 @@
 WITH
 params AS (
     SELECT
-        CAST(getvariable('stores') AS VARCHAR[]) AS stores,
-        CAST(getvariable('start_date') AS DATE) AS start_date,
-        CAST(getvariable('end_date') AS DATE) AS end_date,
         CAST(getvariable('unreconciled_pct') AS DECIMAL(9, 4)) AS pct
 ),
 by_status AS (
     SELECT s.store_id, s.business_date, s.status, sum(s.items) AS items,
         s.status NOT IN ('MATCHED', 'AWAITING_PAYMENT', 'EXPIRED_UNPAID', 'CANCELLED_UNPAID') AS needs_person
-    FROM recon_daily_summary AS s, params
-    WHERE list_contains(params.stores, s.store_id)
-      AND s.business_date BETWEEN params.start_date AND params.end_date
+    FROM recon_daily_summary AS s
+    WHERE in_window(s.store_id, s.business_date)
     GROUP BY s.store_id, s.business_date, s.status
 ),
 per_day AS (

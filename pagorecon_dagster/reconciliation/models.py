@@ -34,10 +34,7 @@ class Window:
 
     @property
     def predicate(self) -> str:
-        return (
-            "list_contains(CAST(getvariable('stores') AS VARCHAR[]), store_id) AND business_date "
-            "BETWEEN CAST(getvariable('start_date') AS DATE) AND CAST(getvariable('end_date') AS DATE)"
-        )
+        return "in_window(store_id, business_date)"
 
 
 def refresh_current_state(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
