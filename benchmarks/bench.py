@@ -264,7 +264,7 @@ def child_explain(opts: dict) -> dict:
         _tune(con, opts)
         set_variables(con, window.variables(settings))
         t0 = time.perf_counter()
-        plan = con.execute(f"EXPLAIN ANALYZE {model_sql('recon_items')}").fetchall()
+        plan = con.execute(f"EXPLAIN ANALYZE {model_sql('recon_item_rows')}").fetchall()
         seconds = time.perf_counter() - t0
     out = Path(opts["home"]) / "explain_recon_items.txt"
     out.write_text("\n".join(row[1] for row in plan), encoding="utf-8")

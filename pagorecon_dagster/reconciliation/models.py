@@ -10,7 +10,7 @@ import duckdb
 
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.core.lima import business_calendar
-from pagorecon_dagster.warehouse.duckdb import build_table, replace_window
+from pagorecon_dagster.warehouse.duckdb import build_table, build_view, replace_window, table_type
 
 CURRENT_STATE_MODELS = ("orders", "payments", "fx_rates", "statement_coverage")
 
@@ -61,7 +61,29 @@ def refresh_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> None
 
 
 def reconcile(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window) -> int:
-    return replace_window(con, "recon_items", window.predicate, window.variables(settings))
+    """Write the window's items to `recon_item_rows`; `recon_items` is the view that reads them."""
+    _keep_items_of_older_warehouse(con)
+    inserted = replace_window(con, "recon_item_rows", window.predicate, window.variables(settings))
+    build_view(con, "recon_items")
+    return inserted
+
+
+def _keep_items_of_older_warehouse(con: duckdb.DuckDBPyConnection) -> None:
+    """Before `recon_item_rows`, `recon_items` was a table with every sentence stored: its rows
+    move over as they are (their evidence kept word for word), so no reconciled day is lost."""
+    if table_type(con, "recon_items") != "BASE TABLE":
+        return
+    con.execute("BEGIN")
+    try:
+        con.execute(
+            "CREATE TABLE recon_item_rows AS SELECT * EXCLUDE (evidence), "
+            "CAST(NULL AS TIMESTAMPTZ) AS paid_at, evidence AS evidence_detail FROM recon_items"
+        )
+        con.execute("DROP TABLE recon_items")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def summarize(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window) -> int:

@@ -103,6 +103,17 @@ def build_table(con: duckdb.DuckDBPyConnection, name: str, variables: Mapping[st
     return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
 
 
+def build_view(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Model `name` as a view: nothing stored, computed when read."""
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS {model_sql(name)}")
+
+
+def table_type(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """`BASE TABLE`, `VIEW`, or None when the warehouse has no relation of that name."""
+    row = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()
+    return row[0] if row else None
+
+
 def replace_window(
     con: duckdb.DuckDBPyConnection,
     name: str,
@@ -121,7 +132,7 @@ def replace_window(
         if not exists:
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({sql}) WHERE false")
         con.execute(f"DELETE FROM {name} WHERE {window_predicate}")
-        inserted = con.execute(f"INSERT INTO {name} {sql}").fetchone()[0]
+        inserted = con.execute(f"INSERT INTO {name} BY NAME {sql}").fetchone()[0]
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

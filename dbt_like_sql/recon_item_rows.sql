@@ -1,0 +1,322 @@
+-- Reconciled items for the stores and Lima dates of the window (CONTRACT §3), as stored:
+-- `recon_items` (recon_items.sql) is the view over these rows that finance and the other models read.
+-- Variables: stores (VARCHAR[]), start_date, end_date (DATE), fx_tolerance_pct (DECIMAL),
+-- grace_business_days (INTEGER). In the DuckDB shell: SET VARIABLE stores = ['lima_shop']; ...
+--
+-- Built for volume (10M orders, benchmarks/README.md): each input is scanned a few times and
+-- never copied whole; what concerns only a few references (several CIPs, shared references,
+-- orphans) is computed on those references alone. `evidence_detail` holds the sentence of every
+-- item except a plain match (same currency, one CIP, exact amount), about nine in ten rows,
+-- whose sentence the view writes from the row's own columns and `paid_at`.
+WITH
+params AS (
+    SELECT
+        CAST(getvariable('fx_tolerance_pct') AS DECIMAL(9, 4)) AS tolerance_pct,
+        CAST(getvariable('grace_business_days') AS INTEGER) AS grace
+),
+-- The window's PagoEfectivo orders.
+window_orders AS NOT MATERIALIZED (
+    SELECT store_id, business_date, reference, order_id, status, currency, total_cents, cip
+    FROM orders
+    WHERE is_pagoefectivo AND in_window(store_id, business_date)
+),
+-- The few references that need more than a one-to-one match, found in one pass over both
+-- sides: shared by several PagoEfectivo orders, paid by several CIPs, or with no order at all.
+ref_counts AS (
+    SELECT store_id, reference,
+        count(*) FILTER (WHERE is_order) AS order_count,
+        count(*) FILTER (WHERE NOT is_order) AS cip_count
+    FROM (
+        SELECT store_id, reference, TRUE AS is_order FROM orders
+        WHERE is_pagoefectivo AND list_contains(CAST(getvariable('stores') AS VARCHAR[]), store_id)
+        UNION ALL
+        SELECT store_id, reference, FALSE FROM payments
+        WHERE list_contains(CAST(getvariable('stores') AS VARCHAR[]), store_id)
+    )
+    GROUP BY store_id, reference
+    HAVING count(*) FILTER (WHERE is_order) <> 1 OR count(*) FILTER (WHERE NOT is_order) > 1
+),
+shared_refs AS (
+    SELECT o.store_id, o.reference, arg_min(o.order_id, (o.created_at, o.order_id)) AS owner_order_id
+    FROM orders AS o
+    SEMI JOIN ref_counts AS k ON k.order_count > 1 AND k.store_id = o.store_id AND k.reference = o.reference
+    WHERE o.is_pagoefectivo
+    GROUP BY o.store_id, o.reference
+),
+multi_keys AS (
+    SELECT store_id, reference FROM ref_counts WHERE cip_count > 1
+),
+multi_cips AS (
+    SELECT p.*, coalesce(p.date_creation, p.date_payment, p.date_expiry) AS seen_at
+    FROM payments AS p
+    SEMI JOIN multi_keys AS k ON k.store_id = p.store_id AND k.reference = p.reference
+),
+-- Per reference: its first paid CIP (by date_payment, then cip), how many are paid, whether one
+-- was reversed, its latest CIP (by creation, then cip) and all of them for the evidence; a
+-- reference with a single CIP reads all this from that CIP's own row.
+multi_groups AS (
+    SELECT store_id, reference,
+        count(*) FILTER (WHERE status = 'paid') AS paid_count,
+        bool_or(status = 'reversed') AS any_reversed,
+        arg_min({'cip': cip, 'currency': currency, 'amount_cents': amount_cents, 'date_payment': date_payment, 'payment_date': payment_date},
+                (date_payment, cip)) FILTER (WHERE status = 'paid') AS first_paid,
+        arg_max({'cip': cip, 'status': status, 'date_expiry': date_expiry}, (seen_at, cip)) AS latest,
+        list(cip || ' ' || status ORDER BY seen_at, cip) AS all_cips
+    FROM multi_cips
+    GROUP BY store_id, reference
+),
+cip_groups AS (
+    SELECT p.store_id, p.reference,
+        CASE WHEN p.status = 'paid' THEN 1 ELSE 0 END AS paid_count,
+        p.status = 'reversed' AS any_reversed,
+        CASE WHEN p.status = 'paid' THEN p.cip END AS paid_cip,
+        CASE WHEN p.status = 'paid' THEN p.currency END AS paid_currency,
+        CASE WHEN p.status = 'paid' THEN p.amount_cents END AS paid_cents,
+        CASE WHEN p.status = 'paid' THEN p.date_payment END AS date_payment,
+        CASE WHEN p.status = 'paid' THEN p.payment_date END AS payment_date,
+        p.cip AS latest_cip, p.status AS latest_status, p.date_expiry AS latest_expiry,
+        CAST(NULL AS VARCHAR[]) AS all_cips
+    FROM payments AS p
+    ANTI JOIN multi_keys AS k ON k.store_id = p.store_id AND k.reference = p.reference
+    WHERE list_contains(CAST(getvariable('stores') AS VARCHAR[]), p.store_id)
+    UNION ALL
+    SELECT store_id, reference, paid_count, any_reversed,
+        first_paid.cip, first_paid.currency, first_paid.amount_cents, first_paid.date_payment, first_paid.payment_date,
+        latest.cip, latest.status, latest.date_expiry,
+        all_cips
+    FROM multi_groups
+),
+order_facts AS (
+    SELECT
+        o.store_id, o.business_date, o.reference, o.order_id, o.status AS order_status,
+        o.currency AS order_currency, o.total_cents, o.cip AS order_cip,
+        CASE WHEN s.owner_order_id IS NULL OR s.owner_order_id = o.order_id THEN 1 ELSE 2 END AS ref_rank,
+        s.owner_order_id AS first_order_id,
+        g.paid_cip, g.paid_currency, g.paid_cents, g.date_payment, g.payment_date, g.paid_count, g.any_reversed,
+        g.latest_cip, g.latest_status, g.latest_expiry, g.all_cips
+    FROM window_orders AS o
+    LEFT JOIN shared_refs AS s ON s.store_id = o.store_id AND s.reference = o.reference
+    LEFT JOIN cip_groups AS g
+        ON g.store_id = o.store_id AND g.reference = o.reference
+       AND (s.owner_order_id IS NULL OR s.owner_order_id = o.order_id)
+),
+-- SBS sell rates by Lima day: the rate published that day or the last one before it.
+fx_days AS (
+    SELECT c.currency, CAST(d.day AS DATE) AS day, f.sell, f.date AS rate_date
+    FROM (SELECT DISTINCT currency FROM fx_rates) AS c
+    CROSS JOIN (
+        SELECT unnest(generate_series(CAST(min(date) AS TIMESTAMP), CAST((SELECT max(payment_date) FROM payments) AS TIMESTAMP), INTERVAL 1 DAY)) AS day
+        FROM fx_rates
+    ) AS d
+    ASOF JOIN fx_rates AS f ON f.currency = c.currency AND CAST(d.day AS DATE) >= f.date
+),
+primary_facts AS (
+    SELECT
+        o.*,
+        o.order_status = 'cancelled' AS is_cancelled,
+        o.order_status IN ('paid', 'refunded') AS marked_paid,
+        cov.coverage_at, cov.coverage_date,
+        grace_day.day AS grace_day,
+        r.sell, r.rate_date,
+        params.tolerance_pct, params.grace,
+        -- the paid amount in the order's currency (only when they differ and a rate is known)
+        CASE
+            WHEN r.sell IS NULL THEN NULL
+            WHEN o.paid_currency = 'PEN' THEN CAST(round(CAST(o.paid_cents AS DECIMAL(38, 6)) / r.sell) AS BIGINT)
+            WHEN o.order_currency = 'PEN' THEN CAST(round(CAST(o.paid_cents AS DECIMAL(38, 6)) * r.sell) AS BIGINT)
+        END AS converted_cents,
+        -- |paid/sell - total| <= total * tol/100, rewritten without division, exact in DECIMAL
+        CASE
+            WHEN r.sell IS NULL THEN FALSE
+            WHEN o.paid_currency = 'PEN' THEN abs(o.paid_cents - o.total_cents * r.sell) * 100 <= o.total_cents * r.sell * params.tolerance_pct
+            WHEN o.order_currency = 'PEN' THEN abs(o.paid_cents * r.sell - o.total_cents) * 100 <= o.total_cents * params.tolerance_pct
+            ELSE FALSE
+        END AS within_fx_tolerance
+    FROM order_facts AS o
+    CROSS JOIN params
+    -- Paid in another currency than the order: the SBS sell rate of the payment's Lima date.
+    LEFT JOIN fx_days AS r
+        ON o.paid_currency <> o.order_currency
+       AND r.currency = CASE WHEN o.paid_currency <> 'PEN' THEN o.paid_currency ELSE o.order_currency END
+       AND r.day = o.payment_date
+    LEFT JOIN statement_coverage AS cov ON cov.store_id = o.store_id
+    LEFT JOIN business_calendar AS order_day ON order_day.day = o.business_date
+    LEFT JOIN business_calendar AS grace_day
+        ON grace_day.is_business_day AND grace_day.business_day_seq = order_day.business_day_seq + params.grace
+),
+primary_rows AS (
+    SELECT f.*,
+        CASE
+            WHEN paid_cip IS NOT NULL AND is_cancelled THEN 'PAID_CANCELLED_ORDER'
+            WHEN paid_cip IS NOT NULL AND paid_currency = order_currency AND paid_cents = total_cents THEN 'MATCHED'
+            WHEN paid_cip IS NOT NULL AND paid_currency = order_currency THEN 'AMOUNT_MISMATCH'
+            WHEN paid_cip IS NOT NULL AND within_fx_tolerance THEN 'MATCHED'
+            WHEN paid_cip IS NOT NULL THEN 'CURRENCY_MISMATCH'
+            WHEN is_cancelled THEN 'CANCELLED_UNPAID'
+            WHEN any_reversed THEN 'REVERSED'
+            WHEN marked_paid AND coverage_date >= grace_day THEN 'MISSING_PAYMENT'
+            WHEN NOT marked_paid AND (latest_status IN ('expired', 'deleted') OR latest_expiry < coverage_at) THEN 'EXPIRED_UNPAID'
+            ELSE 'AWAITING_PAYMENT'
+        END AS status
+    FROM primary_facts AS f
+),
+primary_items AS (
+    SELECT
+        store_id, business_date, reference, order_id,
+        coalesce(paid_cip, latest_cip) AS cip,
+        status,
+        CASE status
+            WHEN 'MATCHED' THEN CASE WHEN paid_currency <> order_currency THEN 'FX_CONVERTED' END
+            WHEN 'AMOUNT_MISMATCH' THEN CASE WHEN paid_cents < total_cents THEN 'UNDERPAID' ELSE 'OVERPAID' END
+            WHEN 'CURRENCY_MISMATCH' THEN CASE WHEN sell IS NULL THEN 'NO_FX_RATE' ELSE 'OUTSIDE_FX_TOLERANCE' END
+            WHEN 'PAID_CANCELLED_ORDER' THEN 'ORDER_CANCELLED'
+            WHEN 'REVERSED' THEN 'EXTORNO'
+            WHEN 'MISSING_PAYMENT' THEN 'NOT_IN_STATEMENTS'
+            WHEN 'EXPIRED_UNPAID' THEN CASE WHEN latest_status = 'deleted' THEN 'CIP_DELETED' ELSE 'CIP_EXPIRED' END
+            WHEN 'AWAITING_PAYMENT' THEN CASE
+                WHEN ref_rank > 1 THEN 'DUPLICATE_REFERENCE'
+                WHEN marked_paid THEN 'WITHIN_GRACE'
+                WHEN latest_cip IS NULL THEN 'NO_CIP'
+                ELSE 'CIP_PENDING' END
+            WHEN 'CANCELLED_UNPAID' THEN CASE WHEN ref_rank > 1 THEN 'DUPLICATE_REFERENCE' END
+        END AS reason,
+        order_currency, total_cents AS order_total_cents,
+        paid_currency, paid_cents AS paid_amount_cents,
+        CASE
+            WHEN paid_cip IS NULL THEN NULL
+            WHEN status = 'PAID_CANCELLED_ORDER' THEN paid_cents
+            WHEN paid_currency = order_currency THEN paid_cents - total_cents
+            WHEN converted_cents IS NOT NULL THEN converted_cents - total_cents
+        END AS difference_cents,
+        status = 'PAID_CANCELLED_ORDER' OR (status = 'AMOUNT_MISMATCH' AND paid_cents > total_cents) AS refund_candidate,
+        date_payment AS paid_at,
+        CASE WHEN NOT (status = 'MATCHED' AND paid_currency = order_currency AND all_cips IS NULL
+                       AND (order_cip IS NULL OR order_cip = paid_cip)) THEN
+        concat_ws(' ',
+            CASE status
+                WHEN 'MATCHED' THEN CASE
+                    WHEN paid_currency = order_currency THEN
+                        'CIP ' || paid_cip || ' paid ' || fmt_money(paid_cents, paid_currency) || ' on ' || fmt_lima(date_payment)
+                        || ', equal to the order total ' || fmt_money(total_cents, order_currency) || '.'
+                    ELSE
+                        'CIP ' || paid_cip || ' paid ' || fmt_money(paid_cents, paid_currency) || ' on ' || fmt_lima(date_payment)
+                        || '; at the SBS sell rate ' || fmt_decimal(sell) || ' PEN/USD of ' || CAST(rate_date AS VARCHAR)
+                        || ' that is ' || fmt_money(converted_cents, order_currency) || ' against the order total '
+                        || fmt_money(total_cents, order_currency) || ', within the ' || fmt_decimal(tolerance_pct) || '% tolerance.'
+                    END
+                WHEN 'AMOUNT_MISMATCH' THEN
+                    'CIP ' || paid_cip || ' paid ' || fmt_money(paid_cents, paid_currency) || ' on ' || fmt_lima(date_payment)
+                    || ' against the order total ' || fmt_money(total_cents, order_currency) || ': '
+                    || CASE WHEN paid_cents < total_cents THEN 'underpaid by ' ELSE 'overpaid by ' END
+                    || fmt_money(abs(paid_cents - total_cents), order_currency) || '.'
+                WHEN 'CURRENCY_MISMATCH' THEN
+                    'CIP ' || paid_cip || ' paid ' || fmt_money(paid_cents, paid_currency) || ' on ' || fmt_lima(date_payment)
+                    || ' for an order in ' || order_currency || ' of ' || fmt_money(total_cents, order_currency) || '; '
+                    || CASE WHEN sell IS NULL THEN 'no SBS rate is known on or before ' || CAST(payment_date AS VARCHAR) || '.'
+                        ELSE 'at the SBS sell rate ' || fmt_decimal(sell) || ' of ' || CAST(rate_date AS VARCHAR) || ' that is '
+                             || fmt_money(converted_cents, order_currency) || ', outside the ' || fmt_decimal(tolerance_pct) || '% tolerance.' END
+                WHEN 'PAID_CANCELLED_ORDER' THEN
+                    'The store cancelled the order (' || order_status || ') but CIP ' || paid_cip || ' paid '
+                    || fmt_money(paid_cents, paid_currency) || ' on ' || fmt_lima(date_payment) || '; refund the buyer.'
+                WHEN 'CANCELLED_UNPAID' THEN 'The order is cancelled and no CIP for it is paid.'
+                WHEN 'REVERSED' THEN 'CIP ' || latest_cip || ' was paid and then reversed (extorno); no other CIP is paid.'
+                WHEN 'MISSING_PAYMENT' THEN
+                    'The store marks the order ' || order_status || ' but no CIP for reference ' || reference || ' is paid; statements cover up to '
+                    || CAST(coverage_date AS VARCHAR) || ', past the grace day ' || CAST(grace_day AS VARCHAR)
+                    || ' (' || CAST(grace AS VARCHAR) || ' business days).'
+                WHEN 'EXPIRED_UNPAID' THEN
+                    'CIP ' || latest_cip || ' ' || CASE WHEN latest_status IN ('expired', 'deleted') THEN 'is ' || latest_status
+                        ELSE 'expired at ' || fmt_lima(latest_expiry) || ', before the statements'' coverage ' || fmt_lima(coverage_at) END
+                    || ' and the order is not paid.'
+                WHEN 'AWAITING_PAYMENT' THEN CASE
+                    WHEN ref_rank > 1 THEN 'Reference ' || reference || ' is shared with order ' || first_order_id || ', which takes its CIPs; this order is not matched.'
+                    WHEN marked_paid THEN 'The store marks the order ' || order_status || ' but no CIP is paid yet; grace until '
+                        || coalesce(CAST(grace_day AS VARCHAR), '?') || ', statements cover up to ' || coalesce(CAST(coverage_date AS VARCHAR), 'no statement yet') || '.'
+                    WHEN latest_cip IS NULL THEN 'No CIP for reference ' || reference || ' appears in the statements yet.'
+                    ELSE 'CIP ' || latest_cip || ' is ' || latest_status || '; waiting for payment.' END
+            END,
+            CASE WHEN paid_count > 1 THEN 'Paid ' || CAST(paid_count AS VARCHAR) || ' times: see DUPLICATE_PAYMENT rows.' END,
+            CASE WHEN all_cips IS NOT NULL THEN 'CIPs for this reference: ' || array_to_string(all_cips, ', ') || '.' END,
+            CASE WHEN order_cip IS NOT NULL AND order_cip <> coalesce(paid_cip, latest_cip, '') THEN 'The order''s own cip field says ' || order_cip || '.' END
+        ) END AS evidence_detail
+    FROM primary_rows
+),
+-- The paid CIPs of references paid more than once, ranked (a small set).
+repaid AS (
+    SELECT c.*,
+        row_number() OVER (PARTITION BY c.store_id, c.reference ORDER BY c.date_payment, c.cip) AS paid_rank,
+        count(*) OVER (PARTITION BY c.store_id, c.reference) AS paid_count
+    FROM multi_cips AS c
+    WHERE c.status = 'paid'
+    QUALIFY count(*) OVER (PARTITION BY c.store_id, c.reference) > 1
+),
+duplicate_items AS (
+    SELECT
+        o.store_id, o.business_date, o.reference, o.order_id, p.cip,
+        'DUPLICATE_PAYMENT' AS status, 'PAID_AGAIN' AS reason,
+        o.currency AS order_currency, CAST(NULL AS BIGINT) AS order_total_cents,
+        p.currency AS paid_currency, p.amount_cents AS paid_amount_cents,
+        p.amount_cents AS difference_cents,
+        TRUE AS refund_candidate,
+        'Order ' || o.order_id || ' (' || fmt_money(o.total_cents, o.currency) || ') was already paid by CIP ' || g.first_paid.cip
+        || ' on ' || fmt_lima(g.first_paid.date_payment) || '; CIP ' || p.cip || ' paid ' || fmt_money(p.amount_cents, p.currency)
+        || ' again on ' || fmt_lima(p.date_payment) || ' (payment ' || CAST(p.paid_rank AS VARCHAR) || ' of '
+        || CAST(p.paid_count AS VARCHAR) || '); refund the excess.' AS evidence_detail,
+        p.date_payment AS paid_at
+    FROM repaid AS p
+    JOIN multi_groups AS g ON g.store_id = p.store_id AND g.reference = p.reference
+    JOIN window_orders AS o ON o.store_id = p.store_id AND o.reference = p.reference
+    LEFT JOIN shared_refs AS s ON s.store_id = o.store_id AND s.reference = o.reference
+    WHERE p.paid_rank > 1 AND (s.owner_order_id IS NULL OR s.owner_order_id = o.order_id)
+),
+-- Paid CIPs of the window's Lima dates whose reference matches no PagoEfectivo order of the store.
+orphan_cips AS (
+    SELECT p.*
+    FROM payments AS p
+    SEMI JOIN ref_counts AS k ON k.order_count = 0 AND k.store_id = p.store_id AND k.reference = p.reference
+    WHERE p.status = 'paid' AND in_window(p.store_id, p.payment_date)
+),
+other_method_orders AS (
+    SELECT o.store_id, o.reference, min(o.order_id) AS order_id, min(o.payment_method) AS payment_method
+    FROM orders AS o
+    SEMI JOIN orphan_cips AS r ON r.store_id = o.store_id AND r.reference = o.reference
+    WHERE NOT o.is_pagoefectivo
+    GROUP BY o.store_id, o.reference
+),
+orphan_items AS (
+    SELECT
+        p.store_id, p.payment_date AS business_date, p.reference, m.order_id, p.cip,
+        'ORPHAN_PAYMENT' AS status,
+        CASE WHEN m.order_id IS NOT NULL THEN 'ORDER_PAID_OTHER_METHOD' ELSE 'NO_ORDER' END AS reason,
+        CAST(NULL AS VARCHAR) AS order_currency, CAST(NULL AS BIGINT) AS order_total_cents,
+        p.currency AS paid_currency, p.amount_cents AS paid_amount_cents,
+        p.amount_cents AS difference_cents,
+        m.order_id IS NOT NULL AS refund_candidate,
+        'CIP ' || p.cip || ' (transaction code ' || p.transaction_code || ') paid ' || fmt_money(p.amount_cents, p.currency)
+        || ' on ' || fmt_lima(p.date_payment) || '; '
+        || CASE WHEN m.order_id IS NOT NULL
+            THEN 'order ' || m.order_id || ' was paid by another method (' || coalesce(m.payment_method, 'unknown') || '): the buyer paid twice.'
+            ELSE 'no order of store ' || p.store_id || ' has reference ' || p.reference || '; a person must decide.' END AS evidence_detail,
+        p.date_payment AS paid_at
+    FROM orphan_cips AS p
+    LEFT JOIN other_method_orders AS m ON m.store_id = p.store_id AND m.reference = p.reference
+),
+items AS (
+    SELECT * FROM primary_items
+    UNION ALL BY NAME SELECT * FROM duplicate_items
+    UNION ALL BY NAME SELECT * FROM orphan_items
+),
+-- Refunds paid out for the item's CIP (refunds feature): shown on the item they settle.
+paid_refunds AS (
+    SELECT store_id, cip, CAST(sum(amount_cents) AS BIGINT) AS refunded_cents
+    FROM refunds
+    WHERE status = 'paid'
+    GROUP BY store_id, cip
+)
+SELECT
+    items.store_id, business_date, reference, order_id, items.cip, status, reason,
+    order_currency, order_total_cents, paid_currency, paid_amount_cents, difference_cents,
+    refund_candidate, paid_at, evidence_detail,
+    coalesce(r.refunded_cents, 0) AS refunded_cents
+FROM items
+LEFT JOIN paid_refunds AS r ON r.store_id = items.store_id AND r.cip = items.cip AND items.paid_amount_cents IS NOT NULL
