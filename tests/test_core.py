@@ -23,6 +23,14 @@ def test_timestamps_naive_and_offset_values_mixed_in_one_column():
     assert list(lima_dates(utc)[:4]) == [dt.date(2026, 8, 2), dt.date(2026, 8, 2), dt.date(2026, 1, 5), dt.date(2026, 7, 14)]
 
 
+def test_timestamps_keep_the_rows_index_and_reject_impossible_instants():
+    values = pd.Series(["2026-02-30T10:00:00-05:00", "2026-07-14T19:30:00+25:00", "2026-07-14T19:61:00", "2026-07-14 19:30:00.5 -0500"], index=[7, 3, 11, 5])
+    utc = parse_timestamps(values)
+    assert list(utc.index) == [7, 3, 11, 5]
+    assert [None if pd.isna(t) else t.isoformat() for t in utc] == [None, None, None, "2026-07-15T00:30:00.500000+00:00"]
+    assert lima_dates(utc).iloc[3] == dt.date(2026, 7, 14) and pd.isna(lima_dates(utc).iloc[0])
+
+
 def test_naive_alone_is_lima_time():
     (t,) = parse_timestamps(pd.Series(["2026-08-02 19:30:00"]))
     assert t.isoformat() == "2026-08-03T00:30:00+00:00"

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pandera.pandas as pa
+import pandera.pandas as pa_schema
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pagorecon_dagster.config import Settings, StoreConfig
 from pagorecon_dagster.core.lima import TEXT
@@ -193,29 +195,37 @@ def _chunks(path: Path, facts, source: Source, store: StoreConfig | None) -> Ite
             f"header is missing required column(s) {', '.join(missing)}; found: {', '.join(original)}"
         )
     width = len(header)
-    batch: list[list[str]] = []
-    lines: list[int] = []
-    rejected: list[tuple[int, str, str]] = []
+    empty = True
+    for records, lines in readers.iter_csv_blocks(path, facts, delimiter, CHUNK_ROWS):
+        empty = False
+        rejected: list[tuple[int, str, str]] = []
+        if any(len(fields) != width for fields in records):
+            kept, kept_lines = [], []
+            for fields, line in zip(records, lines):
+                if len(fields) == width:
+                    kept.append(fields)
+                    kept_lines.append(line)
+                else:
+                    extra = {"_extra": fields[width:]} if len(fields) > width else {}
+                    raw = readers.raw_json(dict(zip(original, fields)) | extra)
+                    rejected.append((line, raw, f"row has {len(fields)} fields, the header has {width}"))
+            records, lines = kept, kept_lines
+        yield Chunk(_text_frame(header, records, lines, original), rejected)
+    if empty:  # a header and no rows: read, and loaded (zero rows)
+        yield Chunk(_text_frame(header, [], [], original), [])
 
-    def flush() -> Chunk:
-        columns = list(zip(*batch)) if batch else [()] * width
-        frame = pd.DataFrame({name: pd.Series(values, dtype=TEXT).str.strip() for name, values in zip(header, columns)})
-        frame.insert(0, "_line", lines)
-        frame["_raw"] = None
-        frame.attrs["original_header"] = original
-        return Chunk(frame, rejected)
 
-    for record in readers.iter_csv_records(path, facts, delimiter):
-        if len(record.fields) != width:
-            raw = readers.raw_json(dict(zip(original, record.fields)) | ({"_extra": record.fields[width:]} if len(record.fields) > width else {}))
-            rejected.append((record.line, raw, f"row has {len(record.fields)} fields, the header has {width}"))
-        else:
-            batch.append(record.fields)
-            lines.append(record.line)
-        if len(batch) + len(rejected) >= CHUNK_ROWS:
-            yield flush()
-            batch, lines, rejected = [], [], []
-    yield flush()
+def _text_frame(header: list[str], records: list[list[str]], lines: list[int], original: list[str]) -> pd.DataFrame:
+    """Columns of trimmed Arrow strings, built column by column straight from the records."""
+    columns = list(zip(*records)) if records else [()] * len(header)
+    frame = pd.DataFrame(
+        {name: pd.Series(pd.arrays.ArrowStringArray(pc.utf8_trim_whitespace(pa.array(values, type=pa.large_string()))))
+         for name, values in zip(header, columns)}
+    )
+    frame.insert(0, "_line", lines)
+    frame["_raw"] = None
+    frame.attrs["original_header"] = original
+    return frame
 
 
 def _original_header(path: Path, facts, delimiter: str) -> list[str]:
@@ -274,11 +284,11 @@ def _json_chunks(path: Path, facts) -> Iterator[Chunk]:
 # --- validating and loading a chunk ------------------------------------------------------------
 
 
-def _errors_by_row(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> dict[int, list[str]]:
+def _errors_by_row(schema: pa_schema.DataFrameSchema, frame: pd.DataFrame) -> dict[int, list[str]]:
     try:
         schema.validate(frame, lazy=True)
         return {}
-    except pa.errors.SchemaErrors as exc:
+    except pa_schema.errors.SchemaErrors as exc:
         cases = exc.failure_cases
     errors: dict[int, list[str]] = {}
     seen: set[tuple[int, str]] = set()

@@ -85,33 +85,47 @@ def read_csv_header(path: Path, facts: FileFacts) -> tuple[list[str], str]:
 
 
 def iter_csv_records(path: Path, facts: FileFacts, delimiter: str) -> Iterator[CsvRecord]:
-    """Data records after the header. A final record cut short (no line end, quote left open,
-    fewer fields than the header) means the file is truncated: UnreadableFile."""
+    """Data records after the header, one by one (see iter_csv_blocks)."""
+    for fields_block, lines in iter_csv_blocks(path, facts, delimiter):
+        for fields, line in zip(fields_block, lines):
+            yield CsvRecord(line, fields)
+
+
+def iter_csv_blocks(path: Path, facts: FileFacts, delimiter: str, size: int = 50_000) -> Iterator[tuple[list[list[str]], list[int]]]:
+    """Data records after the header, in blocks of up to `size`: their fields and the physical
+    line each starts on (the header is line 1; blank lines are skipped but counted). A final
+    record cut short (no line end, quote left open, fewer fields than the header) means the file
+    is truncated: UnreadableFile. One tight loop, no object per record: this is the hot path of
+    ingestion."""
     with open(path, encoding=facts.encoding, newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter, strict=True)
         try:
             header = next(reader)
         except StopIteration:
             raise UnreadableFile("empty file: no header line") from None
-        width, start = len(header), reader.line_num + 1
-        pending: CsvRecord | None = None
+        width = len(header)
+        block: list[list[str]] = []
+        lines: list[int] = []
+        start = reader.line_num + 1
         try:
             for fields in reader:
-                record = CsvRecord(start, fields)
+                if fields and fields != [""]:
+                    block.append(fields)
+                    lines.append(start)
+                    # The last record stays behind until it is known whether it is truncated.
+                    if len(block) > size:
+                        last, last_line = block.pop(), lines.pop()
+                        yield block, lines
+                        block, lines = [last], [last_line]
                 start = reader.line_num + 1
-                if not fields or fields == [""]:
-                    continue
-                if pending is not None:
-                    yield pending
-                pending = record
         except csv.Error as exc:
             raise UnreadableFile(f"line {reader.line_num}: {exc} (truncated file or broken quoting)") from None
-        if pending is not None:
-            if not facts.ends_with_newline and len(pending.fields) < width:
-                raise UnreadableFile(
-                    f"truncated: the last record (line {pending.line}) has {len(pending.fields)} of {width} fields and no line end"
-                )
-            yield pending
+        if block and not facts.ends_with_newline and len(block[-1]) < width:
+            raise UnreadableFile(
+                f"truncated: the last record (line {lines[-1]}) has {len(block[-1])} of {width} fields and no line end"
+            )
+        if block:
+            yield block, lines
 
 
 def read_json(path: Path, facts: FileFacts):
