@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import time
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
@@ -37,10 +38,26 @@ def connect(path: Path | str, *, wait_seconds: float = 600.0) -> Iterator[duckdb
             delay = min(delay * 2, 1.0)
     try:
         con.execute("SET TimeZone = 'America/Lima'")
+        _limit_memory(con)
         _ensure_schema(con)
         yield con
     finally:
         con.close()
+
+
+MEMORY_LIMIT_ENV = "PAGORECON_DUCKDB_MEMORY_LIMIT"
+
+
+def _limit_memory(con: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB may use 80% of the machine's RAM; `PAGORECON_DUCKDB_MEMORY_LIMIT=2600MB` caps it
+    (larger work spills to disk and runs a little slower)."""
+    limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if not limit:
+        return
+    try:
+        con.execute("SET memory_limit = ?", [limit])
+    except duckdb.Error as exc:
+        raise ValueError(f"{MEMORY_LIMIT_ENV}={limit!r} is not a memory size DuckDB understands (like 2600MB or 3GB): {exc}") from None
 
 
 # Each domain that owns tables declares them in its own schema.sql (idempotent DDL).
