@@ -28,10 +28,10 @@ ref_counts AS (
         count(*) FILTER (WHERE NOT is_order) AS cip_count
     FROM (
         SELECT store_id, reference, TRUE AS is_order FROM orders
-        WHERE is_pagoefectivo AND list_contains(CAST(getvariable('stores') AS VARCHAR[]), store_id)
+        WHERE is_pagoefectivo AND in_stores(store_id)
         UNION ALL
         SELECT store_id, reference, FALSE FROM payments
-        WHERE list_contains(CAST(getvariable('stores') AS VARCHAR[]), store_id)
+        WHERE in_stores(store_id)
     )
     GROUP BY store_id, reference
     HAVING count(*) FILTER (WHERE is_order) <> 1 OR count(*) FILTER (WHERE NOT is_order) > 1
@@ -78,7 +78,7 @@ cip_groups AS (
         CAST(NULL AS VARCHAR[]) AS all_cips
     FROM payments AS p
     ANTI JOIN multi_keys AS k ON k.store_id = p.store_id AND k.reference = p.reference
-    WHERE list_contains(CAST(getvariable('stores') AS VARCHAR[]), p.store_id)
+    WHERE in_stores(p.store_id)
     UNION ALL
     SELECT store_id, reference, paid_count, any_reversed,
         first_paid.cip, first_paid.currency, first_paid.amount_cents, first_paid.date_payment, first_paid.payment_date,

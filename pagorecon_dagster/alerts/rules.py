@@ -61,7 +61,7 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window, 
     })
     union = "\nUNION ALL\n".join(f"SELECT * FROM ({rule_sql(kind)})" for kind in PARTITION_KINDS)
     in_window = (
-        "(store_id IS NULL OR list_contains(CAST(getvariable('stores') AS VARCHAR[]), store_id))"
+        "(store_id IS NULL OR in_stores(store_id))"
         " AND business_date BETWEEN CAST(getvariable('start_date') AS DATE) AND CAST(getvariable('end_date') AS DATE)"
         f" AND kind IN ({', '.join(repr(k) for k in PARTITION_KINDS)})"
     )
