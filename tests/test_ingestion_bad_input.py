@@ -158,3 +158,22 @@ def test_canonical_orders_latin1_with_accents_and_bad_dates(home):
     assert "status: 'shipped' must be one of" in q[1]["errors"] and "discount: is empty" in q[1]["errors"]
     assert home.query("SELECT customer_email FROM order_rows")[0]["customer_email"] == "peña@example.pe"
     assert_rows_conserved(home)
+
+
+def test_line_numbers_survive_blank_lines_quoted_line_breaks_and_block_edges(home, monkeypatch):
+    from pagorecon_dagster.ingestion import loader
+
+    monkeypatch.setattr(loader, "CHUNK_ROWS", 2)  # every block edge falls inside the file
+    bad = GOOD.replace("10.00", '"1,234.50"').replace(",BCP,", ',"BCP\nagencia 2",', 1)
+    home.drop(
+        "statements/shop/s.csv",
+        STATEMENT_HEADER + "\r\n" + GOOD + "\r\n\r\n" + bad.replace("90000001", "90000002") + "\r\n"
+        + GOOD.replace("90000001", "90000003") + "\r\n" + "90000004,A4,short\r\n" + GOOD.replace("90000001", "90000005"),
+        dedent=False,
+    )
+    ingest(home)
+    assert [r["line"] for r in home.query("SELECT line FROM statement_rows ORDER BY line")] == [2, 6, 8]
+    quarantined = home.query("SELECT line, errors FROM quarantine ORDER BY line")
+    assert [q["line"] for q in quarantined] == [4, 7]
+    assert "thousands separator" in quarantined[0]["errors"] and "3 fields" in quarantined[1]["errors"]
+    assert_rows_conserved(home)
