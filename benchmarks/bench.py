@@ -253,7 +253,7 @@ def child_recon(opts: dict) -> dict:
 
 
 def child_explain(opts: dict) -> dict:
-    """EXPLAIN ANALYZE of the recon_items SELECT (no write), for finding the hot operators."""
+    """EXPLAIN ANALYZE of the recon_item_rows model SELECT (no write), for finding the hot operators."""
     from pagorecon_dagster.reconciliation.models import Window
     from pagorecon_dagster.warehouse.duckdb import connect, model_sql, set_variables
 
@@ -266,7 +266,7 @@ def child_explain(opts: dict) -> dict:
         t0 = time.perf_counter()
         plan = con.execute(f"EXPLAIN ANALYZE {model_sql('recon_item_rows')}").fetchall()
         seconds = time.perf_counter() - t0
-    out = Path(opts["home"]) / "explain_recon_items.txt"
+    out = Path(opts["home"]) / "explain_recon_item_rows.txt"
     out.write_text("\n".join(row[1] for row in plan), encoding="utf-8")
     return {"seconds": seconds, "rows": 0, "note": f"plan written to {out}"}
 
@@ -455,7 +455,7 @@ class Bench:
             for _ in range(self.args.repeat):
                 self.step(f"recon {_short(n)}: rerun (replace window)", "recon", home=str(home))
         if self.args.explain:
-            self.step(f"recon {_short(n)}: EXPLAIN ANALYZE recon_items", "explain", home=str(home))
+            self.step(f"recon {_short(n)}: EXPLAIN ANALYZE recon_item_rows", "explain", home=str(home))
         if not self.args.keep and not self.args.reuse:
             shutil.rmtree(home, ignore_errors=True)
 
@@ -503,7 +503,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rows", default=None, help="ingest sizes, comma separated (default 1000000)")
     p.add_argument("--no-2x", dest="no_2x", action="store_true", help="ingest: skip the 2x-rows memory check")
     p.add_argument("--no-rerun", action="store_true", help="recon: skip the second reconcile (delete + insert of the window)")
-    p.add_argument("--explain", action="store_true", help="recon: also EXPLAIN ANALYZE recon_items (plan saved in the home)")
+    p.add_argument("--explain", action="store_true", help="recon: also EXPLAIN ANALYZE the recon_item_rows model (plan saved in the home)")
     p.add_argument("--profile", action="store_true", help="ingest: run under cProfile (slower; top 25 saved in the home)")
     p.add_argument("--threads", type=int, default=None, help="DuckDB SET threads")
     p.add_argument("--memory-limit", default=None, help="DuckDB SET memory_limit, e.g. 2GB (benchmark connection only)")
