@@ -397,8 +397,8 @@ def test_reports_are_the_same_bytes_when_rendered_again_over_the_same_data(scena
     keys = [(store, dt.date(2026, 7, day)) for store in ("shop", "shopi") for day in (14, 15, 16)]
     for build in (daily_reports, all_stores_reports, month_close_reports):
         rendered_again(home, tmp_path, build, keys)
-    again = sorted(p for p in tmp_path.rglob("*") if p.suffix in (".html", ".csv"))
-    assert len(again) == 22
+    again = sorted(p for p in tmp_path.rglob("*") if p.suffix in (".html", ".csv", ".xlsx"))
+    assert len(again) == 33
     for path in again:
         assert path.read_bytes() == (home.path / "reports" / path.relative_to(tmp_path)).read_bytes(), path
 

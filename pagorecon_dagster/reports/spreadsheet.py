@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -109,6 +111,27 @@ def write_xlsx(report: Report, path: Path) -> None:
     for name, table in sheets:
         _write_table(workbook.create_sheet(name), table)
     workbook.save(path)
+    _same_bytes_every_time(path)
+
+
+# An XLSX is a zip: its entries carry the time they were written, and docProps/core.xml the time
+# the workbook was created and saved. Both are fixed, so the same report is the same bytes (a
+# checksum says whether a rerun changed anything), like the HTML and CSV.
+_FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_DOC_TIMES = re.compile(rb"(<dcterms:(?:created|modified)\b[^>]*>)[^<]*")
+
+
+def _same_bytes_every_time(path: Path) -> None:
+    with zipfile.ZipFile(path) as written:
+        entries = [(info, written.read(info)) for info in written.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as fixed:
+        for info, data in entries:
+            if info.filename == "docProps/core.xml":
+                data = _DOC_TIMES.sub(rb"\g<1>1980-01-01T00:00:00Z", data)
+            entry = zipfile.ZipInfo(info.filename, date_time=_FIXED_ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = info.external_attr
+            fixed.writestr(entry, data)
 
 
 def _sheet_name(wanted: str, used: set[str]) -> str:
