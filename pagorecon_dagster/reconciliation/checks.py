@@ -4,6 +4,7 @@
 import dagster as dg
 
 from pagorecon_dagster.resources import PagoreconHome
+from pagorecon_dagster.warehouse.duckdb import table_type
 
 SECONDARY = "('DUPLICATE_PAYMENT', 'ORPHAN_PAYMENT')"
 
@@ -60,7 +61,7 @@ def summary_matches_items(pagorecon: PagoreconHome) -> dg.AssetCheckResult:
 
 
 def _exists(con, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0])
+    return table_type(con, table) is not None
 
 
 reconciliation_checks = [each_order_once, summary_matches_items]

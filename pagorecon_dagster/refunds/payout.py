@@ -33,6 +33,7 @@ from pagorecon_dagster.refunds.provider_api import (
     api_settings_from_env,
 )
 from pagorecon_dagster.refunds.state import APPROVED, PAYABLE_SQL, SUBMITTED
+from pagorecon_dagster.warehouse.duckdb import table_type
 
 EXECUTOR_ENV = "PAGORECON_REFUND_EXECUTOR"
 API, PAYOUT_FILE = "api", payout_file.EXECUTOR
@@ -91,7 +92,7 @@ def pay_out(
     summary = PayoutSummary(name)
     cutoff = clock() - dt.timedelta(seconds=in_flight_grace_seconds)
     with state.warehouse_transaction(settings.warehouse_path) as con:
-        if con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'payments'").fetchone()[0] == 0:
+        if table_type(con, "payments") is None:
             return summary  # reconciliation has not run yet: nothing can have been approved
         unwritten = payout_file.unwritten_batches(con)
         confirmation_files = payout_file.unread_confirmation_files(settings, con)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from pagorecon_dagster.warehouse.duckdb import table_type
+
 ITEMS_SQL = """
 SELECT r.store_id, r.business_date, r.reference, r.order_id, r.cip, r.status, r.reason,
        r.order_currency, r.order_total_cents, r.paid_currency, r.paid_amount_cents, r.difference_cents,
@@ -115,7 +117,7 @@ class Reversal:
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0])
+    return table_type(con, name) is not None
 
 
 def _require(con: duckdb.DuckDBPyConnection, *tables: str) -> None:

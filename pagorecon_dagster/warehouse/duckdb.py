@@ -143,10 +143,7 @@ def replace_window(
     sql = model_sql(name)
     con.execute("BEGIN")
     try:
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchone()[0]
-        if not exists:
+        if table_type(con, name) is None:
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({sql}) WHERE false")
         con.execute(f"DELETE FROM {name} WHERE {window_predicate}")
         inserted = con.execute(f"INSERT INTO {name} BY NAME {sql}").fetchone()[0]
