@@ -195,49 +195,48 @@ primary_items AS (
         concat_ws(' ',
             CASE status
                 WHEN 'MATCHED' THEN CASE
-                    WHEN paid_currency = order_currency THEN
-                        'CIP ' || paid_cip || ' paid ' || fmt_money(paid_cents, paid_currency) || ' on ' || fmt_lima(date_payment)
-                        || ', equal to the order total ' || fmt_money(total_cents, order_currency) || '.'
-                    ELSE
-                        'CIP ' || paid_cip || ' paid ' || fmt_money(paid_cents, paid_currency) || ' on ' || fmt_lima(date_payment)
-                        || '; at the SBS sell rate ' || fmt_decimal(sell) || ' PEN/USD of ' || CAST(rate_date AS VARCHAR)
-                        || ' that is ' || fmt_money(converted_cents, order_currency) || ' against the order total '
-                        || fmt_money(total_cents, order_currency) || ', within the ' || fmt_decimal(tolerance_pct) || '% tolerance.'
+                    WHEN paid_currency = order_currency THEN concat(
+                        'CIP ', paid_cip, ' paid ', fmt_money(paid_cents, paid_currency), ' on ', fmt_lima(date_payment),
+                        ', equal to the order total ', fmt_money(total_cents, order_currency), '.')
+                    ELSE concat(
+                        'CIP ', paid_cip, ' paid ', fmt_money(paid_cents, paid_currency), ' on ', fmt_lima(date_payment),
+                        '; at the SBS sell rate ', fmt_decimal(sell), ' PEN/USD of ', rate_date,
+                        ' that is ', fmt_money(converted_cents, order_currency), ' against the order total ',
+                        fmt_money(total_cents, order_currency), ', within the ', fmt_decimal(tolerance_pct), '% tolerance.')
                     END
-                WHEN 'AMOUNT_MISMATCH' THEN
-                    'CIP ' || paid_cip || ' paid ' || fmt_money(paid_cents, paid_currency) || ' on ' || fmt_lima(date_payment)
-                    || ' against the order total ' || fmt_money(total_cents, order_currency) || ': '
-                    || CASE WHEN paid_cents < total_cents THEN 'underpaid by ' ELSE 'overpaid by ' END
-                    || fmt_money(abs(paid_cents - total_cents), order_currency) || '.'
-                WHEN 'CURRENCY_MISMATCH' THEN
-                    'CIP ' || paid_cip || ' paid ' || fmt_money(paid_cents, paid_currency) || ' on ' || fmt_lima(date_payment)
-                    || ' for an order in ' || order_currency || ' of ' || fmt_money(total_cents, order_currency) || '; '
-                    || CASE WHEN sell IS NULL THEN 'no SBS rate is known on or before ' || CAST(payment_date AS VARCHAR) || '.'
-                        ELSE 'at the SBS sell rate ' || fmt_decimal(sell) || ' of ' || CAST(rate_date AS VARCHAR) || ' that is '
-                             || fmt_money(converted_cents, order_currency) || ', outside the ' || fmt_decimal(tolerance_pct) || '% tolerance.' END
-                WHEN 'PAID_CANCELLED_ORDER' THEN
-                    'The store cancelled the order (' || order_status || ') but CIP ' || paid_cip || ' paid '
-                    || fmt_money(paid_cents, paid_currency) || ' on ' || fmt_lima(date_payment) || '; refund the buyer.'
+                WHEN 'AMOUNT_MISMATCH' THEN concat(
+                    'CIP ', paid_cip, ' paid ', fmt_money(paid_cents, paid_currency), ' on ', fmt_lima(date_payment),
+                    ' against the order total ', fmt_money(total_cents, order_currency), ': ',
+                    CASE WHEN paid_cents < total_cents THEN 'underpaid by ' ELSE 'overpaid by ' END,
+                    fmt_money(abs(paid_cents - total_cents), order_currency), '.')
+                WHEN 'CURRENCY_MISMATCH' THEN concat(
+                    'CIP ', paid_cip, ' paid ', fmt_money(paid_cents, paid_currency), ' on ', fmt_lima(date_payment),
+                    ' for an order in ', order_currency, ' of ', fmt_money(total_cents, order_currency), '; ',
+                    CASE WHEN sell IS NULL THEN concat('no SBS rate is known on or before ', payment_date, '.')
+                        ELSE concat('at the SBS sell rate ', fmt_decimal(sell), ' of ', rate_date, ' that is ',
+                             fmt_money(converted_cents, order_currency), ', outside the ', fmt_decimal(tolerance_pct), '% tolerance.') END)
+                WHEN 'PAID_CANCELLED_ORDER' THEN concat(
+                    'The store cancelled the order (', order_status, ') but CIP ', paid_cip, ' paid ',
+                    fmt_money(paid_cents, paid_currency), ' on ', fmt_lima(date_payment), '; refund the buyer.')
                 WHEN 'CANCELLED_UNPAID' THEN 'The order is cancelled and no CIP for it is paid.'
-                WHEN 'REVERSED' THEN 'CIP ' || latest_cip || ' was paid and then reversed (extorno); no other CIP is paid.'
-                WHEN 'MISSING_PAYMENT' THEN
-                    'The store marks the order ' || order_status || ' but no CIP for reference ' || reference || ' is paid; statements cover up to '
-                    || CAST(coverage_date AS VARCHAR) || ', past the grace day ' || CAST(grace_day AS VARCHAR)
-                    || ' (' || CAST(grace AS VARCHAR) || ' business days).'
-                WHEN 'EXPIRED_UNPAID' THEN
-                    'CIP ' || latest_cip || ' ' || CASE WHEN latest_status IN ('expired', 'deleted') THEN 'is ' || latest_status
-                        ELSE 'expired at ' || fmt_lima(latest_expiry) || ', before the statements'' coverage ' || fmt_lima(coverage_at) END
-                    || ' and the order is not paid.'
+                WHEN 'REVERSED' THEN concat('CIP ', latest_cip, ' was paid and then reversed (extorno); no other CIP is paid.')
+                WHEN 'MISSING_PAYMENT' THEN concat(
+                    'The store marks the order ', order_status, ' but no CIP for reference ', reference, ' is paid; statements cover up to ',
+                    coverage_date, ', past the grace day ', grace_day, ' (', grace, ' business days).')
+                WHEN 'EXPIRED_UNPAID' THEN concat(
+                    'CIP ', latest_cip, ' ', CASE WHEN latest_status IN ('expired', 'deleted') THEN concat('is ', latest_status)
+                        ELSE concat('expired at ', fmt_lima(latest_expiry), ', before the statements'' coverage ', fmt_lima(coverage_at)) END,
+                    ' and the order is not paid.')
                 WHEN 'AWAITING_PAYMENT' THEN CASE
-                    WHEN ref_rank > 1 THEN 'Reference ' || reference || ' is shared with order ' || first_order_id || ', which takes its CIPs; this order is not matched.'
-                    WHEN marked_paid THEN 'The store marks the order ' || order_status || ' but no CIP is paid yet; grace until '
-                        || coalesce(CAST(grace_day AS VARCHAR), '?') || ', statements cover up to ' || coalesce(CAST(coverage_date AS VARCHAR), 'no statement yet') || '.'
-                    WHEN latest_cip IS NULL THEN 'No CIP for reference ' || reference || ' appears in the statements yet.'
-                    ELSE 'CIP ' || latest_cip || ' is ' || latest_status || '; waiting for payment.' END
+                    WHEN ref_rank > 1 THEN concat('Reference ', reference, ' is shared with order ', first_order_id, ', which takes its CIPs; this order is not matched.')
+                    WHEN marked_paid THEN concat('The store marks the order ', order_status, ' but no CIP is paid yet; grace until ',
+                        coalesce(CAST(grace_day AS VARCHAR), '?'), ', statements cover up to ', coalesce(CAST(coverage_date AS VARCHAR), 'no statement yet'), '.')
+                    WHEN latest_cip IS NULL THEN concat('No CIP for reference ', reference, ' appears in the statements yet.')
+                    ELSE concat('CIP ', latest_cip, ' is ', latest_status, '; waiting for payment.') END
             END,
-            CASE WHEN paid_count > 1 THEN 'Paid ' || CAST(paid_count AS VARCHAR) || ' times: see DUPLICATE_PAYMENT rows.' END,
-            CASE WHEN all_cips IS NOT NULL THEN 'CIPs for this reference: ' || array_to_string(all_cips, ', ') || '.' END,
-            CASE WHEN order_cip IS NOT NULL AND order_cip <> coalesce(paid_cip, latest_cip, '') THEN 'The order''s own cip field says ' || order_cip || '.' END
+            CASE WHEN paid_count > 1 THEN concat('Paid ', paid_count, ' times: see DUPLICATE_PAYMENT rows.') END,
+            CASE WHEN all_cips IS NOT NULL THEN concat('CIPs for this reference: ', array_to_string(all_cips, ', '), '.') END,
+            CASE WHEN order_cip IS NOT NULL AND order_cip <> coalesce(paid_cip, latest_cip, '') THEN concat('The order''s own cip field says ', order_cip, '.') END
         ) END AS evidence_detail
     FROM primary_rows
 ),
@@ -258,10 +257,9 @@ duplicate_items AS (
         p.currency AS paid_currency, p.amount_cents AS paid_amount_cents,
         p.amount_cents AS difference_cents,
         TRUE AS refund_candidate,
-        'Order ' || o.order_id || ' (' || fmt_money(o.total_cents, o.currency) || ') was already paid by CIP ' || g.first_paid.cip
-        || ' on ' || fmt_lima(g.first_paid.date_payment) || '; CIP ' || p.cip || ' paid ' || fmt_money(p.amount_cents, p.currency)
-        || ' again on ' || fmt_lima(p.date_payment) || ' (payment ' || CAST(p.paid_rank AS VARCHAR) || ' of '
-        || CAST(p.paid_count AS VARCHAR) || '); refund the excess.' AS evidence_detail,
+        concat('Order ', o.order_id, ' (', fmt_money(o.total_cents, o.currency), ') was already paid by CIP ', g.first_paid.cip,
+            ' on ', fmt_lima(g.first_paid.date_payment), '; CIP ', p.cip, ' paid ', fmt_money(p.amount_cents, p.currency),
+            ' again on ', fmt_lima(p.date_payment), ' (payment ', p.paid_rank, ' of ', p.paid_count, '); refund the excess.') AS evidence_detail,
         p.date_payment AS paid_at
     FROM repaid AS p
     JOIN multi_groups AS g ON g.store_id = p.store_id AND g.reference = p.reference
@@ -292,11 +290,11 @@ orphan_items AS (
         p.currency AS paid_currency, p.amount_cents AS paid_amount_cents,
         p.amount_cents AS difference_cents,
         m.order_id IS NOT NULL AS refund_candidate,
-        'CIP ' || p.cip || ' (transaction code ' || p.transaction_code || ') paid ' || fmt_money(p.amount_cents, p.currency)
-        || ' on ' || fmt_lima(p.date_payment) || '; '
-        || CASE WHEN m.order_id IS NOT NULL
-            THEN 'order ' || m.order_id || ' was paid by another method (' || coalesce(m.payment_method, 'unknown') || '): the buyer paid twice.'
-            ELSE 'no order of store ' || p.store_id || ' has reference ' || p.reference || '; a person must decide.' END AS evidence_detail,
+        concat('CIP ', p.cip, ' (transaction code ', p.transaction_code, ') paid ', fmt_money(p.amount_cents, p.currency),
+            ' on ', fmt_lima(p.date_payment), '; ',
+            CASE WHEN m.order_id IS NOT NULL
+                THEN concat('order ', m.order_id, ' was paid by another method (', coalesce(m.payment_method, 'unknown'), '): the buyer paid twice.')
+                ELSE concat('no order of store ', p.store_id, ' has reference ', p.reference, '; a person must decide.') END) AS evidence_detail,
         p.date_payment AS paid_at
     FROM orphan_cips AS p
     LEFT JOIN other_method_orders AS m ON m.store_id = p.store_id AND m.reference = p.reference

@@ -9,8 +9,8 @@ SELECT
     coalesce(
         evidence_detail,
         CASE WHEN status = 'MATCHED' AND reason IS NULL THEN
-            'CIP ' || cip || ' paid ' || fmt_money(paid_amount_cents, paid_currency) || ' on ' || fmt_lima(paid_at)
-            || ', equal to the order total ' || fmt_money(order_total_cents, order_currency) || '.'
+            concat('CIP ', cip, ' paid ', fmt_money(paid_amount_cents, paid_currency), ' on ', fmt_lima(paid_at),
+                   ', equal to the order total ', fmt_money(order_total_cents, order_currency), '.')
         END
     ) AS evidence,
     refunded_cents

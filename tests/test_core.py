@@ -57,3 +57,17 @@ def test_masking_keeps_dates_and_cips_readable():
     assert mask_digits("45871236") == "*****236"
     text = "paid 2026-07-14 19:30, CIP 90000001, CCI 002-193-00123456789012-34, phone 987654321, by ana@x.pe"
     assert mask_text(text) == "paid 2026-07-14 19:30, CIP 90000001, CCI *******************234, phone ******321, by a***@x.pe"
+
+
+def test_evidence_money_matches_python_formatting_for_every_bigint(tmp_path):
+    """The SQL `fmt_money` of evidence sentences prints what `format_cents` prints, signs,
+    single céntimos and amounts too long for its fast DECIMAL path included."""
+    from pagorecon_dagster.warehouse.duckdb import connect
+
+    values = [0, 5, -5, 100, -123456, 99_999_999_999_999_99, 10**18, -(10**18), 2**63 - 1, -(2**63)]
+    with connect(tmp_path / "w.duckdb") as con:
+        got = con.execute(
+            "SELECT list(fmt_money(v, 'PEN') ORDER BY i) FROM unnest(?) WITH ORDINALITY AS t(v, i)", [values]
+        ).fetchone()[0]
+        assert con.execute("SELECT fmt_money(NULL, 'PEN'), fmt_money(5, NULL)").fetchone() == (None, "? 0.05")
+    assert got == [f"PEN {format_cents(v)}" for v in values]
