@@ -217,8 +217,32 @@ def child_gen_warehouse(opts: dict) -> dict:
     return {"seconds": seconds, "rows": orders + payments, "note": f"{orders:,} order rows + {payments:,} statement rows"}
 
 
+def child_gen_day(opts: dict) -> dict:
+    """One more day of files on top of the N-order warehouse: an order export and a statement with
+    N/60 new orders and CIPs each, plus every 120th existing order and CIP exported again."""
+    from pagorecon_dagster.warehouse.duckdb import connect
+
+    home, n = Path(opts["home"]), int(opts["n"])
+    new = max(1, n // DAYS)
+    with connect(home / "warehouse.duckdb") as con:
+        _tune(con, opts)
+        con.execute(GEN_MACROS)
+        t0 = time.perf_counter()
+        orders = ORDERS_SQL.replace("FROM range(?) AS t(i)", "FROM (FROM range(?, ?) UNION ALL FROM range(0, ?, 120)) AS t(i)")
+        orders = orders.replace("100 AS file_seq", "2000 AS file_seq").replace("/bench.csv'", "/day.csv'")
+        payments = PAYMENTS_SQL.replace("FROM range(?) AS t(j)", "FROM (FROM range(?, ?) UNION ALL FROM range(0, ?, 120)) AS t(j)")
+        payments = payments.replace("1 AS file_seq", "2001 AS file_seq").replace("/bench.csv'", "/day.csv'")
+        con.execute(orders, [n, n + new, n])
+        con.execute(payments, [n, n + new, n])
+        con.execute("CHECKPOINT")
+        seconds = time.perf_counter() - t0
+        rows = con.execute("SELECT (SELECT count(*) FROM order_rows WHERE file_seq = 2000) + (SELECT count(*) FROM statement_rows WHERE file_seq = 2001)").fetchone()[0]
+    return {"seconds": seconds, "rows": rows, "note": f"{rows:,} raw rows in two new files"}
+
+
 def child_refresh(opts: dict) -> dict:
-    from pagorecon_dagster.reconciliation.models import refresh_current_state
+    """`refresh_current_state`, model by model, to report what each refresh did."""
+    from pagorecon_dagster.reconciliation.models import CURRENT_STATE_MODELS, refresh_calendar, refresh_model
     from pagorecon_dagster.warehouse.duckdb import connect
 
     home = Path(opts["home"])
@@ -226,10 +250,13 @@ def child_refresh(opts: dict) -> dict:
     with connect(settings.warehouse_path) as con:
         _tune(con, opts)
         t0 = time.perf_counter()
-        counts = refresh_current_state(con, settings)
+        done = {name: refresh_model(con, name) for name in CURRENT_STATE_MODELS}
+        refresh_calendar(con, settings)
         seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "rows": counts["orders"] + counts["payments"],
-            "note": f"orders {counts['orders']:,}, payments {counts['payments']:,}"}
+    orders, payments = done["orders"], done["payments"]
+    return {"seconds": seconds, "rows": orders.rows + payments.rows,
+            "note": f"orders {orders.rows:,} ({orders.mode}, {orders.written:,} written), "
+                    f"payments {payments.rows:,} ({payments.mode}, {payments.written:,} written)"}
 
 
 def child_recon(opts: dict) -> dict:
@@ -364,6 +391,7 @@ def child_ingest(opts: dict) -> dict:
 
 CHILDREN = {
     "gen_warehouse": child_gen_warehouse,
+    "gen_day": child_gen_day,
     "refresh": child_refresh,
     "recon": child_recon,
     "explain": child_explain,
@@ -454,6 +482,8 @@ class Bench:
         if reuse or not self.args.no_rerun:
             for _ in range(self.args.repeat):
                 self.step(f"recon {_short(n)}: rerun (replace window)", "recon", home=str(home))
+        if not reuse and self.step(f"recon {_short(n)}: one more day of files (setup)", "gen_day", home=str(home), n=n):
+            self.step(f"recon {_short(n)}: refresh_current_state after one more day", "refresh", home=str(home))
         if self.args.explain:
             self.step(f"recon {_short(n)}: EXPLAIN ANALYZE recon_item_rows", "explain", home=str(home))
         if not self.args.keep and not self.args.reuse:

@@ -1,7 +1,13 @@
 -- The latest version of each order: later files supersede earlier ones, and within a file the
 -- last row wins (CONTRACT §2). Stored in store and Lima-date order: reconciling reads orders by
 -- store and day, and joins them faster in that order (10M: 13 s instead of 15 s unsorted).
+--
+-- Incremental: with the variable `after_file_seq` set, only rows of later files are read, and the
+-- result replaces those orders' rows in the table (reconciliation/models.py, refresh_model). Every
+-- later file supersedes every earlier one, so the latest version among the new rows is the latest
+-- of all. Unset (or 0), this is the whole table.
 SELECT *
 FROM order_rows
+WHERE file_seq > coalesce(getvariable('after_file_seq'), 0)
 QUALIFY row_number() OVER (PARTITION BY store_id, order_id ORDER BY file_seq DESC, line DESC) = 1
 ORDER BY store_id, business_date, order_id

@@ -2,12 +2,25 @@
 -- delivered again (same operationNumber) is the same notification: only its first delivery counts,
 -- so a late retry of an old event cannot undo a newer state. Only notifications are ranked for
 -- that; ranking every row cost a third of this model's time.
-WITH deliveries AS (
+--
+-- Incremental like orders.sql: with `after_file_seq` set, only rows of later files are read, and a
+-- notification already delivered by an earlier file is a redelivery.
+WITH fresh AS NOT MATERIALIZED (
     SELECT * FROM statement_rows
+    WHERE file_seq > coalesce(getvariable('after_file_seq'), 0)
+),
+deliveries AS (
+    SELECT * FROM fresh
     WHERE origin <> 'notification' OR operation_number IS NULL
     UNION ALL
-    SELECT * FROM statement_rows
+    SELECT * FROM fresh AS n
     WHERE origin = 'notification' AND operation_number IS NOT NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM statement_rows AS earlier
+          WHERE earlier.file_seq <= coalesce(getvariable('after_file_seq'), 0)
+            AND earlier.origin = 'notification'
+            AND earlier.store_id = n.store_id AND earlier.operation_number = n.operation_number
+      )
     QUALIFY row_number() OVER (PARTITION BY store_id, operation_number ORDER BY file_seq, line) = 1
 )
 SELECT *

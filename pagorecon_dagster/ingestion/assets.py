@@ -6,9 +6,8 @@ import dagster as dg
 
 from pagorecon_dagster import progress
 from pagorecon_dagster.ingestion.loader import ingest_source
-from pagorecon_dagster.reconciliation.models import refresh_calendar
+from pagorecon_dagster.reconciliation.models import refresh_calendar, refresh_model
 from pagorecon_dagster.resources import PagoreconHome
-from pagorecon_dagster.warehouse.duckdb import build_table
 
 GROUP = "ingestion"
 RAW_ASSETS = {
@@ -49,10 +48,16 @@ def current_state_asset(name: str, deps: list[str], description: str) -> dg.Asse
     def _build(context: dg.AssetExecutionContext, pagorecon: PagoreconHome) -> dg.MaterializeResult:
         settings = pagorecon.settings()
         with pagorecon.warehouse() as con:
-            rows = build_table(con, name)
+            refresh = refresh_model(con, name)
             if name == "statement_coverage":
                 refresh_calendar(con, settings)
-        return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.int(rows)})
+        return dg.MaterializeResult(
+            metadata={
+                "rows": dg.MetadataValue.int(refresh.rows),
+                "refresh": dg.MetadataValue.text(refresh.mode),
+                "rows_written": dg.MetadataValue.int(refresh.written),
+            }
+        )
 
     return _build
 

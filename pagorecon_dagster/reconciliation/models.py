@@ -10,9 +10,14 @@ import duckdb
 
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.core.lima import business_calendar
-from pagorecon_dagster.warehouse.duckdb import build_table, build_view, replace_window, table_type
+from pagorecon_dagster.warehouse.duckdb import Refresh, build_table, build_view, refresh_latest, replace_window, table_type
 
 CURRENT_STATE_MODELS = ("orders", "payments", "fx_rates", "statement_coverage")
+# Latest-version tables refreshed file by file: their raw table and their key.
+LATEST_VERSION_MODELS = {
+    "orders": ("order_rows", ("store_id", "order_id")),
+    "payments": ("statement_rows", ("store_id", "cip")),
+}
 
 
 @dataclass(frozen=True)
@@ -38,10 +43,20 @@ class Window:
 
 
 def refresh_current_state(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    """Rebuild the latest-version tables and the business calendar from the raw rows."""
-    counts = {name: build_table(con, name) for name in CURRENT_STATE_MODELS}
+    """Bring the latest-version tables and the business calendar up to date with the raw rows."""
+    counts = {name: refresh_model(con, name).rows for name in CURRENT_STATE_MODELS}
     refresh_calendar(con, settings)
     return counts
+
+
+def refresh_model(con: duckdb.DuckDBPyConnection, name: str) -> Refresh:
+    """Orders and payments read only the files ingested since their last refresh; the small
+    models (fx_rates, statement_coverage) are rebuilt whole."""
+    if name in LATEST_VERSION_MODELS:
+        raw_table, keys = LATEST_VERSION_MODELS[name]
+        return refresh_latest(con, name, raw_table, keys)
+    rows = build_table(con, name)
+    return Refresh("full", rows, rows)
 
 
 def refresh_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:

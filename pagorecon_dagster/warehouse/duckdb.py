@@ -6,7 +6,8 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -118,6 +119,61 @@ def build_table(con: duckdb.DuckDBPyConnection, name: str, variables: Mapping[st
         con.execute("ROLLBACK")
         raise
     return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What `refresh_latest` did: `full` rebuild, `incremental` (only later files read) or `unchanged`."""
+
+    mode: str
+    rows: int      # rows in the table after the refresh
+    written: int   # rows written by this refresh
+
+
+def refresh_latest(con: duckdb.DuckDBPyConnection, name: str, raw_table: str, keys: Sequence[str]) -> Refresh:
+    """Keep latest-version model `name` (one row per `keys`, the row of the latest file) up to date
+    from `raw_table`. Files are applied in `file_seq` order, so rows of files newer than the last
+    refresh replace their keys' rows and nothing else changes; the model reads only those rows when
+    given `after_file_seq`. The table is rebuilt whole when that shortcut could be wrong: first
+    refresh, a changed model or raw table, or raw rows of applied files added or removed since."""
+    sql = model_sql(name)
+    columns = con.execute(
+        "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) "
+        "FROM information_schema.columns WHERE table_name = ?", [raw_table]
+    ).fetchone()[0]
+    fingerprint = hashlib.sha256(f"{sql}\n{raw_table}({columns})".encode("utf-8")).hexdigest()
+    con.execute("BEGIN")
+    try:
+        last_seq, raw_rows = con.execute(f"SELECT coalesce(max(file_seq), 0), count(*) FROM {raw_table}").fetchone()
+        mark = con.execute("SELECT fingerprint, file_seq, raw_rows FROM current_state_marks WHERE model = ?", [name]).fetchone()
+        incremental = (
+            mark is not None and mark[0] == fingerprint and table_type(con, name) == "BASE TABLE"
+            and con.execute(f"SELECT count(*) FROM {raw_table} WHERE file_seq <= ?", [mark[1]]).fetchone()[0] == mark[2]
+        )
+        if incremental and last_seq <= mark[1]:
+            mode, written = "unchanged", 0
+        elif incremental:
+            set_variables(con, {"after_file_seq": mark[1]})
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_fresh AS {sql}")
+            same_key = " AND ".join(f"t.{key} = f.{key}" for key in keys)
+            con.execute(f"DELETE FROM {name} AS t USING {name}_fresh AS f WHERE {same_key}")
+            written = con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {name}_fresh").fetchone()[0]
+            con.execute(f"DROP TABLE {name}_fresh")
+            mode = "incremental"
+        else:
+            con.execute("RESET VARIABLE after_file_seq")
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
+            mode, written = "full", None
+        con.execute("DELETE FROM current_state_marks WHERE model = ?", [name])
+        con.execute("INSERT INTO current_state_marks VALUES (?, ?, ?, ?)", [name, fingerprint, last_seq, raw_rows])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute("RESET VARIABLE after_file_seq")
+    rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+    return Refresh(mode, int(rows), int(rows if written is None else written))
 
 
 def build_view(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -110,6 +110,16 @@ CREATE TABLE IF NOT EXISTS business_calendar (
     business_day_seq BIGINT NOT NULL
 );
 
+-- How far each latest-version table (orders, payments) has read its raw rows: the next refresh
+-- reads only rows of later files (warehouse/duckdb.py, refresh_latest). `raw_rows` counts the raw
+-- rows of the files applied; if that count changes, the table is rebuilt whole.
+CREATE TABLE IF NOT EXISTS current_state_marks (
+    model       VARCHAR NOT NULL,
+    fingerprint VARCHAR NOT NULL,   -- sha256 of the model's SQL and its raw table's columns
+    file_seq    BIGINT NOT NULL,    -- the last file applied
+    raw_rows    BIGINT NOT NULL     -- raw rows of files up to file_seq when it was applied
+);
+
 -- The reconciled items as stored (dbt_like_sql/recon_item_rows.sql); `recon_items` is the view
 -- over them that everyone reads (dbt_like_sql/recon_items.sql), created by the first reconciliation.
 -- Identifiers are stored uncompressed: dictionary compression finds nothing to share among unique
