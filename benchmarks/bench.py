@@ -86,8 +86,9 @@ def _settings(home: Path):
 #   [985,990) CIP paid then reversed
 # Everything else (store, day, time, amounts, rates) comes from hash() of the index.
 GEN_MACROS = f"""
+-- high bits: hash(i, 'day') % 60 fixes hash(i, 'store') % 4, so every day held one store
 CREATE OR REPLACE TEMP MACRO b_store(i) AS
-    list_extract({list(STORES)!r}, CAST(hash(i, 'store') % {len(STORES)} AS INTEGER) + 1);
+    list_extract({list(STORES)!r}, CAST((hash(i, 'store') >> 40) % {len(STORES)} AS INTEGER) + 1);
 CREATE OR REPLACE TEMP MACRO b_day(i) AS DATE '{FIRST_DAY.isoformat()}' + CAST(hash(i, 'day') % {DAYS} AS INTEGER);
 CREATE OR REPLACE TEMP MACRO b_created(i) AS
     timezone('America/Lima', CAST(b_day(i) AS TIMESTAMP) + to_seconds(CAST(hash(i, 'tod') % 86400 AS BIGINT)));
@@ -265,7 +266,9 @@ def child_recon(opts: dict) -> dict:
 
     home = Path(opts["home"])
     settings = _settings(home)
-    window = Window(tuple(settings.store_ids), FIRST_DAY, FIRST_DAY + dt.timedelta(days=DAYS - 1))
+    last = FIRST_DAY + dt.timedelta(days=DAYS - 1)
+    days = int(opts.get("days") or DAYS)  # a daily run: the last `days` days of `stores` stores
+    window = Window(tuple(settings.store_ids[: int(opts.get("stores") or len(STORES))]), last - dt.timedelta(days=days - 1), last)
     with connect(settings.warehouse_path) as con:
         _tune(con, opts)
         t0 = time.perf_counter()
@@ -277,6 +280,37 @@ def child_recon(opts: dict) -> dict:
     return {"seconds": t2 - t0, "rows": items,
             "note": f"reconcile {t1 - t0:.2f}s + summarize {t2 - t1:.2f}s ({summary:,} summary rows)",
             "by_status": by_status}
+
+
+# The yardstick: a plain reconciliation on the same tables, machine and moment (join each order
+# to its CIP by reference, MATCHED or AMOUNT_MISMATCH, written with the contract's columns): no
+# duplicates, orphans, FX, cancellations, expiry or evidence. Machines of one kind differ by up to
+# 2x from day to day; the ratio of the two figures does not.
+PLAIN_SQL = """
+CREATE OR REPLACE TABLE plain_recon_items AS
+SELECT o.store_id, o.business_date, o.reference, o.order_id, p.cip,
+    CASE WHEN p.amount_cents = o.total_cents THEN 'MATCHED' ELSE 'AMOUNT_MISMATCH' END AS status,
+    CAST(NULL AS VARCHAR) AS reason, o.currency AS order_currency, o.total_cents AS order_total_cents,
+    p.currency AS paid_currency, p.amount_cents AS paid_amount_cents, p.amount_cents - o.total_cents AS difference_cents,
+    coalesce(p.amount_cents > o.total_cents, false) AS refund_candidate, p.date_payment AS paid_at,
+    CAST(NULL AS VARCHAR) AS evidence, 0 AS refunded_cents
+FROM orders AS o
+LEFT JOIN payments AS p ON p.store_id = o.store_id AND p.reference = o.reference
+WHERE o.is_pagoefectivo
+"""
+
+
+def child_plain(opts: dict) -> dict:
+    from pagorecon_dagster.warehouse.duckdb import connect
+
+    with connect(Path(opts["home"]) / "warehouse.duckdb") as con:
+        _tune(con, opts)
+        t0 = time.perf_counter()
+        con.execute(PLAIN_SQL)
+        seconds = time.perf_counter() - t0
+        rows = con.execute("SELECT count(*) FROM plain_recon_items").fetchone()[0]
+        con.execute("DROP TABLE plain_recon_items")
+    return {"seconds": seconds, "rows": rows, "note": "yardstick: a plain join of orders and CIPs, written (not the product)"}
 
 
 def child_explain(opts: dict) -> dict:
@@ -392,6 +426,7 @@ def child_ingest(opts: dict) -> dict:
 CHILDREN = {
     "gen_warehouse": child_gen_warehouse,
     "gen_day": child_gen_day,
+    "plain": child_plain,
     "refresh": child_refresh,
     "recon": child_recon,
     "explain": child_explain,
@@ -482,8 +517,11 @@ class Bench:
         if reuse or not self.args.no_rerun:
             for _ in range(self.args.repeat):
                 self.step(f"recon {_short(n)}: rerun (replace window)", "recon", home=str(home))
+        self.step(f"recon {_short(n)}: yardstick, a plain join written", "plain", home=str(home))
         if not reuse and self.step(f"recon {_short(n)}: one more day of files (setup)", "gen_day", home=str(home), n=n):
             self.step(f"recon {_short(n)}: refresh_current_state after one more day", "refresh", home=str(home))
+            for stores, days in ((1, 1), (len(STORES), 1), (len(STORES), 28)):
+                self.step(f"recon {_short(n)}: daily run, {stores} store(s) x {days} day(s)", "recon", home=str(home), stores=stores, days=days)
         if self.args.explain:
             self.step(f"recon {_short(n)}: EXPLAIN ANALYZE recon_item_rows", "explain", home=str(home))
         if not self.args.keep and not self.args.reuse:

@@ -61,3 +61,41 @@ def test_items_of_a_warehouse_written_before_recon_item_rows_are_kept_word_for_w
     assert (kept["order_id"], kept["evidence"]) == ("A1", "as written then: CIP 90000001 paid PEN 10.00 on 2026-07-14 11:00 Lima, equal to the order total PEN 10.00.")
     assert (rerun["order_id"], rerun["evidence"]) == ("B1", "CIP 90000002 paid PEN 20.00 on 2026-07-15 11:00 Lima, equal to the order total PEN 20.00.")
     assert home.query("SELECT table_type FROM information_schema.tables WHERE table_name = 'recon_items'") == [{"table_type": "VIEW"}]
+
+
+def test_a_narrow_window_counts_only_its_references_and_gives_what_a_wide_count_gives(tmp_path):
+    """Daily runs count only the references their window can see (`narrow_window`); every window
+    of a generated sandbox comes out the same, row for row, either way."""
+    from pagorecon_dagster.config import load_settings
+    from pagorecon_dagster.ingestion.loader import ingest_source
+    from pagorecon_dagster.reconciliation.models import Window, reconcile, refresh_current_state
+    from pagorecon_dagster.sandbox.generator import generate
+    from pagorecon_dagster.warehouse.duckdb import connect, model_sql, set_variables
+
+    sandbox = generate(tmp_path, stores=2, days=8)
+    settings = load_settings(tmp_path)
+    windows = [Window((store,), day, day) for store in sandbox.store_ids
+               for day in (sandbox.start + dt.timedelta(days=n) for n in range(8))]
+    windows += [Window(tuple(sandbox.store_ids), sandbox.start, sandbox.start + dt.timedelta(days=2)),
+                Window(tuple(sandbox.store_ids), sandbox.start, sandbox.end)]
+    with connect(settings.warehouse_path) as con:
+        for kind in ("fx", "orders", "statements"):
+            ingest_source(con, settings, kind)
+        refresh_current_state(con, settings)
+        statuses = set()
+        for window in windows:
+            results = []
+            for narrow in (True, False):
+                set_variables(con, {**window.variables(settings), "narrow_window": narrow})
+                con.execute(f"CREATE OR REPLACE TEMP TABLE items_{narrow} AS {model_sql('recon_item_rows')}")
+                results.append(con.execute(f"SELECT count(*) FROM items_{narrow}").fetchone()[0])
+            for a, b in ((True, False), (False, True)):
+                assert con.execute(f"SELECT count(*) FROM (FROM items_{a} EXCEPT ALL FROM items_{b})").fetchone()[0] == 0, window
+            statuses |= {s for (s,) in con.execute("SELECT DISTINCT status FROM items_True").fetchall()}
+            assert results[0] == results[1]
+        assert {"MATCHED", "DUPLICATE_PAYMENT", "ORPHAN_PAYMENT", "AWAITING_PAYMENT"} <= statuses
+
+        reconcile(con, settings, windows[0])
+        assert con.execute("SELECT getvariable('narrow_window')").fetchone()[0] is True
+        reconcile(con, settings, windows[-1])
+        assert con.execute("SELECT getvariable('narrow_window')").fetchone()[0] is False
