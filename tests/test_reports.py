@@ -441,6 +441,9 @@ def test_spanish_reports_name_and_explain_statuses_in_spanish(scenario, tmp_path
     assert '<html lang="es">' in html and "Conciliación diaria: Canonical Shop (shop) — 2026-07-14" in html
     assert "2026-07-14 (martes)" in html and "Qué significa cada estado" in html and "Neto esperado por moneda" in html
     assert "El banco revirtió (extornó) el único pago del pedido" in html
+    discrepancies = read_table(files["csv"], "discrepancies", t)
+    assert discrepancies and all(row["Evidencia"].startswith(("El ", "La ", "Ningún ")) for row in discrepancies)
+    assert "se pagó y luego se extornó; ningún otro CIP está pagado." in html
     assert openpyxl.load_workbook(files["xlsx"]).sheetnames[:3] == ["Reporte", "Neto", "Totales"]
 
 

@@ -2,11 +2,14 @@
 
 Status and reason codes stay as the warehouse writes them (`MATCHED`, `UNDERPAID`): they are what
 finance searches for in `recon_items`. Next to each code the report gives its name and meaning in
-the report's language. The `evidence` sentences come from the reconciliation itself, in English."""
+the report's language. The `evidence` sentences the reconciliation writes in English are
+written again in the report's language (reports/evidence.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
+
+from pagorecon_dagster.reports.evidence import evidence_in
 
 LANGUAGES = ("en", "es")
 
@@ -384,6 +387,9 @@ class Catalog:
 
     def __call__(self, key: str, **values: object) -> str:
         return LABELS[self.language][key].format(**values)
+
+    def evidence(self, evidence: str | None) -> str | None:
+        return evidence_in(self.language, evidence)
 
     def status_name(self, status: str) -> str:
         return STATUSES[self.language].get(status, (status, ""))[0]
