@@ -174,7 +174,12 @@ primary_rows AS (
             WHEN marked_paid AND coverage_date >= grace_day THEN 'MISSING_PAYMENT'
             WHEN NOT marked_paid AND (latest_status IN ('expired', 'deleted') OR latest_expiry < coverage_at) THEN 'EXPIRED_UNPAID'
             ELSE 'AWAITING_PAYMENT'
-        END AS status
+        END AS status,
+        -- a plain match (MATCHED, same currency, one CIP, no other cip on the order): the view writes
+        -- its sentence. Tested on the facts rather than on `status`, which is 1.1 of 5 thread
+        -- seconds less for the projection below at 10M.
+        paid_cip IS NOT NULL AND NOT is_cancelled AND paid_currency = order_currency AND paid_cents = total_cents
+            AND all_cips IS NULL AND (order_cip IS NULL OR order_cip = paid_cip) AS is_plain
     FROM primary_facts AS f
 ),
 primary_items AS (
@@ -207,8 +212,7 @@ primary_items AS (
         END AS difference_cents,
         status = 'PAID_CANCELLED_ORDER' OR (status = 'AMOUNT_MISMATCH' AND paid_cents > total_cents) AS refund_candidate,
         date_payment AS paid_at,
-        CASE WHEN NOT (status = 'MATCHED' AND paid_currency = order_currency AND all_cips IS NULL
-                       AND (order_cip IS NULL OR order_cip = paid_cip)) THEN
+        CASE WHEN NOT is_plain THEN
         concat_ws(' ',
             CASE status
                 WHEN 'MATCHED' THEN CASE
