@@ -6,8 +6,8 @@ import contextlib
 import hashlib
 import os
 import time
-from dataclasses import dataclass
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
