@@ -14,9 +14,15 @@ def test_a_later_order_file_supersedes_and_the_last_row_of_a_file_wins(home):
     (item,) = home.items()
     assert (item["status"], item["order_total_cents"]) == ("MATCHED", 9000)
     home.orders("A1,2026-07-14 10:00:00,cancelled,PEN,90.00,10.00,PagoEfectivo,,,\n", name="b.csv")
-    home.run("2026-07-14", "2026-07-14")
+    result = home.run("2026-07-14", "2026-07-14")
     (item,) = home.items()
     assert item["status"] == "PAID_CANCELLED_ORDER"
+    # the second run reads only b.csv: one order written, the CIPs untouched
+    refreshed = {
+        node: result.asset_materializations_for_node(node)[0].metadata for node in ("orders", "payments")
+    }
+    assert (refreshed["orders"]["refresh"].value, refreshed["orders"]["rows_written"].value) == ("incremental", 1)
+    assert (refreshed["payments"]["refresh"].value, refreshed["payments"]["rows_written"].value) == ("unchanged", 0)
     (order,) = home.query("SELECT status, file, line FROM orders")
     assert (order["status"], order["file"], order["line"]) == ("cancelled", "orders/shop/b.csv", 2)
 
