@@ -99,3 +99,34 @@ def test_a_narrow_window_counts_only_its_references_and_gives_what_a_wide_count_
         assert con.execute("SELECT getvariable('narrow_window')").fetchone()[0] is True
         reconcile(con, settings, windows[-1])
         assert con.execute("SELECT getvariable('narrow_window')").fetchone()[0] is False
+
+
+def test_the_invariants_hold_over_the_runs_window_and_over_everything_when_run_alone(home):
+    """A day reconciled earlier is not re-judged against an order that arrived since (it is, once
+    rerun); checked alone, with no run window, the invariant looks at every reconciled day."""
+    import dagster as dg
+
+    from pagorecon_dagster.config import load_settings
+    from pagorecon_dagster.reconciliation.checks import each_order_once, run_window
+    from pagorecon_dagster.reconciliation.models import Window
+    from pagorecon_dagster.resources import PagoreconHome
+
+    home.orders("A1,2026-07-14 10:00:00,pending,PEN,50.00,0.00,PagoEfectivo,,,\n", name="a.csv")
+    home.run("2026-07-14", "2026-07-14")
+    home.orders("A2,2026-07-14 11:00:00,pending,PEN,60.00,0.00,PagoEfectivo,,,\n", name="b.csv")
+    result = home.run("2026-07-15", "2026-07-15")  # conftest: every check of the run passed
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "each_order_once"]
+    assert check.metadata["scope"].value == "shop, shopi 2026-07-15..2026-07-15"
+
+    alone = each_order_once(dg.build_asset_check_context(), pagorecon=PagoreconHome(home=str(home.path)))
+    assert not alone.passed and alone.metadata["orders_missing"].value == [["shop", "A2", "2026-07-14"]]
+    home.run("2026-07-14", "2026-07-14")
+    assert each_order_once(dg.build_asset_check_context(), pagorecon=PagoreconHome(home=str(home.path))).passed
+
+    settings = load_settings(home.path)
+    from pagorecon_dagster.partitions import partition_key, range_tags
+
+    day = dt.date(2026, 7, 14)
+    assert run_window(range_tags(["shop"], day, day + dt.timedelta(days=2)), settings) == Window(("shop",), day, day + dt.timedelta(days=2))
+    assert run_window({"dagster/partition": str(partition_key("shop", day))}, settings) == Window(("shop",), day, day)
+    assert run_window({}, settings) is None
