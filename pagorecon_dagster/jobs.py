@@ -11,5 +11,5 @@ def main_job():
     return dg.define_asset_job(
         MAIN_JOB,
         selection=dg.AssetSelection.groups(*MAIN_JOB_GROUPS),
-        description="Ingest landing/, rebuild current state, reconcile, summarize, alert and report the selected store x day partitions.",
+        description="Ingest landing/, bring the current state up to date, reconcile, summarize, alert and report the selected store x day partitions.",
     )

@@ -64,8 +64,10 @@ def current_state_asset(name: str, deps: list[str], description: str) -> dg.Asse
 
 raw_assets = [landing_asset(kind) for kind in RAW_ASSETS]
 current_state_assets = [
-    current_state_asset("orders", ["order_rows"], "Latest version of each order (store_id, order_id)."),
-    current_state_asset("payments", ["statement_rows"], "Latest state of each CIP."),
+    current_state_asset(
+        "orders", ["order_rows"], "Latest version of each order (store_id, order_id); reads only files new since its last refresh."
+    ),
+    current_state_asset("payments", ["statement_rows"], "Latest state of each CIP; reads only files new since its last refresh."),
     current_state_asset("fx_rates", ["fx_rate_rows"], "SBS rates, latest figure per date and currency."),
     current_state_asset(
         "statement_coverage", ["statement_rows", "order_rows"],
