@@ -99,7 +99,7 @@ ADDENDA_ES: list[tuple[str, str]] = [
 ]
 
 # Fixed words inside values: `no statement yet` for the coverage of a store with no statement.
-_VALUES_ES = {"no statement yet": "aún sin estado de cuenta", "?": "?"}
+_VALUES_ES = {"no statement yet": "aún sin estado de cuenta"}
 
 
 def _compile(english: str) -> re.Pattern[str]:
@@ -141,37 +141,35 @@ def _fill(spanish: str, values: dict[str, str]) -> str:
     return re.sub(r"\{([\w|]+)\}", value, spanish)
 
 
+def _sentence_ends(text: str) -> list[int]:
+    """Where a sentence of `text` may end: after a '.' that a space follows, or at the end (values
+    such as order ids may hold '. ' too, so every candidate is tried)."""
+    return [*(m.start() + 1 for m in re.finditer(r"\. ", text)), len(text)]
+
+
 def _translate_es(evidence: str) -> str | None:
     sentences, addenda = _shapes()
     for pattern, spanish in sentences:
-        # the main sentence ends where the evidence ends or an addendum starts
-        for end in [len(evidence), *(m.start() for m in re.finditer(r"\. ", evidence))]:
-            end = end + 1 if end < len(evidence) else end
+        for end in _sentence_ends(evidence):
             match = pattern.fullmatch(evidence, 0, end)
             if not match:
                 continue
-            out = [_fill(spanish, match.groupdict())]
-            rest = evidence[end:]
-            while rest:
-                if not rest.startswith(" "):
+            out, rest = [_fill(spanish, match.groupdict())], evidence[end:]
+            while rest.startswith(" "):
+                found = next(((add, add_spanish) for add_pattern, add_spanish in addenda
+                              if (add := _first_sentence_match(add_pattern, rest[1:]))), None)
+                if found is None:
                     break
-                rest = rest[1:]
-                for add_pattern, add_spanish in addenda:
-                    add = _first_sentence_match(add_pattern, rest)
-                    if add:
-                        out.append(_fill(add_spanish, add.groupdict()))
-                        rest = rest[add.end():]
-                        break
-                else:
-                    break
+                out.append(_fill(found[1], found[0].groupdict()))
+                rest = rest[1 + found[0].end():]
             if not rest:
                 return " ".join(out)
     return None
 
 
 def _first_sentence_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
-    """The shortest prefix of `text` that is the whole addendum (its values may hold '. ')."""
-    for end in [*(m.start() + 1 for m in re.finditer(r"\. ", text)), len(text)]:
+    """The shortest prefix of `text` that is the whole addendum."""
+    for end in _sentence_ends(text):
         match = pattern.fullmatch(text, 0, end)
         if match:
             return match
