@@ -13,9 +13,25 @@ import duckdb
 import pytest
 import yaml
 
-from pagorecon_dagster.config import load_settings
+from pagorecon_dagster.config import Settings, load_settings
 from pagorecon_dagster.definitions import MAIN_JOB, build_definitions
+from pagorecon_dagster.ingestion.loader import ingest_source
 from pagorecon_dagster.partitions import range_tags
+from pagorecon_dagster.reconciliation.models import refresh_current_state
+from pagorecon_dagster.sandbox.generator import GeneratedSandbox, generate
+from pagorecon_dagster.warehouse.duckdb import connect
+
+def load_sandbox(home: Path, **generate_args) -> tuple[GeneratedSandbox, Settings]:
+    """A generated sandbox in `home`: its landing files ingested and the current state refreshed
+    (no Dagster run, so a test can reconcile the windows it wants)."""
+    sandbox = generate(home, **generate_args)
+    settings = load_settings(home)
+    with connect(settings.warehouse_path) as con:
+        for kind in ("fx", "orders", "statements"):
+            ingest_source(con, settings, kind)
+        refresh_current_state(con, settings)
+    return sandbox, settings
+
 
 # The reconciled scenario every refunds test starts from.
 pytest_plugins = ["refunds_fixtures"]

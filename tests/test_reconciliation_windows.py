@@ -66,22 +66,16 @@ def test_items_of_a_warehouse_written_before_recon_item_rows_are_kept_word_for_w
 def test_a_narrow_window_counts_only_its_references_and_gives_what_a_wide_count_gives(tmp_path):
     """Daily runs count only the references their window can see (`narrow_window`); every window
     of a generated sandbox comes out the same, row for row, either way."""
-    from pagorecon_dagster.config import load_settings
-    from pagorecon_dagster.ingestion.loader import ingest_source
-    from pagorecon_dagster.reconciliation.models import Window, reconcile, refresh_current_state
-    from pagorecon_dagster.sandbox.generator import generate
+    from conftest import load_sandbox
+    from pagorecon_dagster.reconciliation.models import Window, reconcile
     from pagorecon_dagster.warehouse.duckdb import connect, model_sql, set_variables
 
-    sandbox = generate(tmp_path, stores=2, days=8)
-    settings = load_settings(tmp_path)
+    sandbox, settings = load_sandbox(tmp_path, stores=2, days=8)
     windows = [Window((store,), day, day) for store in sandbox.store_ids
                for day in (sandbox.start + dt.timedelta(days=n) for n in range(8))]
     windows += [Window(tuple(sandbox.store_ids), sandbox.start, sandbox.start + dt.timedelta(days=2)),
                 Window(tuple(sandbox.store_ids), sandbox.start, sandbox.end)]
     with connect(settings.warehouse_path) as con:
-        for kind in ("fx", "orders", "statements"):
-            ingest_source(con, settings, kind)
-        refresh_current_state(con, settings)
         statuses = set()
         for window in windows:
             results = []

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import re
 
-from pagorecon_dagster.config import load_settings
-from pagorecon_dagster.ingestion.loader import ingest_source
-from pagorecon_dagster.reconciliation.models import Window, reconcile, refresh_current_state
+from conftest import load_sandbox
+from pagorecon_dagster.reconciliation.models import Window, reconcile
 from pagorecon_dagster.reports.evidence import evidence_in
-from pagorecon_dagster.sandbox.generator import generate
 from pagorecon_dagster.warehouse.duckdb import connect
 
 ENGLISH = re.compile(r"\b(paid|order|the|is|and|of|on|reference|statements?)\b")
@@ -26,12 +24,8 @@ def assert_translated(evidence: str) -> str:
 
 
 def test_every_evidence_of_a_generated_sandbox_reads_in_spanish(tmp_path):
-    sandbox = generate(tmp_path, stores=3, days=21)
-    settings = load_settings(tmp_path)
+    sandbox, settings = load_sandbox(tmp_path, stores=3, days=21)
     with connect(settings.warehouse_path) as con:
-        for kind in ("fx", "orders", "statements"):
-            ingest_source(con, settings, kind)
-        refresh_current_state(con, settings)
         reconcile(con, settings, Window(tuple(sandbox.store_ids), sandbox.start, sandbox.end))
         evidence = [e for (e,) in con.execute("SELECT DISTINCT evidence FROM recon_items ORDER BY 1").fetchall()]
     assert len(evidence) > 500
