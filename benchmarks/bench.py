@@ -251,13 +251,18 @@ def child_refresh(opts: dict) -> dict:
     with connect(settings.warehouse_path) as con:
         _tune(con, opts)
         t0 = time.perf_counter()
-        done = {name: refresh_model(con, name) for name in CURRENT_STATE_MODELS}
+        done, took = {}, {}
+        for name in CURRENT_STATE_MODELS:
+            start = time.perf_counter()
+            done[name] = refresh_model(con, name)
+            took[name] = time.perf_counter() - start
         refresh_calendar(con, settings)
         seconds = time.perf_counter() - t0
-    orders, payments = done["orders"], done["payments"]
+    orders, payments, counts = done["orders"], done["payments"], done["reference_counts"]
     return {"seconds": seconds, "rows": orders.rows + payments.rows,
-            "note": f"orders {orders.rows:,} ({orders.mode}, {orders.written:,} written), "
-                    f"payments {payments.rows:,} ({payments.mode}, {payments.written:,} written)"}
+            "note": f"orders {orders.rows:,} ({orders.mode}, {orders.written:,} written, {took['orders']:.2f} s), "
+                    f"payments {payments.rows:,} ({payments.mode}, {payments.written:,} written, {took['payments']:.2f} s), "
+                    f"reference_counts {counts.rows:,} ({counts.mode}, {counts.written:,} written, {took['reference_counts']:.2f} s)"}
 
 
 def child_recon(opts: dict) -> dict:

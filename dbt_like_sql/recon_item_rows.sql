@@ -1,7 +1,7 @@
 -- Reconciled items for the stores and Lima dates of the window (CONTRACT §3), as stored:
 -- `recon_items` (recon_items.sql) is the view over these rows that finance and the other models read.
 -- Variables: stores (VARCHAR[]), start_date, end_date (DATE), fx_tolerance_pct (DECIMAL),
--- grace_business_days (INTEGER), and optionally narrow_window (BOOLEAN, see ref_counts).
+-- grace_business_days (INTEGER).
 -- In the DuckDB shell: SET VARIABLE stores = ['lima_shop']; ...
 --
 -- Built for volume (10M orders, benchmarks/README.md): each input is scanned a few times and
@@ -21,37 +21,11 @@ window_orders AS NOT MATERIALIZED (
     FROM orders
     WHERE is_pagoefectivo AND in_window(store_id, business_date)
 ),
--- A narrow window (a daily run: reconciliation/models.py sets narrow_window when the window holds
--- a small share of the stores' orders) counts only the references it can see, its orders' and its
--- paid CIPs'; a wide one counts them all, which is cheaper than looking each one up. Same result.
-window_refs AS (
-    SELECT store_id, reference FROM window_orders
-    UNION ALL
-    SELECT store_id, reference FROM payments
-    WHERE status = 'paid' AND in_window(store_id, payment_date)
-),
-ref_rows AS NOT MATERIALIZED (
-    SELECT store_id, reference, TRUE AS is_order FROM orders
-    WHERE is_pagoefectivo AND in_stores(store_id)
-    UNION ALL
-    SELECT store_id, reference, FALSE FROM payments
-    WHERE in_stores(store_id)
-),
--- The few references that need more than a one-to-one match, found in one pass over both
--- sides: shared by several PagoEfectivo orders, paid by several CIPs, or with no order at all.
+-- The few references that need more than a one-to-one match: shared by several PagoEfectivo
+-- orders, carried by several CIPs, or with no order at all (reference_counts.sql, kept up to date
+-- with orders and payments by the current state's refresh).
 ref_counts AS (
-    SELECT store_id, reference,
-        count(*) FILTER (WHERE is_order) AS order_count,
-        count(*) FILTER (WHERE NOT is_order) AS cip_count
-    FROM (
-        SELECT * FROM ref_rows WHERE NOT coalesce(getvariable('narrow_window'), FALSE)
-        UNION ALL
-        SELECT * FROM ref_rows AS r
-        SEMI JOIN window_refs AS w ON w.store_id = r.store_id AND w.reference = r.reference
-        WHERE coalesce(getvariable('narrow_window'), FALSE)
-    )
-    GROUP BY store_id, reference
-    HAVING count(*) FILTER (WHERE is_order) <> 1 OR count(*) FILTER (WHERE NOT is_order) > 1
+    SELECT * FROM reference_counts WHERE in_stores(store_id)
 ),
 shared_refs AS (
     SELECT o.store_id, o.reference, arg_min(o.order_id, (o.created_at, o.order_id)) AS owner_order_id

@@ -1,5 +1,6 @@
-"""orders and payments read only the files ingested since their last refresh, and always hold
-exactly what a rebuild from every raw row would (dbt_like_sql/orders.sql, payments.sql)."""
+"""orders and payments read only the files ingested since their last refresh, reference_counts
+recounts only the references they changed, and each always holds exactly what a rebuild from
+every raw row would (dbt_like_sql/orders.sql, payments.sql, reference_counts.sql)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ DAY_IN_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
 def differences(con, name: str) -> tuple[int, int]:
     """Rows only in the table, rows only in a rebuild from all raw rows."""
     con.execute("RESET VARIABLE after_file_seq")
+    con.execute("RESET VARIABLE touched_only")
     con.execute(f"CREATE OR REPLACE TEMP TABLE rebuilt AS {model_sql(name)}")
     extra = con.execute(f"SELECT count(*) FROM (FROM {name} EXCEPT ALL FROM rebuilt)").fetchone()[0]
     missing = con.execute(f"SELECT count(*) FROM (FROM rebuilt EXCEPT ALL FROM {name})").fetchone()[0]
@@ -50,15 +52,16 @@ def test_files_arriving_day_by_day_refresh_incrementally_to_what_a_rebuild_gives
                 shutil.copy(path, target)
             for kind in ("fx", "orders", "statements"):
                 ingest_source(con, settings, kind)
-            for name in LATEST_VERSION_MODELS:
+            for name in (*LATEST_VERSION_MODELS, "reference_counts"):
                 refresh = refresh_model(con, name)
                 modes.append((name, refresh.mode, refresh.written, refresh.rows))
                 assert differences(con, name) == (0, 0), (day, name, refresh)
 
-    assert [mode for name, mode, _, _ in modes[:2]] == ["full", "full"]
-    later = modes[2:]
+    assert [mode for name, mode, _, _ in modes[:3]] == ["full", "full", "full"]
+    later = modes[3:]
     assert {mode for _, mode, _, _ in later} <= {"incremental", "unchanged"}
-    assert any(mode == "incremental" and written < rows for _, mode, written, rows in later)
+    for model in (*LATEST_VERSION_MODELS, "reference_counts"):
+        assert any(name == model and mode == "incremental" and written < rows for name, mode, written, rows in later), model
 
 
 @pytest.fixture()
@@ -76,10 +79,12 @@ def cip_row(file_seq: int, line: int, cip: str, status: str, *, origin: str = "c
 
 
 def add_statement_rows(con, *rows: str) -> None:
-    con.execute(
-        "INSERT INTO statement_rows (store_id, cip, transaction_code, reference, operation_number, status, "
-        "currency, amount_cents, origin, file, file_seq, line) VALUES " + ", ".join(rows)
-    )
+    add_rows(con, "statement_rows", "store_id, cip, transaction_code, reference, operation_number, status, "
+             "currency, amount_cents, origin, file, file_seq, line", rows)
+
+
+def add_rows(con, table: str, columns: str, rows: tuple[str, ...]) -> None:
+    con.execute(f"INSERT INTO {table} ({columns}) VALUES " + ", ".join(rows))
 
 
 def states(con) -> dict[str, str]:
@@ -124,3 +129,55 @@ def test_raw_rows_of_applied_files_changing_or_a_changed_model_rebuild_the_table
     changed = model_sql("payments") + "\n-- a new version of the model"
     monkeypatch.setattr(warehouse_module, "model_sql", lambda name: changed if name == "payments" else model_sql(name))
     assert refresh_model(con, "payments").mode == "full"
+
+
+def order_row(file_seq: int, line: int, order_id: str, *, pagoefectivo: bool = True) -> str:
+    method = "PagoEfectivo" if pagoefectivo else "Visa"
+    return (
+        f"('shop', '{order_id}', '{order_id.upper()}', TIMESTAMPTZ '2026-07-14 10:00:00-05', DATE '2026-07-14', 'pending', "
+        f"'PEN', 1000, '{method}', {str(pagoefectivo).upper()}, 1, 'orders/shop/f{file_seq}', {file_seq}, {line})"
+    )
+
+
+def add_order_rows(con, *rows: str) -> None:
+    add_rows(con, "order_rows", "store_id, order_id, reference, created_at, business_date, status, currency, total_cents, "
+             "payment_method, is_pagoefectivo, line_items, file, file_seq, line", rows)
+
+
+def counts(con) -> dict[str, tuple[int, int]]:
+    return {ref: (orders, cips) for ref, orders, cips in
+            con.execute("SELECT reference, order_count, cip_count FROM reference_counts").fetchall()}
+
+
+def refresh_all(con) -> str:
+    for name in LATEST_VERSION_MODELS:
+        refresh_model(con, name)
+    mode = refresh_model(con, "reference_counts").mode
+    assert differences(con, "reference_counts") == (0, 0)
+    assert con.execute("SELECT count(*) FROM touched_references").fetchone()[0] == 0
+    return mode
+
+
+def test_reference_counts_follow_orders_and_cips_that_change_reference_or_payment_method(warehouse):
+    con = warehouse
+    add_order_rows(con, order_row(1, 1, "a1"), order_row(1, 2, "b1"))
+    add_statement_rows(con, cip_row(2, 1, "1", "paid").replace("'A1', 'A1'", "'a1', 'A1'"))
+    assert refresh_all(con) == "full"
+    assert counts(con) == {}  # one order with one CIP or none: no reference needs more
+    # a second CIP for A1, and an orphan CIP
+    add_statement_rows(con, cip_row(3, 1, "2", "pending").replace("'A2', 'A2'", "'A1', 'A1'"), cip_row(3, 2, "9", "paid"))
+    assert refresh_all(con) == "incremental"
+    assert counts(con) == {"A1": (1, 2), "A9": (0, 1)}
+    # CIP 2 restated under another reference: A1 is one-to-one again, B1 now has its CIP
+    add_statement_rows(con, cip_row(4, 1, "2", "paid").replace("'A2', 'A2'", "'b1', 'B1'"))
+    assert refresh_all(con) == "incremental"
+    assert counts(con) == {"A9": (0, 1)}
+    # order A1 restated as paid by card: its CIP has no PagoEfectivo order left; a second order shares B1
+    add_order_rows(con, order_row(5, 1, "a1", pagoefectivo=False), order_row(5, 2, "B1"))
+    assert refresh_all(con) == "incremental"
+    assert counts(con) == {"A1": (0, 1), "A9": (0, 1), "B1": (2, 1)}
+    assert refresh_all(con) == "unchanged"
+    # orders rebuilt whole (a file taken back by hand): every reference is counted again
+    con.execute("DELETE FROM order_rows WHERE file_seq = 5")
+    assert refresh_all(con) == "full"
+    assert counts(con) == {"A9": (0, 1)}

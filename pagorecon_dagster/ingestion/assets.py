@@ -68,6 +68,10 @@ current_state_assets = [
         "orders", ["order_rows"], "Latest version of each order (store_id, order_id); reads only files new since its last refresh."
     ),
     current_state_asset("payments", ["statement_rows"], "Latest state of each CIP; reads only files new since its last refresh."),
+    current_state_asset(
+        "reference_counts", ["orders", "payments"],
+        "References shared by several orders, carried by several CIPs or with no order; recounts only references that changed.",
+    ),
     current_state_asset("fx_rates", ["fx_rate_rows"], "SBS rates, latest figure per date and currency."),
     current_state_asset(
         "statement_coverage", ["statement_rows", "order_rows"],

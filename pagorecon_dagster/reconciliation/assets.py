@@ -28,7 +28,7 @@ def reconciliation_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         partitions_def=partitions_def,
         backfill_policy=policy,
         group_name=GROUP,
-        deps=["orders", "payments", "fx_rates", "statement_coverage"],
+        deps=["orders", "payments", "reference_counts", "fx_rates", "statement_coverage"],
         kinds={"duckdb", "sql"},
         description="One row per reconciled item (CONTRACT §3): every PagoEfectivo order once, plus every extra or orphan paid CIP.",
     )

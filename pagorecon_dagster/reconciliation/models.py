@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,13 +15,15 @@ from pagorecon_dagster.warehouse.duckdb import (
     Refresh,
     build_table,
     build_view,
+    model_sql,
     refresh_latest,
     replace_window,
     set_variables,
     table_type,
+    transaction,
 )
 
-CURRENT_STATE_MODELS = ("orders", "payments", "fx_rates", "statement_coverage")
+CURRENT_STATE_MODELS = ("orders", "payments", "reference_counts", "fx_rates", "statement_coverage")
 # Latest-version tables refreshed file by file: their raw table and their key.
 LATEST_VERSION_MODELS = {
     "orders": ("order_rows", ("store_id", "order_id")),
@@ -58,13 +61,66 @@ def refresh_current_state(con: duckdb.DuckDBPyConnection, settings: Settings) ->
 
 
 def refresh_model(con: duckdb.DuckDBPyConnection, name: str) -> Refresh:
-    """Orders and payments read only the files ingested since their last refresh; the small
-    models (fx_rates, statement_coverage) are rebuilt whole."""
+    """Orders and payments read only the files ingested since their last refresh, and
+    reference_counts recounts only the references they changed; the small models (fx_rates,
+    statement_coverage) are rebuilt whole."""
     if name in LATEST_VERSION_MODELS:
         raw_table, keys = LATEST_VERSION_MODELS[name]
-        return refresh_latest(con, name, raw_table, keys)
+        return refresh_latest(con, name, raw_table, keys, on_change=_touch_references)
+    if name == "reference_counts":
+        return refresh_reference_counts(con)
     rows = build_table(con, name)
     return Refresh("full", rows, rows)
+
+
+def _touch_references(con: duckdb.DuckDBPyConnection, fresh: str | None) -> None:
+    """Orders or CIPs are about to change (in refresh_latest's transaction): note the references of
+    their old and new versions, or, for a rebuild, make the next count a full one."""
+    if fresh is None:
+        con.execute("DELETE FROM current_state_marks WHERE model = 'reference_counts'")
+        return
+    table = fresh.removesuffix("_fresh")
+    keys = LATEST_VERSION_MODELS[table][1]
+    same_key = " AND ".join(f"t.{key} = f.{key}" for key in keys)
+    con.execute(
+        f"""INSERT INTO touched_references
+            SELECT store_id, reference FROM {fresh}
+            UNION
+            SELECT t.store_id, t.reference FROM {table} AS t SEMI JOIN {fresh} AS f ON {same_key}"""
+    )
+
+
+def refresh_reference_counts(con: duckdb.DuckDBPyConnection) -> Refresh:
+    """Recount the references in `touched_references` (or every reference, when the last count is
+    of another version of the model or orders or payments were rebuilt since), in one transaction."""
+    sql = model_sql("reference_counts")
+    fingerprint = hashlib.sha256(sql.encode("utf-8")).hexdigest()
+    try:
+        with transaction(con):
+            mark = con.execute("SELECT fingerprint FROM current_state_marks WHERE model = 'reference_counts'").fetchone()
+            if mark is None or mark[0] != fingerprint:
+                mode = "full"
+                con.execute("DELETE FROM reference_counts")
+                written = con.execute(f"INSERT INTO reference_counts {sql}").fetchone()[0]
+            elif con.execute("SELECT count(*) FROM touched_references").fetchone()[0] == 0:
+                mode, written = "unchanged", 0
+            else:
+                mode = "incremental"
+                set_variables(con, {"touched_only": True})
+                con.execute(f"CREATE OR REPLACE TEMP TABLE reference_counts_fresh AS {sql}")
+                con.execute(
+                    "DELETE FROM reference_counts AS r USING touched_references AS t "
+                    "WHERE r.store_id = t.store_id AND r.reference = t.reference"
+                )
+                written = con.execute("INSERT INTO reference_counts SELECT * FROM reference_counts_fresh").fetchone()[0]
+                con.execute("DROP TABLE reference_counts_fresh")
+            con.execute("DELETE FROM touched_references")
+            con.execute("DELETE FROM current_state_marks WHERE model = 'reference_counts'")
+            con.execute("INSERT INTO current_state_marks VALUES ('reference_counts', ?, 0, 0)", [fingerprint])
+    finally:
+        con.execute("RESET VARIABLE touched_only")
+    rows = con.execute("SELECT count(*) FROM reference_counts").fetchone()[0]
+    return Refresh(mode, int(rows), int(written))
 
 
 def refresh_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -77,29 +133,18 @@ def refresh_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> None
     first = min(d for d in (lo, settings.start_date) if d is not None) - dt.timedelta(days=31)
     last = max(d for d in (hi, settings.start_date) if d is not None) + dt.timedelta(days=400)
     frame = business_calendar(first, last, settings.extra_non_working_days)  # noqa: F841 (read by DuckDB below)
-    con.execute("BEGIN")
-    con.execute("DELETE FROM business_calendar")
-    con.execute("INSERT INTO business_calendar SELECT day, is_business_day, business_day_seq FROM frame")
-    con.execute("COMMIT")
-
-
-# A window holding at most this share of its stores' PagoEfectivo orders is narrow: the model then
-# counts only the references the window can see (a day of 10M orders: 3.9 s instead of 8.1 s).
-# Above it, counting every reference is cheaper (benchmarks/README.md).
-NARROW_WINDOW_SHARE = 0.2
+    with transaction(con):
+        con.execute("DELETE FROM business_calendar")
+        con.execute("INSERT INTO business_calendar SELECT day, is_business_day, business_day_seq FROM frame")
 
 
 def reconcile(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window) -> int:
     """Write the window's items to `recon_item_rows`; `recon_items` is the view that reads them."""
     _keep_items_of_older_warehouse(con)
-    variables = window.variables(settings)
-    set_variables(con, variables)
-    inside, stores_total = con.execute(
-        "SELECT count(*) FILTER (WHERE in_window(store_id, business_date)), count(*) "
-        "FROM orders WHERE is_pagoefectivo AND in_stores(store_id)"
-    ).fetchone()
-    variables["narrow_window"] = inside <= stores_total * NARROW_WINDOW_SHARE
-    inserted = replace_window(con, "recon_item_rows", window.predicate, variables)
+    # Normally done by the current state's own asset; a no-op then, and a safeguard when only
+    # recon_items is materialized after orders or payments changed.
+    refresh_reference_counts(con)
+    inserted = replace_window(con, "recon_item_rows", window.predicate, window.variables(settings))
     build_view(con, "recon_items")
     return inserted
 
@@ -109,17 +154,12 @@ def _keep_items_of_older_warehouse(con: duckdb.DuckDBPyConnection) -> None:
     move over as they are (their evidence kept word for word), so no reconciled day is lost."""
     if table_type(con, "recon_items") != "BASE TABLE":
         return
-    con.execute("BEGIN")
-    try:
+    with transaction(con):
         con.execute(
             "INSERT INTO recon_item_rows BY NAME SELECT * EXCLUDE (evidence), "
             "CAST(NULL AS TIMESTAMPTZ) AS paid_at, evidence AS evidence_detail FROM recon_items"
         )
         con.execute("DROP TABLE recon_items")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def summarize(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window) -> int:

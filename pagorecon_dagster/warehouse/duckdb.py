@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -83,15 +83,10 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (sha256 VARCHAR NOT NULL)")
     if con.execute("SELECT count(*) FROM schema_version WHERE sha256 = ?", [version]).fetchone()[0]:
         return
-    con.execute("BEGIN")
-    try:
+    with transaction(con):
         con.execute(ddl)
         con.execute("DELETE FROM schema_version")
         con.execute("INSERT INTO schema_version VALUES (?)", [version])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 @lru_cache(maxsize=None)
@@ -108,16 +103,23 @@ def set_variables(con: duckdb.DuckDBPyConnection, variables: Mapping[str, object
         con.execute(f"SET VARIABLE {key} = ?", [value])
 
 
-def build_table(con: duckdb.DuckDBPyConnection, name: str, variables: Mapping[str, object] = {}) -> int:
-    """Materialize model `name` as a whole table (CREATE OR REPLACE), atomically."""
-    set_variables(con, variables)
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Everything inside commits together, or nothing does."""
     con.execute("BEGIN")
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS {model_sql(name)}")
+        yield con
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def build_table(con: duckdb.DuckDBPyConnection, name: str, variables: Mapping[str, object] = {}) -> int:
+    """Materialize model `name` as a whole table (CREATE OR REPLACE), atomically."""
+    set_variables(con, variables)
+    with transaction(con):
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS {model_sql(name)}")
     return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
 
 
@@ -130,46 +132,55 @@ class Refresh:
     written: int   # rows written by this refresh
 
 
-def refresh_latest(con: duckdb.DuckDBPyConnection, name: str, raw_table: str, keys: Sequence[str]) -> Refresh:
+def refresh_latest(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    raw_table: str,
+    keys: Sequence[str],
+    on_change: Callable[[duckdb.DuckDBPyConnection, str | None], None] | None = None,
+) -> Refresh:
     """Keep latest-version model `name` (one row per `keys`, the row of the latest file) up to date
     from `raw_table`. Files are applied in `file_seq` order, so rows of files newer than the last
     refresh replace their keys' rows and nothing else changes; the model reads only those rows when
     given `after_file_seq`. The table is rebuilt whole when that shortcut could be wrong: first
-    refresh, a changed model or raw table, or raw rows of applied files added or removed since."""
+    refresh, a changed model or raw table, or raw rows of applied files added or removed since.
+    `on_change(con, fresh)` runs inside the transaction before rows are replaced: `fresh` names the
+    temp table of the new versions (the replaced ones are still in `name`), or is None for a
+    rebuild."""
     sql = model_sql(name)
     columns = con.execute(
         "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) "
         "FROM information_schema.columns WHERE table_name = ?", [raw_table]
     ).fetchone()[0]
     fingerprint = hashlib.sha256(f"{sql}\n{raw_table}({columns})".encode("utf-8")).hexdigest()
-    con.execute("BEGIN")
     try:
-        last_seq, raw_rows = con.execute(f"SELECT coalesce(max(file_seq), 0), count(*) FROM {raw_table}").fetchone()
-        mark = con.execute("SELECT fingerprint, file_seq, raw_rows FROM current_state_marks WHERE model = ?", [name]).fetchone()
-        incremental = (
-            mark is not None and mark[0] == fingerprint and table_type(con, name) == "BASE TABLE"
-            and con.execute(f"SELECT count(*) FROM {raw_table} WHERE file_seq <= ?", [mark[1]]).fetchone()[0] == mark[2]
-        )
-        if incremental and last_seq <= mark[1]:
-            mode, written = "unchanged", 0
-        elif incremental:
-            set_variables(con, {"after_file_seq": mark[1]})
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_fresh AS {sql}")
-            same_key = " AND ".join(f"t.{key} = f.{key}" for key in keys)
-            con.execute(f"DELETE FROM {name} AS t USING {name}_fresh AS f WHERE {same_key}")
-            written = con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {name}_fresh").fetchone()[0]
-            con.execute(f"DROP TABLE {name}_fresh")
-            mode = "incremental"
-        else:
-            con.execute("RESET VARIABLE after_file_seq")
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
-            mode, written = "full", None
-        con.execute("DELETE FROM current_state_marks WHERE model = ?", [name])
-        con.execute("INSERT INTO current_state_marks VALUES (?, ?, ?, ?)", [name, fingerprint, last_seq, raw_rows])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            last_seq, raw_rows = con.execute(f"SELECT coalesce(max(file_seq), 0), count(*) FROM {raw_table}").fetchone()
+            mark = con.execute("SELECT fingerprint, file_seq, raw_rows FROM current_state_marks WHERE model = ?", [name]).fetchone()
+            incremental = (
+                mark is not None and mark[0] == fingerprint and table_type(con, name) == "BASE TABLE"
+                and con.execute(f"SELECT count(*) FROM {raw_table} WHERE file_seq <= ?", [mark[1]]).fetchone()[0] == mark[2]
+            )
+            if incremental and last_seq <= mark[1]:
+                mode, written = "unchanged", 0
+            elif incremental:
+                set_variables(con, {"after_file_seq": mark[1]})
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_fresh AS {sql}")
+                if on_change is not None:
+                    on_change(con, f"{name}_fresh")
+                same_key = " AND ".join(f"t.{key} = f.{key}" for key in keys)
+                con.execute(f"DELETE FROM {name} AS t USING {name}_fresh AS f WHERE {same_key}")
+                written = con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {name}_fresh").fetchone()[0]
+                con.execute(f"DROP TABLE {name}_fresh")
+                mode = "incremental"
+            else:
+                con.execute("RESET VARIABLE after_file_seq")
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
+                if on_change is not None:
+                    on_change(con, None)
+                mode, written = "full", None
+            con.execute("DELETE FROM current_state_marks WHERE model = ?", [name])
+            con.execute("INSERT INTO current_state_marks VALUES (?, ?, ?, ?)", [name, fingerprint, last_seq, raw_rows])
     finally:
         con.execute("RESET VARIABLE after_file_seq")
     rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
@@ -197,14 +208,9 @@ def replace_window(
     transaction. The model's SELECT filters itself to the window through its variables."""
     set_variables(con, variables)
     sql = model_sql(name)
-    con.execute("BEGIN")
-    try:
+    with transaction(con):
         if table_type(con, name) is None:
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({sql}) WHERE false")
         con.execute(f"DELETE FROM {name} WHERE {window_predicate}")
         inserted = con.execute(f"INSERT INTO {name} BY NAME {sql}").fetchone()[0]
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return int(inserted)

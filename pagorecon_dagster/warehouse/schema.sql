@@ -112,12 +112,29 @@ CREATE TABLE IF NOT EXISTS business_calendar (
 
 -- How far each latest-version table (orders, payments) has read its raw rows: the next refresh
 -- reads only rows of later files (warehouse/duckdb.py, refresh_latest). `raw_rows` counts the raw
--- rows of the files applied; if that count changes, the table is rebuilt whole.
+-- rows of the files applied; if that count changes, the table is rebuilt whole. The row of
+-- `reference_counts` holds only its SQL's fingerprint (file_seq and raw_rows 0): a full rebuild of
+-- orders or payments deletes it, so the next refresh counts every reference again.
 CREATE TABLE IF NOT EXISTS current_state_marks (
     model       VARCHAR NOT NULL,
     fingerprint VARCHAR NOT NULL,   -- sha256 of the model's SQL and its raw table's columns
     file_seq    BIGINT NOT NULL,    -- the last file applied
     raw_rows    BIGINT NOT NULL     -- raw rows of files up to file_seq when it was applied
+);
+
+-- References that need more than a one-to-one match (dbt_like_sql/reference_counts.sql), and the
+-- references whose orders or CIPs changed since they were last counted: refreshing orders or
+-- payments adds to `touched_references` in the same transaction, refreshing `reference_counts`
+-- recounts those and empties it (reconciliation/models.py, refresh_reference_counts).
+CREATE TABLE IF NOT EXISTS reference_counts (
+    store_id    VARCHAR NOT NULL,
+    reference   VARCHAR NOT NULL,
+    order_count BIGINT NOT NULL,      -- PagoEfectivo orders with this reference
+    cip_count   BIGINT NOT NULL       -- CIPs with this reference, whatever their state
+);
+CREATE TABLE IF NOT EXISTS touched_references (
+    store_id  VARCHAR NOT NULL,
+    reference VARCHAR NOT NULL
 );
 
 -- The reconciled items as stored (dbt_like_sql/recon_item_rows.sql); `recon_items` is the view
