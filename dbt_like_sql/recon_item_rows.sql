@@ -22,8 +22,8 @@ window_orders AS NOT MATERIALIZED (
     WHERE is_pagoefectivo AND in_window(store_id, business_date)
 ),
 -- The few references that need more than a one-to-one match: shared by several PagoEfectivo
--- orders, carried by several CIPs, or with no order at all (reference_counts.sql, kept up to date
--- with orders and payments by the current state's refresh).
+-- orders, carried by several CIPs, or with no order at all, and their CIPs (reference_counts.sql
+-- and reference_cips.sql, kept up to date with orders and payments by the current state's refresh).
 ref_counts AS (
     SELECT * FROM reference_counts WHERE in_stores(store_id)
 ),
@@ -38,9 +38,9 @@ multi_keys AS (
     SELECT store_id, reference FROM ref_counts WHERE cip_count > 1
 ),
 multi_cips AS (
-    SELECT p.*, coalesce(p.date_creation, p.date_payment, p.date_expiry) AS seen_at
-    FROM payments AS p
-    SEMI JOIN multi_keys AS k ON k.store_id = p.store_id AND k.reference = p.reference
+    SELECT *, coalesce(date_creation, date_payment, date_expiry) AS seen_at
+    FROM reference_cips
+    WHERE cip_count > 1 AND in_stores(store_id)
 ),
 -- Per reference: its first paid CIP (by date_payment, then cip), how many are paid, whether one
 -- was reversed, its latest CIP (by creation, then cip) and all of them for the evidence; a
@@ -264,10 +264,8 @@ duplicate_items AS (
 ),
 -- Paid CIPs of the window's Lima dates whose reference matches no PagoEfectivo order of the store.
 orphan_cips AS (
-    SELECT p.*
-    FROM payments AS p
-    SEMI JOIN ref_counts AS k ON k.order_count = 0 AND k.store_id = p.store_id AND k.reference = p.reference
-    WHERE p.status = 'paid' AND in_window(p.store_id, p.payment_date)
+    SELECT * FROM reference_cips
+    WHERE order_count = 0 AND status = 'paid' AND in_window(store_id, payment_date)
 ),
 other_method_orders AS (
     SELECT o.store_id, o.reference, min(o.order_id) AS order_id, min(o.payment_method) AS payment_method

@@ -1,6 +1,7 @@
 """orders and payments read only the files ingested since their last refresh, reference_counts
-recounts only the references they changed, and each always holds exactly what a rebuild from
-every raw row would (dbt_like_sql/orders.sql, payments.sql, reference_counts.sql)."""
+(and reference_cips) recount only the references they changed, and each always holds exactly what
+a rebuild from every raw row would (dbt_like_sql/orders.sql, payments.sql, reference_counts.sql,
+reference_cips.sql)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ def test_files_arriving_day_by_day_refresh_incrementally_to_what_a_rebuild_gives
                 refresh = refresh_model(con, name)
                 modes.append((name, refresh.mode, refresh.written, refresh.rows))
                 assert differences(con, name) == (0, 0), (day, name, refresh)
+            assert differences(con, "reference_cips") == (0, 0), day
 
     assert [mode for name, mode, _, _ in modes[:3]] == ["full", "full", "full"]
     later = modes[3:]
@@ -154,6 +156,7 @@ def refresh_all(con) -> str:
         refresh_model(con, name)
     mode = refresh_model(con, "reference_counts").mode
     assert differences(con, "reference_counts") == (0, 0)
+    assert differences(con, "reference_cips") == (0, 0)
     assert con.execute("SELECT count(*) FROM touched_references").fetchone()[0] == 0
     return mode
 
@@ -168,6 +171,7 @@ def test_reference_counts_follow_orders_and_cips_that_change_reference_or_paymen
     add_statement_rows(con, cip_row(3, 1, "2", "pending").replace("'A2', 'A2'", "'A1', 'A1'"), cip_row(3, 2, "9", "paid"))
     assert refresh_all(con) == "incremental"
     assert counts(con) == {"A1": (1, 2), "A9": (0, 1)}
+    assert sorted(con.execute("SELECT cip, reference FROM reference_cips").fetchall()) == [("1", "A1"), ("2", "A1"), ("9", "A9")]
     # CIP 2 restated under another reference: A1 is one-to-one again, B1 now has its CIP
     add_statement_rows(con, cip_row(4, 1, "2", "paid").replace("'A2', 'A2'", "'b1', 'B1'"))
     assert refresh_all(con) == "incremental"

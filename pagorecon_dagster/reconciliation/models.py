@@ -91,29 +91,31 @@ def _touch_references(con: duckdb.DuckDBPyConnection, fresh: str | None) -> None
 
 
 def refresh_reference_counts(con: duckdb.DuckDBPyConnection) -> Refresh:
-    """Recount the references in `touched_references` (or every reference, when the last count is
-    of another version of the model or orders or payments were rebuilt since), in one transaction."""
-    sql = model_sql("reference_counts")
-    fingerprint = hashlib.sha256(sql.encode("utf-8")).hexdigest()
+    """Recount the references in `touched_references` and refresh their CIPs in `reference_cips`
+    (every reference, when the last count is of another version of the models or orders or
+    payments were rebuilt since), in one transaction."""
+    counts_sql, cips_sql = model_sql("reference_counts"), model_sql("reference_cips")
+    fingerprint = hashlib.sha256(f"{counts_sql}\n{cips_sql}".encode("utf-8")).hexdigest()
+    touched = "USING touched_references AS t WHERE r.store_id = t.store_id AND r.reference = t.reference"
     try:
         with transaction(con):
             mark = con.execute("SELECT fingerprint FROM current_state_marks WHERE model = 'reference_counts'").fetchone()
-            if mark is None or mark[0] != fingerprint:
+            if mark is None or mark[0] != fingerprint or table_type(con, "reference_cips") is None:
                 mode = "full"
                 con.execute("DELETE FROM reference_counts")
-                written = con.execute(f"INSERT INTO reference_counts {sql}").fetchone()[0]
+                written = con.execute(f"INSERT INTO reference_counts {counts_sql}").fetchone()[0]
+                con.execute(f"CREATE OR REPLACE TABLE reference_cips AS {cips_sql}")
             elif con.execute("SELECT count(*) FROM touched_references").fetchone()[0] == 0:
                 mode, written = "unchanged", 0
             else:
                 mode = "incremental"
                 set_variables(con, {"touched_only": True})
-                con.execute(f"CREATE OR REPLACE TEMP TABLE reference_counts_fresh AS {sql}")
-                con.execute(
-                    "DELETE FROM reference_counts AS r USING touched_references AS t "
-                    "WHERE r.store_id = t.store_id AND r.reference = t.reference"
-                )
+                con.execute(f"CREATE OR REPLACE TEMP TABLE reference_counts_fresh AS {counts_sql}")
+                con.execute(f"DELETE FROM reference_counts AS r {touched}")
                 written = con.execute("INSERT INTO reference_counts SELECT * FROM reference_counts_fresh").fetchone()[0]
                 con.execute("DROP TABLE reference_counts_fresh")
+                con.execute(f"DELETE FROM reference_cips AS r {touched}")
+                con.execute(f"INSERT INTO reference_cips BY NAME {cips_sql}")
             con.execute("DELETE FROM touched_references")
             con.execute("DELETE FROM current_state_marks WHERE model = 'reference_counts'")
             con.execute("INSERT INTO current_state_marks VALUES ('reference_counts', ?, 0, 0)", [fingerprint])
