@@ -65,9 +65,10 @@ def test_items_of_a_warehouse_written_before_recon_item_rows_are_kept_word_for_w
 
 def test_every_window_gives_the_rows_a_run_over_the_whole_range_gives_for_its_store_days(tmp_path):
     """A daily run and a run over the whole range agree, row for row, on the days they share: shared
-    references, payments of other days and orphans are judged the same whatever the window."""
+    references, payments of other days and orphans are judged the same whatever the window, and
+    whether a window is written whole or store by store."""
     from conftest import load_sandbox
-    from pagorecon_dagster.reconciliation.models import Window
+    from pagorecon_dagster.reconciliation.models import Window, reconcile
     from pagorecon_dagster.warehouse.duckdb import connect, model_sql, set_variables
 
     sandbox, settings = load_sandbox(tmp_path, stores=2, days=8)
@@ -89,6 +90,11 @@ def test_every_window_gives_the_rows_a_run_over_the_whole_range_gives_for_its_st
                 assert con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchone()[0] == 0, (window, a)
             seen += con.execute("SELECT count(*) FROM window_items").fetchone()[0]
         assert seen > 0
+
+        # reconcile() writes a window store by store: the same rows as the model over all stores
+        assert reconcile(con, settings, whole) == con.execute("SELECT count(*) FROM whole_items").fetchone()[0]
+        for a, b in (("recon_item_rows", "whole_items"), ("whole_items", "recon_item_rows")):
+            assert con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchone()[0] == 0, a
 
 
 def test_the_invariants_hold_over_the_runs_window_and_over_everything_when_run_alone(home):

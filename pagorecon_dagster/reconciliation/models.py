@@ -146,7 +146,8 @@ def reconcile(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window
     # Normally done by the current state's own asset; a no-op then, and a safeguard when only
     # recon_items is materialized after orders or payments changed.
     refresh_reference_counts(con)
-    inserted = replace_window(con, "recon_item_rows", window.predicate, window.variables(settings))
+    by_store = [Window((store,), window.start, window.end).variables(settings) for store in window.stores]
+    inserted = replace_window(con, "recon_item_rows", window.predicate, window.variables(settings), parts=by_store)
     build_view(con, "recon_items")
     return inserted
 

@@ -203,14 +203,20 @@ def replace_window(
     name: str,
     window_predicate: str,
     variables: Mapping[str, object] = {},
+    parts: Sequence[Mapping[str, object]] = (),
 ) -> int:
     """Partitioned model: delete the window's rows, insert the model's rows for it, in one
-    transaction. The model's SELECT filters itself to the window through its variables."""
+    transaction. The model's SELECT filters itself to the window through its variables. With
+    `parts` (variables that cut the window into pieces, e.g. one per store), the model's rows are
+    inserted piece by piece, so that only one piece is in memory at a time."""
     set_variables(con, variables)
     sql = model_sql(name)
     with transaction(con):
         if table_type(con, name) is None:
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({sql}) WHERE false")
         con.execute(f"DELETE FROM {name} WHERE {window_predicate}")
-        inserted = con.execute(f"INSERT INTO {name} BY NAME {sql}").fetchone()[0]
+        inserted = 0
+        for part in parts or [variables]:
+            set_variables(con, part)
+            inserted += con.execute(f"INSERT INTO {name} BY NAME {sql}").fetchone()[0]
     return int(inserted)
