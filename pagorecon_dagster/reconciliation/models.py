@@ -73,13 +73,12 @@ def refresh_model(con: duckdb.DuckDBPyConnection, name: str) -> Refresh:
     return Refresh("full", rows, rows)
 
 
-def _touch_references(con: duckdb.DuckDBPyConnection, fresh: str | None) -> None:
+def _touch_references(con: duckdb.DuckDBPyConnection, table: str, fresh: str | None) -> None:
     """Orders or CIPs are about to change (in refresh_latest's transaction): note the references of
     their old and new versions, or, for a rebuild, make the next count a full one."""
     if fresh is None:
         con.execute("DELETE FROM current_state_marks WHERE model = 'reference_counts'")
         return
-    table = fresh.removesuffix("_fresh")
     keys = LATEST_VERSION_MODELS[table][1]
     same_key = " AND ".join(f"t.{key} = f.{key}" for key in keys)
     con.execute(

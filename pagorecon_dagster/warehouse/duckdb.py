@@ -137,16 +137,16 @@ def refresh_latest(
     name: str,
     raw_table: str,
     keys: Sequence[str],
-    on_change: Callable[[duckdb.DuckDBPyConnection, str | None], None] | None = None,
+    on_change: Callable[[duckdb.DuckDBPyConnection, str, str | None], None] | None = None,
 ) -> Refresh:
     """Keep latest-version model `name` (one row per `keys`, the row of the latest file) up to date
     from `raw_table`. Files are applied in `file_seq` order, so rows of files newer than the last
     refresh replace their keys' rows and nothing else changes; the model reads only those rows when
     given `after_file_seq`. The table is rebuilt whole when that shortcut could be wrong: first
     refresh, a changed model or raw table, or raw rows of applied files added or removed since.
-    `on_change(con, fresh)` runs inside the transaction before rows are replaced: `fresh` names the
-    temp table of the new versions (the replaced ones are still in `name`), or is None for a
-    rebuild."""
+    `on_change(con, name, fresh)` runs inside the transaction before rows are replaced: `fresh`
+    names the temp table of the new versions (the replaced ones are still in `name`), or is None
+    for a rebuild."""
     sql = model_sql(name)
     columns = con.execute(
         "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) "
@@ -167,7 +167,7 @@ def refresh_latest(
                 set_variables(con, {"after_file_seq": mark[1]})
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_fresh AS {sql}")
                 if on_change is not None:
-                    on_change(con, f"{name}_fresh")
+                    on_change(con, name, f"{name}_fresh")
                 same_key = " AND ".join(f"t.{key} = f.{key}" for key in keys)
                 con.execute(f"DELETE FROM {name} AS t USING {name}_fresh AS f WHERE {same_key}")
                 written = con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {name}_fresh").fetchone()[0]
@@ -177,7 +177,7 @@ def refresh_latest(
                 con.execute("RESET VARIABLE after_file_seq")
                 con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
                 if on_change is not None:
-                    on_change(con, None)
+                    on_change(con, name, None)
                 mode, written = "full", None
             con.execute("DELETE FROM current_state_marks WHERE model = ?", [name])
             con.execute("INSERT INTO current_state_marks VALUES (?, ?, ?, ?)", [name, fingerprint, last_seq, raw_rows])
