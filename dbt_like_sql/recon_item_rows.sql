@@ -4,9 +4,10 @@
 -- grace_business_days (INTEGER).
 -- In the DuckDB shell: SET VARIABLE stores = ['lima_shop']; ...
 --
--- Built for volume (10M orders, benchmarks/README.md): each input is scanned a few times and
--- never copied whole; what concerns only a few references (several CIPs, shared references,
--- orphans) is computed on those references alone. `evidence_detail` holds the sentence of every
+-- Built for volume (10M orders, benchmarks/README.md): orders and CIPs are each scanned about
+-- twice and never copied whole; what concerns only a few references (several CIPs, shared
+-- references, orphans) is read from reference_counts and reference_cips, which the current state
+-- keeps. reconciliation/models.py runs this once per store of the window. `evidence_detail` holds the sentence of every
 -- item except a plain match (same currency, one CIP, exact amount), about nine in ten rows,
 -- whose sentence the view writes from the row's own columns and `paid_at`.
 WITH
