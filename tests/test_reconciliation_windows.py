@@ -126,3 +126,50 @@ def test_the_invariants_hold_over_the_runs_window_and_over_everything_when_run_a
     assert run_window(range_tags(["shop"], day, day + dt.timedelta(days=2)), settings) == Window(("shop",), day, day + dt.timedelta(days=2))
     assert run_window({"dagster/partition": str(partition_key("shop", day))}, settings) == Window(("shop",), day, day)
     assert run_window({}, settings) is None
+
+
+def test_reference_counts_that_drift_from_the_orders_and_cips_fail_their_check_until_recounted(home):
+    import dagster as dg
+
+    from pagorecon_dagster.config import load_settings
+    from pagorecon_dagster.reconciliation.checks import counts_match_a_recount
+    from pagorecon_dagster.reconciliation.models import Window, reference_count_drift
+    from pagorecon_dagster.resources import PagoreconHome
+    from pagorecon_dagster.warehouse.duckdb import connect, set_variables
+
+    # orders of earlier days: 07-14 and 07-11 each hold a seventh of them, so a check of one of
+    # those days recounts only that day's references (reference_count_drift)
+    home.orders("A1,2026-07-14 10:00:00,pending,PEN,50.00,0.00,PagoEfectivo,,,\n"
+                "C1,2026-07-11 10:00:00,pending,PEN,5.00,0.00,PagoEfectivo,,,\n"
+                + "".join(f"B{n},2026-07-10 10:00:00,pending,PEN,5.00,0.00,PagoEfectivo,,,\n" for n in range(5)))
+    home.statements(
+        """\
+        90000001,A1,,paid,PEN,50.00,,,2026-07-14T09:00:00-05:00,,2026-07-14T11:00:00-05:00,BCP,,,
+        90000002,A1,,paid,PEN,50.00,,,2026-07-14T09:30:00-05:00,,2026-07-14T12:00:00-05:00,BCP,,,
+        """
+    )
+    result = home.run("2026-07-14", "2026-07-14")  # conftest: every check of the run passed
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "counts_match_a_recount"]
+    assert check.passed and check.metadata["scope"].value == "shop, shopi 2026-07-14..2026-07-14"
+
+    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:  # a hand edit the refresh cannot know of
+        con.execute("DELETE FROM reference_cips WHERE cip = '90000002'")
+        con.execute("UPDATE reference_counts SET cip_count = 3")
+    expected = [("CIP missing", "shop", "A1", "90000002 paid"), ("recount only", "shop", "A1", "1 orders, 2 CIPs"),
+                ("stored only", "shop", "A1", "1 orders, 3 CIPs")]
+    alone = counts_match_a_recount(dg.build_asset_check_context(), pagorecon=PagoreconHome(home=str(home.path)))
+    assert not alone.passed
+    assert alone.metadata["differences"].value == [list(row) for row in expected]
+    # the same drift, seen from the day's window (a partial recount), from another small day's
+    # (which does not look at A1) and from a day holding most orders (checked whole)
+    settings = load_settings(home.path)
+    with connect(settings.warehouse_path) as con:
+        for day, found in ((dt.date(2026, 7, 14), expected), (dt.date(2026, 7, 11), []), (dt.date(2026, 7, 10), expected)):
+            set_variables(con, Window(("shop", "shopi"), day, day).variables(settings))
+            assert reference_count_drift(con, "in_window(store_id, business_date)", "in_window(store_id, payment_date)") == found
+        assert con.execute("SELECT count(*) FROM touched_references").fetchone()[0] == 0  # rolled back
+    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+        con.execute("DELETE FROM current_state_marks WHERE model = 'reference_counts'")
+    home.run("2026-07-14", "2026-07-14")
+    assert counts_match_a_recount(dg.build_asset_check_context(), pagorecon=PagoreconHome(home=str(home.path))).passed
+    assert home.query("SELECT cip_count FROM reference_counts") == [{"cip_count": 2}]

@@ -8,7 +8,7 @@ import dagster as dg
 
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.partitions import parse_keys, store_day_partitions
-from pagorecon_dagster.reconciliation.models import Window
+from pagorecon_dagster.reconciliation.models import Window, reference_count_drift
 from pagorecon_dagster.resources import PagoreconHome
 from pagorecon_dagster.warehouse.duckdb import set_variables, table_type
 
@@ -31,15 +31,16 @@ def run_window(tags: dict[str, str], settings: Settings) -> Window | None:
     return None
 
 
-def _scope(context: dg.AssetCheckExecutionContext, pagorecon: PagoreconHome, con) -> tuple[str, dict]:
-    """SQL that keeps a row of the run's window (TRUE when the check runs alone), and where it looked."""
+def _scope(context: dg.AssetCheckExecutionContext, pagorecon: PagoreconHome, con, day: str = "business_date") -> tuple[str, dict]:
+    """SQL that keeps a row whose store and `day` fall in the run's window (TRUE when the check
+    runs alone), and where it looked."""
     settings = pagorecon.settings()
     window = run_window(dict(context.op_execution_context.run_tags), settings)
     if window is None:
         return "TRUE", {"scope": dg.MetadataValue.text("everything reconciled so far")}
     set_variables(con, window.variables(settings))
     scope = f"{', '.join(window.stores)} {window.start}..{window.end}"
-    return "in_window(store_id, business_date)", {"scope": dg.MetadataValue.text(scope)}
+    return f"in_window(store_id, {day})", {"scope": dg.MetadataValue.text(scope)}
 
 
 @dg.asset_check(asset="recon_items", description="Every PagoEfectivo order of a reconciled store-day appears exactly once as a primary item")
@@ -103,8 +104,29 @@ def summary_matches_items(context: dg.AssetCheckExecutionContext, pagorecon: Pag
     )
 
 
+@dg.asset_check(
+    asset="reference_counts",
+    description="The stored reference counts and their CIPs equal a recount of the references of the run's orders and payments",
+)
+def counts_match_a_recount(context: dg.AssetCheckExecutionContext, pagorecon: PagoreconHome) -> dg.AssetCheckResult:
+    with pagorecon.warehouse() as con:
+        if not _exists(con, "reference_cips"):
+            return dg.AssetCheckResult(passed=True, metadata={"note": "nothing counted yet"})
+        orders_scope, where = _scope(context, pagorecon, con)
+        payments_scope, _ = _scope(context, pagorecon, con, day="payment_date")
+        drift = reference_count_drift(con, orders_scope, payments_scope)
+    return dg.AssetCheckResult(
+        passed=not drift,
+        metadata={
+            **where,
+            "differences": dg.MetadataValue.json([list(map(str, row)) for row in drift]),
+            "fix": "DELETE FROM current_state_marks WHERE model = 'reference_counts', then materialize reference_counts",
+        },
+    )
+
+
 def _exists(con, table: str) -> bool:
     return table_type(con, table) is not None
 
 
-reconciliation_checks = [each_order_once, summary_matches_items]
+reconciliation_checks = [each_order_once, summary_matches_items, counts_match_a_recount]
