@@ -72,10 +72,13 @@ def warehouse(tmp_path):
         yield con
 
 
-def cip_row(file_seq: int, line: int, cip: str, status: str, *, origin: str = "csv", operation: str | None = None) -> str:
+def cip_row(file_seq: int, line: int, cip: str, status: str, *, origin: str = "csv", operation: str | None = None,
+            code: str | None = None) -> str:
+    """A raw statement row; its transaction code is `code` (default A<cip>), its reference that code upper-cased."""
     op = "NULL" if operation is None else f"'{operation}'"
+    code = code or f"A{cip}"
     return (
-        f"('shop', '{cip}', 'A{cip}', 'A{cip}', {op}, '{status}', 'PEN', 1000, '{origin}', "
+        f"('shop', '{cip}', '{code}', '{code.upper()}', {op}, '{status}', 'PEN', 1000, '{origin}', "
         f"'statements/shop/f{file_seq}', {file_seq}, {line})"
     )
 
@@ -164,16 +167,16 @@ def refresh_all(con) -> str:
 def test_reference_counts_follow_orders_and_cips_that_change_reference_or_payment_method(warehouse):
     con = warehouse
     add_order_rows(con, order_row(1, 1, "a1"), order_row(1, 2, "b1"))
-    add_statement_rows(con, cip_row(2, 1, "1", "paid").replace("'A1', 'A1'", "'a1', 'A1'"))
+    add_statement_rows(con, cip_row(2, 1, "1", "paid", code="a1"))
     assert refresh_all(con) == "full"
     assert counts(con) == {}  # one order with one CIP or none: no reference needs more
     # a second CIP for A1, and an orphan CIP
-    add_statement_rows(con, cip_row(3, 1, "2", "pending").replace("'A2', 'A2'", "'A1', 'A1'"), cip_row(3, 2, "9", "paid"))
+    add_statement_rows(con, cip_row(3, 1, "2", "pending", code="A1"), cip_row(3, 2, "9", "paid"))
     assert refresh_all(con) == "incremental"
     assert counts(con) == {"A1": (1, 2), "A9": (0, 1)}
     assert sorted(con.execute("SELECT cip, reference FROM reference_cips").fetchall()) == [("1", "A1"), ("2", "A1"), ("9", "A9")]
     # CIP 2 restated under another reference: A1 is one-to-one again, B1 now has its CIP
-    add_statement_rows(con, cip_row(4, 1, "2", "paid").replace("'A2', 'A2'", "'b1', 'B1'"))
+    add_statement_rows(con, cip_row(4, 1, "2", "paid", code="b1"))
     assert refresh_all(con) == "incremental"
     assert counts(con) == {"A9": (0, 1)}
     # order A1 restated as paid by card: its CIP has no PagoEfectivo order left; a second order shares B1
