@@ -16,7 +16,7 @@ import duckdb
 from pagorecon_dagster.alerts.policy import AlertPolicy
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.reconciliation.models import Window
-from pagorecon_dagster.warehouse.duckdb import model_sql, set_variables
+from pagorecon_dagster.warehouse.duckdb import model_sql, set_variables, transaction
 
 # Kinds computed per store x day partition, in the order a person reads them.
 PARTITION_KINDS = (
@@ -66,8 +66,7 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window, 
         f" AND kind IN ({', '.join(repr(k) for k in PARTITION_KINDS)})"
     )
     changed = " OR ".join(f"a.{c} IS DISTINCT FROM c.{c}" for c in CONTENT)
-    con.execute("BEGIN")
-    try:
+    with transaction(con):
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE alert_candidates AS
                 SELECT kind || '|' || coalesce(store_id, '*') || '|' || CAST(business_date AS VARCHAR) AS alert_id, *
@@ -96,8 +95,4 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window, 
             f"UPDATE alerts SET resolved_at = ?, delivered_at = NULL, delivery_error = NULL WHERE {cleared}", [now]
         ).fetchone()[0]
         con.execute("DROP TABLE alert_candidates")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return Changes(raised, updated, unchanged, resolved, withdrawn, counts)

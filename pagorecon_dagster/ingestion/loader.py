@@ -29,6 +29,7 @@ from pagorecon_dagster.ingestion.sources import (
     Source,
 )
 from pagorecon_dagster.validation import schemas
+from pagorecon_dagster.warehouse.duckdb import transaction
 
 CHUNK_ROWS = 50_000
 Progress = Callable[[str], None]
@@ -139,16 +140,11 @@ def ingest_file(
             outcome.status = "skipped"
             return outcome
         store = _store_for(settings, source, relative)
-        con.execute("BEGIN")
-        try:
+        with transaction(con):
             file_seq = con.execute("SELECT nextval('file_seq')").fetchone()[0]
             for judged in judge_chunks(path, facts, source, store):
                 _load_chunk(con, source, store, judged, name, file_seq, outcome)
             _record(con, outcome, facts, file_seq, run_id)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     except readers.UnreadableFile as exc:
         outcome.status, outcome.error = "failed", str(exc)
         outcome.rows_read = outcome.rows_loaded = outcome.rows_quarantined = 0

@@ -18,6 +18,7 @@ import duckdb
 from pagorecon_dagster.core.masking import mask_digits
 from pagorecon_dagster.refunds import audit
 from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.warehouse.duckdb import transaction as sql_transaction
 
 REQUESTED, REJECTED, AWAITING_APPROVAL, APPROVED = "requested", "rejected", "awaiting_approval", "approved"
 SUBMITTED, PAID, FAILED = "submitted", "paid", "failed"
@@ -53,14 +54,8 @@ def now_utc() -> dt.datetime:
 @contextlib.contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """A refund decision and its audit entries commit together, or not at all."""
-    with _WRITER:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            yield con
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with _WRITER, sql_transaction(con):
+        yield con
 
 
 @contextlib.contextmanager
