@@ -1,9 +1,12 @@
--- Totals per store, Lima date, currency and status over recon_items, for the window.
--- `currency` is the order's, or the payment's for an item with no order (CONTRACT §3).
+-- Totals per store, Lima date, currency, paid currency and status over recon_items, for the window.
+-- `currency` is the order's, or the payment's for an item with no order; `paid_currency` is the
+-- currency actually paid, NULL for an item with no payment, so every sum is in one currency
+-- (CONTRACT §3): an FX item's USD paid amount never adds into a PEN sum.
 SELECT
     store_id,
     business_date,
     coalesce(order_currency, paid_currency) AS currency,
+    paid_currency,
     status,
     count(*) AS items,
     CAST(coalesce(sum(order_total_cents), 0) AS BIGINT) AS order_total_cents,
@@ -12,4 +15,4 @@ SELECT
 FROM recon_items
 WHERE in_window(store_id, business_date)
 GROUP BY ALL
-ORDER BY store_id, business_date, currency, status
+ORDER BY store_id, business_date, currency, paid_currency NULLS LAST, status

@@ -263,7 +263,8 @@ duplicate_items AS (
     LEFT JOIN shared_refs AS s ON s.store_id = o.store_id AND s.reference = o.reference
     WHERE p.paid_rank > 1 AND (s.owner_order_id IS NULL OR s.owner_order_id = o.order_id)
 ),
--- Paid CIPs of the window's Lima dates whose reference matches no PagoEfectivo order of the store.
+-- Paid CIPs of the window's Lima dates whose reference matches no PagoEfectivo order of the store,
+-- or that carry no reference at all.
 orphan_cips AS (
     SELECT * FROM reference_cips
     WHERE order_count = 0 AND status = 'paid' AND in_window(store_id, payment_date)
@@ -279,16 +280,18 @@ orphan_items AS (
     SELECT
         p.store_id, p.payment_date AS business_date, p.reference, m.order_id, p.cip,
         'ORPHAN_PAYMENT' AS status,
-        CASE WHEN m.order_id IS NOT NULL THEN 'ORDER_PAID_OTHER_METHOD' ELSE 'NO_ORDER' END AS reason,
+        CASE WHEN p.reference IS NULL THEN 'NO_REFERENCE' WHEN m.order_id IS NOT NULL THEN 'ORDER_PAID_OTHER_METHOD' ELSE 'NO_ORDER' END AS reason,
         CAST(NULL AS VARCHAR) AS order_currency, CAST(NULL AS BIGINT) AS order_total_cents,
         p.currency AS paid_currency, p.amount_cents AS paid_amount_cents,
         p.amount_cents AS difference_cents,
         m.order_id IS NOT NULL AS refund_candidate,
-        concat('CIP ', p.cip, ' (transaction code ', p.transaction_code, ') paid ', fmt_money(p.amount_cents, p.currency),
+        CASE WHEN p.reference IS NULL THEN concat('CIP ', p.cip, ' paid ', fmt_money(p.amount_cents, p.currency),
+            ' on ', fmt_lima(p.date_payment), '; the CIP carried no reference (transaction code), so no order can be linked to it; a person must decide.')
+        ELSE concat('CIP ', p.cip, ' (transaction code ', p.transaction_code, ') paid ', fmt_money(p.amount_cents, p.currency),
             ' on ', fmt_lima(p.date_payment), '; ',
             CASE WHEN m.order_id IS NOT NULL
                 THEN concat('order ', m.order_id, ' was paid by another method (', coalesce(m.payment_method, 'unknown'), '): the buyer paid twice.')
-                ELSE concat('no order of store ', p.store_id, ' has reference ', p.reference, '; a person must decide.') END) AS evidence_detail,
+                ELSE concat('no order of store ', p.store_id, ' has reference ', p.reference, '; a person must decide.') END) END AS evidence_detail,
         p.date_payment AS paid_at
     FROM orphan_cips AS p
     LEFT JOIN other_method_orders AS m ON m.store_id = p.store_id AND m.reference = p.reference

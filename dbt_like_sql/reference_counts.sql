@@ -12,7 +12,8 @@ WITH ref_rows AS NOT MATERIALIZED (
     SELECT store_id, reference, TRUE AS is_order FROM orders
     WHERE is_pagoefectivo
     UNION ALL
-    SELECT store_id, reference, FALSE FROM payments
+    -- a CIP without a reference is counted alone, in reference_cips.sql
+    SELECT store_id, reference, FALSE FROM payments WHERE reference IS NOT NULL
 )
 SELECT store_id, reference,
     count(*) FILTER (WHERE is_order) AS order_count,

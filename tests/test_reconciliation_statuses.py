@@ -1,6 +1,7 @@
 """One scenario per status of CONTRACT §3: a few rows in, exact statuses and céntimos out."""
 
 import datetime as dt
+import json
 
 
 def only(items, **match):
@@ -212,4 +213,105 @@ def test_summary_sums_items(home):
     assert rows == [
         {"currency": "PEN", "status": "MATCHED", "items": 2, "order_total_cents": 7500, "paid_amount_cents": 7500, "refunded_cents": 0},
         {"currency": "USD", "status": "AWAITING_PAYMENT", "items": 1, "order_total_cents": 1000, "paid_amount_cents": 0, "refunded_cents": 0},
+    ]
+
+
+def test_a_paid_cip_without_reference_is_its_own_orphan_dated_by_its_payment(home):
+    from pagorecon_dagster.reports.evidence import evidence_in
+
+    home.orders("A1,2026-07-14 10:00:00,pending,PEN,50.00,0.00,PagoEfectivo,,,\n")
+    home.statements(
+        """\
+        90000001,A1,,paid,PEN,50.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T11:00:00-05:00,BCP,,,
+        90000002,,,paid,PEN,30.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T22:30:00-05:00,BCP,,,
+        90000003,,,paid,USD,12.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T12:00:00-05:00,BCP,,,
+        90000004,,,pending,PEN,99.00,,,2026-07-14T10:00:00-05:00,,,,,,
+        90000005,#,,reversed,PEN,15.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T12:00:00-05:00,BCP,,,
+        """
+    )
+    # the same through the JSON path: a notification with no transactionCode, a CIP search reply with an empty one
+    home.drop("statements/shop/notification.json", json.dumps(
+        {"eventType": "cip.paid", "operationNumber": "OP-7",
+         "data": {"cip": "90000006", "currency": "PEN", "amount": "7.00", "paymentDate": "2026-07-14T13:00:00-05:00"}}))
+    home.drop("statements/shop/search.json", json.dumps([
+        {"cip": "90000007", "transactionCode": "", "amount": "8.00", "currency": "PEN", "status": 23,
+         "dateCreation": "2026-07-14T10:00:00-05:00", "datePayment": "2026-07-14T14:00:00-05:00"}]))
+    home.run("2026-07-14", "2026-07-15")
+    assert home.query("SELECT * FROM quarantine") == []
+    items = home.items()
+    assert only(items, order_id="A1")["status"] == "MATCHED"
+    orphans = {i["cip"]: i for i in items if i["status"] == "ORPHAN_PAYMENT"}
+    assert sorted(orphans) == ["90000002", "90000003", "90000006", "90000007"]  # pending and reversed give no row
+    assert {i["status"] for i in items} == {"MATCHED", "ORPHAN_PAYMENT"}  # no DUPLICATE_PAYMENT among them
+    assert {cip: (i["reason"], i["paid_currency"], i["paid_amount_cents"], i["difference_cents"], i["refund_candidate"],
+                  i["order_id"], i["business_date"]) for cip, i in orphans.items()} == {
+        "90000002": ("NO_REFERENCE", "PEN", 3000, 3000, False, None, dt.date(2026, 7, 14)),  # 03:30 UTC the next day
+        "90000003": ("NO_REFERENCE", "USD", 1200, 1200, False, None, dt.date(2026, 7, 14)),
+        "90000006": ("NO_REFERENCE", "PEN", 700, 700, False, None, dt.date(2026, 7, 14)),
+        "90000007": ("NO_REFERENCE", "PEN", 800, 800, False, None, dt.date(2026, 7, 14)),
+    }
+    evidence = orphans["90000002"]["evidence"]
+    assert evidence == (
+        "CIP 90000002 paid PEN 30.00 on 2026-07-14 22:30 Lima; the CIP carried no reference (transaction code), "
+        "so no order can be linked to it; a person must decide."
+    )
+    assert evidence_in("es", evidence) == (
+        "El CIP 90000002 pagó PEN 30.00 el 2026-07-14 22:30 Lima; el CIP no trae referencia (código de transacción), "
+        "así que no se puede vincular a ningún pedido; debe decidirlo una persona."
+    )
+    assert home.query("SELECT reference FROM recon_items WHERE cip = '90000002'") == [{"reference": None}]
+
+
+def test_a_cip_without_reference_restated_with_one_leaves_the_orphans_and_back(home):
+    home.orders("A1,2026-07-14 10:00:00,pending,PEN,50.00,0.00,PagoEfectivo,,,\n")
+    home.statements(
+        """\
+        90000001,A1,,paid,PEN,50.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T11:00:00-05:00,BCP,,,
+        90000002,,,paid,PEN,50.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T12:00:00-05:00,BCP,,,
+        90000003,,,paid,PEN,20.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T12:00:00-05:00,BCP,,,
+        """,
+        name="d1.csv",
+    )
+    home.run("2026-07-14", "2026-07-14")
+    assert {(i["cip"], i["status"], i["reason"]) for i in home.items()} == {
+        ("90000001", "MATCHED", None), ("90000002", "ORPHAN_PAYMENT", "NO_REFERENCE"), ("90000003", "ORPHAN_PAYMENT", "NO_REFERENCE"),
+    }
+    # a later statement gives 90000002 its reference and takes 90000001's away (the run's checks recount the references)
+    home.statements(
+        """\
+        90000002,a1,,paid,PEN,50.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T12:00:00-05:00,BCP,,,
+        90000001,,,paid,PEN,50.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T11:00:00-05:00,BCP,,,
+        """,
+        name="d2.csv",
+    )
+    home.run("2026-07-14", "2026-07-14")
+    assert {(i["cip"], i["status"], i["reason"]) for i in home.items()} == {
+        ("90000002", "MATCHED", None), ("90000001", "ORPHAN_PAYMENT", "NO_REFERENCE"), ("90000003", "ORPHAN_PAYMENT", "NO_REFERENCE"),
+    }
+
+
+def test_summary_keeps_each_paid_currency_apart(home):
+    home.orders(
+        """\
+        A1,2026-07-14 10:00:00,pending,PEN,380.00,0.00,PagoEfectivo,,,
+        A2,2026-07-14 10:00:00,pending,PEN,10.00,0.00,PagoEfectivo,,,
+        A3,2026-07-14 10:00:00,pending,PEN,40.00,0.00,PagoEfectivo,,,
+        """
+    )
+    home.statements(
+        """\
+        90000001,A1,,paid,USD,100.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T11:00:00-05:00,BCP,,,
+        90000002,A2,,paid,PEN,10.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T11:00:00-05:00,BCP,,,
+        """
+    )
+    home.drop("fx/sbs.csv", "date,currency,buy,sell\n2026-07-14,USD,3.750,3.800\n")
+    home.run("2026-07-14", "2026-07-14")
+    rows = home.query(
+        "SELECT currency, paid_currency, status, items, order_total_cents, paid_amount_cents FROM recon_daily_summary ORDER BY ALL"
+    )
+    # the USD céntimos of the FX-converted payment are never added to PEN céntimos
+    assert rows == [
+        {"currency": "PEN", "paid_currency": "PEN", "status": "MATCHED", "items": 1, "order_total_cents": 1000, "paid_amount_cents": 1000},
+        {"currency": "PEN", "paid_currency": "USD", "status": "MATCHED", "items": 1, "order_total_cents": 38000, "paid_amount_cents": 10000},
+        {"currency": "PEN", "paid_currency": None, "status": "AWAITING_PAYMENT", "items": 1, "order_total_cents": 4000, "paid_amount_cents": 0},
     ]

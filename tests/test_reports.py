@@ -206,32 +206,33 @@ def test_daily_totals_by_status_and_currency_equal_the_warehouse_in_every_format
     t = T_EN
 
     def project(r):
-        return (r[t("col_currency")], r[t("col_status")], int(r[t("col_items")]), money(r[t("col_order_total")]),
-                money(r[t("col_paid")]), money(r[t("col_refunded")]))
+        return (r[t("col_currency")], r[t("col_paid_currency")] or None, r[t("col_status")], int(r[t("col_items")]),
+                money(r[t("col_order_total")]), money(r[t("col_paid")]), money(r[t("col_refunded")]))
 
     found = in_every_format(home.path, "daily/2026-07/shop_2026-07-14", "totals", t, project)
     assert_same_in_every_format(found, [
-        ("PEN", "MATCHED", 2, 15050, 15050, 0),
-        ("PEN", "AMOUNT_MISMATCH", 1, 20000, 19000, 0),
-        ("PEN", "DUPLICATE_PAYMENT", 1, 0, 5000, 0),
-        ("PEN", "PAID_CANCELLED_ORDER", 1, 6000, 6000, 6000),
-        ("PEN", "ORPHAN_PAYMENT", 1, 0, 2500, 0),
-        ("PEN", "REVERSED", 1, 4000, 0, 0),
-        ("PEN", "AWAITING_PAYMENT", 1, 8000, 0, 0),
-        ("PEN", "Total", 8, 53050, 47550, 6000),
-        ("USD", "MATCHED", 1, 3000, 3000, 0),
-        ("USD", "Total", 1, 3000, 3000, 0),
+        ("PEN", "PEN", "MATCHED", 2, 15050, 15050, 0),
+        ("PEN", "PEN", "AMOUNT_MISMATCH", 1, 20000, 19000, 0),
+        ("PEN", "PEN", "DUPLICATE_PAYMENT", 1, 0, 5000, 0),
+        ("PEN", "PEN", "PAID_CANCELLED_ORDER", 1, 6000, 6000, 6000),
+        ("PEN", "PEN", "ORPHAN_PAYMENT", 1, 0, 2500, 0),
+        ("PEN", "PEN", "Total", 6, 41050, 47550, 6000),
+        ("PEN", None, "REVERSED", 1, 4000, 0, 0),
+        ("PEN", None, "AWAITING_PAYMENT", 1, 8000, 0, 0),
+        ("PEN", None, "Total", 2, 12000, 0, 0),
+        ("USD", "USD", "MATCHED", 1, 3000, 3000, 0),
+        ("USD", "USD", "Total", 1, 3000, 3000, 0),
     ])
-    # the same numbers as the warehouse's own summary (no FX item on this day)
+    # row for row the warehouse's own summary
     summary = home.query(
-        "SELECT currency, status, items, order_total_cents, paid_amount_cents, refunded_cents FROM recon_daily_summary"
+        "SELECT currency, paid_currency, status, items, order_total_cents, paid_amount_cents, refunded_cents FROM recon_daily_summary"
         " WHERE store_id = 'shop' AND business_date = DATE '2026-07-14'"
     )
-    by_key = {(r["currency"], r["status"]): r for r in summary}
-    for currency, status, items, total, paid, refunded in found["xlsx"]:
+    by_key = {(r["currency"], r["paid_currency"], r["status"]): r for r in summary}
+    for currency, paid_currency, status, items, total, paid, refunded in found["xlsx"]:
         if status == "Total":
             continue
-        row = by_key.pop((currency, status))
+        row = by_key.pop((currency, paid_currency, status))
         assert (items, total, paid, refunded) == (row["items"], row["order_total_cents"], row["paid_amount_cents"], row["refunded_cents"])
     assert by_key == {}
 
@@ -241,17 +242,35 @@ def test_an_fx_item_counts_its_order_and_its_payment_each_in_its_own_currency(sc
     t = T_EN
     found = in_every_format(
         home.path, "daily/2026-07/shop_2026-07-15", "totals", t,
-        lambda r: (r[t("col_currency")], r[t("col_status")], int(r[t("col_items")]), money(r[t("col_order_total")]), money(r[t("col_paid")])),
+        lambda r: (r[t("col_currency")], r[t("col_paid_currency")], r[t("col_status")], int(r[t("col_items")]),
+                   money(r[t("col_order_total")]), money(r[t("col_paid")])),
     )
+    # the PEN order paid in USD: its PEN total and its USD payment on one row, never summed with PEN payments
     assert_same_in_every_format(found, [
-        ("PEN", "MATCHED", 2, 38450, 1000), ("PEN", "Total", 2, 38450, 1000),
-        ("USD", "MATCHED", 0, 0, 10000), ("USD", "Total", 0, 0, 10000),
+        ("PEN", "PEN", "MATCHED", 1, 1000, 1000), ("PEN", "PEN", "Total", 1, 1000, 1000),
+        ("PEN", "USD", "MATCHED", 1, 37450, 10000), ("PEN", "USD", "Total", 1, 37450, 10000),
     ])
-    paid_by_currency = home.query(
-        "SELECT paid_currency, sum(paid_amount_cents) AS paid FROM recon_items WHERE store_id = 'shop'"
-        " AND business_date = DATE '2026-07-15' GROUP BY ALL ORDER BY 1"
+    summary = home.query(
+        "SELECT currency, paid_currency, status, items, order_total_cents, paid_amount_cents FROM recon_daily_summary"
+        " WHERE store_id = 'shop' AND business_date = DATE '2026-07-15' ORDER BY ALL"
     )
-    assert [(r["paid_currency"], r["paid"]) for r in paid_by_currency] == [("PEN", 1000), ("USD", 10000)]
+    assert [tuple(r.values()) for r in summary] == [("PEN", "PEN", "MATCHED", 1, 1000, 1000), ("PEN", "USD", "MATCHED", 1, 37450, 10000)]
+
+
+def test_a_payment_without_reference_is_listed_among_the_orphans(home):
+    home.orders("A1,2026-07-14 10:00:00,pending,PEN,50.00,0.00,PagoEfectivo,,,\n")
+    home.statements(
+        "90000001,ZZ9,,paid,PEN,10.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T11:00:00-05:00,BCP,,,\n"
+        "90000002,,,paid,PEN,20.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T12:00:00-05:00,BCP,,,\n"
+    )
+    home.run("2026-07-14", "2026-07-14")
+    t = T_EN
+    found = in_every_format(home.path, "daily/2026-07/shop_2026-07-14", "discrepancies", t,
+                            lambda r: (r[t("col_status")], r[t("col_reason")], r[t("col_cip")], money(r[t("col_paid")])))
+    assert_same_in_every_format(found, [
+        ("ORPHAN_PAYMENT", "NO_REFERENCE (no reference on the CIP)", "90000002", 2000),
+        ("ORPHAN_PAYMENT", "NO_ORDER (no order)", "90000001", 1000),
+    ])
 
 
 def test_daily_expected_net_commissions_igv_and_unknown_fees(scenario):

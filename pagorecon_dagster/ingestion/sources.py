@@ -45,8 +45,9 @@ def statement_rows(df: pd.DataFrame, store: StoreConfig | None) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "cip": df["cip"],
-            "transaction_code": df["transaction_code"],
-            "reference": normalize_reference(df["transaction_code"]),
+            "transaction_code": _blank_to_none(df["transaction_code"]),
+            # NULL, not '', when there is none: CIPs without a reference share nothing with each other.
+            "reference": _blank_to_none(normalize_reference(df["transaction_code"])),
             "operation_number": _blank_to_none(_col(df, "operation_number")),
             "status": df["status"].str.lower().map(schemas.STATEMENT_STATUSES),
             "currency": df["currency"].str.upper(),

@@ -81,7 +81,7 @@ def summary_matches_items(context: dg.AssetCheckExecutionContext, pagorecon: Pag
         diff = con.execute(
             f"""
             WITH items AS (
-                SELECT store_id, business_date, coalesce(order_currency, paid_currency) AS currency, status,
+                SELECT store_id, business_date, coalesce(order_currency, paid_currency) AS currency, paid_currency, status,
                        count(*) AS items, coalesce(sum(order_total_cents), 0) AS order_total_cents,
                        coalesce(sum(paid_amount_cents), 0) AS paid_amount_cents,
                        coalesce(sum(refunded_cents), 0) AS refunded_cents
@@ -90,7 +90,7 @@ def summary_matches_items(context: dg.AssetCheckExecutionContext, pagorecon: Pag
                 GROUP BY ALL
             ),
             summary AS (
-                SELECT store_id, business_date, currency, status, items, order_total_cents, paid_amount_cents, refunded_cents
+                SELECT store_id, business_date, currency, paid_currency, status, items, order_total_cents, paid_amount_cents, refunded_cents
                 FROM recon_daily_summary WHERE {in_scope}
             )
             SELECT * FROM (FROM items EXCEPT FROM summary)

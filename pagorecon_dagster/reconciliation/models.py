@@ -95,7 +95,8 @@ def refresh_reference_counts(con: duckdb.DuckDBPyConnection) -> Refresh:
     payments were rebuilt since), in one transaction."""
     counts_sql, cips_sql = model_sql("reference_counts"), model_sql("reference_cips")
     fingerprint = hashlib.sha256(f"{counts_sql}\n{cips_sql}".encode("utf-8")).hexdigest()
-    touched = "USING touched_references AS t WHERE r.store_id = t.store_id AND r.reference = t.reference"
+    # NULL stands for the store's CIPs without a reference, which are recounted together.
+    touched = "USING touched_references AS t WHERE r.store_id = t.store_id AND r.reference IS NOT DISTINCT FROM t.reference"
     try:
         with transaction(con):
             mark = con.execute("SELECT fingerprint FROM current_state_marks WHERE model = 'reference_counts'").fetchone()
@@ -145,7 +146,7 @@ def reference_count_drift(con: duckdb.DuckDBPyConnection, orders_scope: str, pay
                     UNION SELECT store_id, reference FROM payments WHERE {payments_scope}"""
             )
             set_variables(con, {"touched_only": True})
-            in_scope = "SEMI JOIN touched_references AS t ON t.store_id = s.store_id AND t.reference = s.reference"
+            in_scope = "SEMI JOIN touched_references AS t ON t.store_id = s.store_id AND t.reference IS NOT DISTINCT FROM s.reference"
         con.execute(f"CREATE TEMP TABLE recounted AS {model_sql('reference_counts')}")
         con.execute(f"CREATE TEMP TABLE stored AS SELECT s.* FROM reference_counts AS s {in_scope}")
         con.execute(f"CREATE TEMP TABLE cips_expected AS SELECT store_id, reference, cip, status FROM ({model_sql('reference_cips')})")
@@ -203,7 +204,30 @@ def _keep_items_of_older_warehouse(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def summarize(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window) -> int:
+    _regroup_summary_of_older_warehouse(con, settings)
     return replace_window(con, "recon_daily_summary", window.predicate, window.variables(settings))
+
+
+def _regroup_summary_of_older_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Before `paid_currency` was part of its grain, the summary added an FX item's payment into
+    the order's currency: it is summed again, at the new grain, from the items it summarized."""
+    if table_type(con, "recon_daily_summary") != "BASE TABLE" or con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'recon_daily_summary' AND column_name = 'paid_currency'"
+    ).fetchone()[0]:
+        return
+    stores, start, end = con.execute(
+        "SELECT list(DISTINCT store_id ORDER BY store_id), min(business_date), max(business_date) FROM recon_daily_summary"
+    ).fetchone()
+    if stores:
+        set_variables(con, Window(tuple(stores), start, end).variables(settings))
+    with transaction(con):
+        con.execute(
+            f"CREATE TABLE recon_daily_summary_regrouped AS SELECT * FROM ({model_sql('recon_daily_summary')}) "
+            "WHERE (store_id, business_date) IN (SELECT (store_id, business_date) FROM recon_daily_summary)"
+            + ("" if stores else " AND false")
+        )
+        con.execute("DROP TABLE recon_daily_summary")
+        con.execute("ALTER TABLE recon_daily_summary_regrouped RENAME TO recon_daily_summary")
 
 
 def window_of(partition_keys: Sequence[tuple[str, dt.date]]) -> Window:

@@ -64,7 +64,7 @@ class Item:
 
     store_id: str
     business_date: dt.date
-    reference: str
+    reference: str | None  # None: a CIP that carried no reference
     order_id: str | None
     cip: str | None
     status: str

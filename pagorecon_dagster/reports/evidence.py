@@ -86,6 +86,10 @@ SENTENCES_ES: list[tuple[str, str]] = [
      "reference {reference:text}; a person must decide.",
      "El CIP {cip} (código de transacción {code}) pagó {paid} el {at}; ningún pedido de la tienda {store} tiene la "
      "referencia {reference}; debe decidirlo una persona."),
+    ("CIP {cip:cip} paid {paid:money} on {at:lima}; the CIP carried no reference (transaction code), so no order can be "
+     "linked to it; a person must decide.",
+     "El CIP {cip} pagó {paid} el {at}; el CIP no trae referencia (código de transacción), así que no se puede vincular "
+     "a ningún pedido; debe decidirlo una persona."),
 ]
 
 # What may follow the main sentence, each after one space.

@@ -56,19 +56,19 @@ class StatusTotals:
     refunded_cents: int = 0
 
 
-def totals_by_status(items: Iterable[Item]) -> dict[tuple[str, str], StatusTotals]:
-    """(currency, status) -> totals. Items and order totals under the item's currency (as
-    `recon_daily_summary`); paid and refunded amounts under the currency paid."""
-    totals: dict[tuple[str, str], StatusTotals] = defaultdict(StatusTotals)
+def totals_by_status(items: Iterable[Item]) -> dict[tuple[str, str | None, str], StatusTotals]:
+    """(currency, paid currency, status) -> totals, the grain of `recon_daily_summary`: items and
+    order totals under the item's currency, paid and refunded amounts under the currency paid
+    (None for items with no payment). Ordered by currency, paid currency (unpaid last), status."""
+    totals: dict[tuple[str, str | None, str], StatusTotals] = defaultdict(StatusTotals)
     for item in items:
-        row = totals[(item.currency, item.status)]
+        row = totals[(item.currency, item.paid_currency if item.is_paid else None, item.status)]
         row.items += 1
         row.order_total_cents += item.order_total_cents or 0
         if item.is_paid:
-            paid = totals[(item.paid_currency, item.status)]
-            paid.paid_amount_cents += item.paid_amount_cents
-            paid.refunded_cents += item.refunded_cents
-    return dict(sorted(totals.items(), key=lambda kv: (kv[0][0], status_rank(kv[0][1]))))
+            row.paid_amount_cents += item.paid_amount_cents
+            row.refunded_cents += item.refunded_cents
+    return dict(sorted(totals.items(), key=lambda kv: (kv[0][0], kv[0][1] is None, kv[0][1] or "", status_rank(kv[0][2]))))
 
 
 @dataclass

@@ -41,7 +41,7 @@ LABELS: dict[str, dict[str, str]] = {
         "net_note": "Collected = payments of this day's items in that currency. Net = collected − commissions − IGV − refunds paid on these payments. "
                     "A payment whose commission or IGV is not in the statement counts as unknown: the net is then an upper bound.",
         "totals_title": "Totals by status and currency",
-        "totals_note": "Items and order totals count under the order's currency; paid amounts under the currency actually paid.",
+        "totals_note": "Items and order totals count under the order's currency; paid amounts under the currency actually paid (empty: no payment). Each total is in one currency.",
         "discrepancies_title": "Discrepancies: evidence and suggested action",
         "discrepancies_note": "Difference = paid − order total, in the order's currency (a payment in another currency converted at the SBS rate); "
                               "for a payment to refund, the amount to refund.",
@@ -171,7 +171,7 @@ LABELS: dict[str, dict[str, str]] = {
         "net_note": "Cobrado = pagos de las partidas de este día en esa moneda. Neto = cobrado − comisiones − IGV − devoluciones pagadas sobre estos pagos. "
                     "Un pago cuya comisión o IGV no figura en el estado de cuenta cuenta como desconocido: el neto es entonces un máximo.",
         "totals_title": "Totales por estado y moneda",
-        "totals_note": "Las partidas y los totales de pedidos se cuentan en la moneda del pedido; los montos pagados, en la moneda realmente pagada.",
+        "totals_note": "Las partidas y los totales de pedidos se cuentan en la moneda del pedido; los montos pagados, en la moneda realmente pagada (vacía: sin pago). Cada total está en una sola moneda.",
         "discrepancies_title": "Diferencias: evidencia y acción sugerida",
         "discrepancies_note": "Diferencia = pagado − total del pedido, en la moneda del pedido (un pago en otra moneda, convertido al tipo de cambio SBS); "
                               "para un pago por devolver, el monto a devolver.",
@@ -283,7 +283,7 @@ STATUSES: dict[str, dict[str, tuple[str, str]]] = {
         "CURRENCY_MISMATCH": ("Currency differs", "Paid in another currency and no SBS exchange rate explains the amount."),
         "DUPLICATE_PAYMENT": ("Duplicate payment", "Another CIP paid an order that was already paid."),
         "PAID_CANCELLED_ORDER": ("Cancelled order paid", "The store cancelled the order, but a CIP for it was paid."),
-        "ORPHAN_PAYMENT": ("Payment without order", "A paid CIP whose reference matches no PagoEfectivo order of the store."),
+        "ORPHAN_PAYMENT": ("Payment without order", "A paid CIP whose reference matches no PagoEfectivo order of the store, or that carries no reference."),
         "REVERSED": ("Reversed (extorno)", "The bank reversed the order's only payment: the order is unpaid again."),
         "MISSING_PAYMENT": ("Payment missing", "The store marks the order paid, but the statements show no payment after the grace days."),
         "EXPIRED_UNPAID": ("Expired unpaid", "The CIP expired or was deleted and the order is not paid."),
@@ -296,7 +296,7 @@ STATUSES: dict[str, dict[str, tuple[str, str]]] = {
         "CURRENCY_MISMATCH": ("Moneda distinta", "Pagado en otra moneda y ningún tipo de cambio SBS explica el monto."),
         "DUPLICATE_PAYMENT": ("Pago duplicado", "Otro CIP pagó un pedido que ya estaba pagado."),
         "PAID_CANCELLED_ORDER": ("Pedido anulado pagado", "La tienda anuló el pedido, pero se pagó un CIP para él."),
-        "ORPHAN_PAYMENT": ("Pago sin pedido", "Un CIP pagado cuya referencia no coincide con ningún pedido PagoEfectivo de la tienda."),
+        "ORPHAN_PAYMENT": ("Pago sin pedido", "Un CIP pagado cuya referencia no coincide con ningún pedido PagoEfectivo de la tienda, o que no trae referencia."),
         "REVERSED": ("Extornado", "El banco revirtió (extornó) el único pago del pedido: el pedido vuelve a estar impago."),
         "MISSING_PAYMENT": ("Pago no encontrado", "La tienda marca el pedido como pagado, pero los estados de cuenta no muestran el pago pasados los días de gracia."),
         "EXPIRED_UNPAID": ("Vencido sin pago", "El CIP venció o fue eliminado y el pedido no está pagado."),
@@ -309,7 +309,7 @@ REASONS: dict[str, dict[str, str]] = {
     "en": {
         "FX_CONVERTED": "converted at the SBS rate", "UNDERPAID": "underpaid", "OVERPAID": "overpaid",
         "NO_FX_RATE": "no SBS rate known", "OUTSIDE_FX_TOLERANCE": "outside the FX tolerance", "PAID_AGAIN": "paid again",
-        "ORDER_CANCELLED": "order cancelled", "NO_ORDER": "no order", "ORDER_PAID_OTHER_METHOD": "order paid by another method",
+        "ORDER_CANCELLED": "order cancelled", "NO_ORDER": "no order", "NO_REFERENCE": "no reference on the CIP", "ORDER_PAID_OTHER_METHOD": "order paid by another method",
         "EXTORNO": "extorno", "NOT_IN_STATEMENTS": "not in the statements", "CIP_EXPIRED": "CIP expired",
         "CIP_DELETED": "CIP deleted", "CIP_PENDING": "CIP pending", "NO_CIP": "no CIP yet", "WITHIN_GRACE": "within the grace days",
         "DUPLICATE_REFERENCE": "reference shared with another order",
@@ -317,7 +317,7 @@ REASONS: dict[str, dict[str, str]] = {
     "es": {
         "FX_CONVERTED": "convertido al tipo de cambio SBS", "UNDERPAID": "pago menor", "OVERPAID": "pago mayor",
         "NO_FX_RATE": "sin tipo de cambio SBS", "OUTSIDE_FX_TOLERANCE": "fuera de la tolerancia de tipo de cambio",
-        "PAID_AGAIN": "pagado otra vez", "ORDER_CANCELLED": "pedido anulado", "NO_ORDER": "sin pedido",
+        "PAID_AGAIN": "pagado otra vez", "ORDER_CANCELLED": "pedido anulado", "NO_ORDER": "sin pedido", "NO_REFERENCE": "CIP sin referencia",
         "ORDER_PAID_OTHER_METHOD": "pedido pagado por otro medio", "EXTORNO": "extorno",
         "NOT_IN_STATEMENTS": "no figura en los estados de cuenta", "CIP_EXPIRED": "CIP vencido", "CIP_DELETED": "CIP eliminado",
         "CIP_PENDING": "CIP pendiente", "NO_CIP": "aún sin CIP", "WITHIN_GRACE": "dentro de los días de gracia",
@@ -337,6 +337,7 @@ ACTIONS: dict[str, dict[tuple[str, str | None], str]] = {
         ("DUPLICATE_PAYMENT", None): "Refund the duplicate payment to the payer.",
         ("PAID_CANCELLED_ORDER", None): "Refund the payer, or reinstate the order.",
         ("ORPHAN_PAYMENT", "ORDER_PAID_OTHER_METHOD"): "The buyer paid twice: refund this payment to the payer.",
+        ("ORPHAN_PAYMENT", "NO_REFERENCE"): "Find the order by amount, date and payer, or refund the payer.",
         ("ORPHAN_PAYMENT", None): "Find the order (a reference typo?) or refund the payer.",
         ("REVERSED", None): "The bank took the money back: hold the shipment and contact the buyer.",
         ("MISSING_PAYMENT", None): "Do not ship: check why the store marks it paid; ask PagoEfectivo if the payment is late.",
@@ -355,6 +356,7 @@ ACTIONS: dict[str, dict[tuple[str, str | None], str]] = {
         ("DUPLICATE_PAYMENT", None): "Devolver el pago duplicado al pagador.",
         ("PAID_CANCELLED_ORDER", None): "Devolver el pago al pagador, o reactivar el pedido.",
         ("ORPHAN_PAYMENT", "ORDER_PAID_OTHER_METHOD"): "El comprador pagó dos veces: devolver este pago al pagador.",
+        ("ORPHAN_PAYMENT", "NO_REFERENCE"): "Ubicar el pedido por monto, fecha y pagador, o devolver el pago.",
         ("ORPHAN_PAYMENT", None): "Ubicar el pedido (¿referencia mal escrita?) o devolver el pago.",
         ("REVERSED", None): "El banco retiró el dinero: retener el envío y contactar al comprador.",
         ("MISSING_PAYMENT", None): "No enviar: revisar por qué la tienda lo marca pagado; consultar a PagoEfectivo si el pago está demorado.",

@@ -113,7 +113,7 @@ def open_items_of(items: list[Item], as_of: dt.date | None, calendar: BusinessDa
         if amount is not None:
             age = calendar.age(item.business_date, as_of) if as_of else 0
             found.append(OpenItem(item, amount[0], amount[1], age, aging_bucket(age)))
-    return sorted(found, key=lambda o: (-o.age, o.item.business_date, o.item.reference, o.item.cip or ""))
+    return sorted(found, key=lambda o: (-o.age, o.item.business_date, o.item.reference or "", o.item.cip or ""))
 
 
 def aging_tables(t: Catalog, open_items: list[OpenItem]) -> tuple[Table, Chart, Table]:

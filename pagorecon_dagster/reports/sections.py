@@ -42,20 +42,23 @@ def net_table(t: Catalog, nets: Mapping[str, Net]) -> Table:
     return table
 
 
-def totals_table(t: Catalog, totals: Mapping[tuple[str, str], StatusTotals]) -> Table:
+def totals_table(t: Catalog, totals: Mapping[tuple[str, str | None, str], StatusTotals]) -> Table:
+    """The rows of `recon_daily_summary`, with a total per currency and paid currency: each total
+    is in one currency, so PEN and USD are never added together."""
     table = Table(
         "totals", t("totals_title"), t("sheet_totals"),
-        [Column(t("col_currency")), Column(t("col_status")), Column(t("col_status_name")), Column(t("col_items"), COUNT),
-         Column(t("col_order_total"), MONEY), Column(t("col_paid"), MONEY), Column(t("col_refunded"), MONEY)],
+        [Column(t("col_currency")), Column(t("col_paid_currency")), Column(t("col_status")), Column(t("col_status_name")),
+         Column(t("col_items"), COUNT), Column(t("col_order_total"), MONEY), Column(t("col_paid"), MONEY),
+         Column(t("col_refunded"), MONEY)],
         note=t("totals_note"),
     )
-    currencies = sorted({currency for currency, _ in totals})
-    for currency in currencies:
-        rows = [(status, row) for (c, status), row in totals.items() if c == currency]
+    blocks = list(dict.fromkeys((currency, paid) for currency, paid, _ in totals))
+    for currency, paid in blocks:
+        rows = [(status, row) for (c, p, status), row in totals.items() if (c, p) == (currency, paid)]
         for status, row in rows:
-            table.add([currency, status, t.status_name(status), row.items, row.order_total_cents,
+            table.add([currency, paid, status, t.status_name(status), row.items, row.order_total_cents,
                        row.paid_amount_cents, row.refunded_cents])
-        table.add([currency, t("total"), "", sum(r.items for _, r in rows), sum(r.order_total_cents for _, r in rows),
+        table.add([currency, paid, t("total"), "", sum(r.items for _, r in rows), sum(r.order_total_cents for _, r in rows),
                    sum(r.paid_amount_cents for _, r in rows), sum(r.refunded_cents for _, r in rows)], total=True)
     return table
 

@@ -84,7 +84,8 @@ def _paid_needs_payment_date(df: pd.DataFrame) -> pd.Series:
 STATEMENT_SCHEMA = pa.DataFrameSchema(
     {
         "cip": _col(required(), pa.Check(lambda s: s.fillna("").str.fullmatch(r"[0-9A-Za-z-]{1,40}") | ~_present(s), name="cip", error="must be the CIP code (digits)")),
-        "transaction_code": _col(required()),
+        # May be empty: a paid CIP without a reference is loaded as an orphan, never hidden (CONTRACT §2).
+        "transaction_code": _col(),
         "operation_number": _opt(),
         "status": _col(required(), one_of(STATEMENT_STATUSES)),
         "currency": _col(required(), one_of(CURRENCIES)),

@@ -31,8 +31,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
 CREATE TABLE IF NOT EXISTS statement_rows (
     store_id             VARCHAR NOT NULL,
     cip                  VARCHAR NOT NULL,
-    transaction_code     VARCHAR NOT NULL,
-    reference            VARCHAR NOT NULL,   -- normalized transaction_code
+    transaction_code     VARCHAR,            -- NULL when the CIP carried none
+    reference            VARCHAR,            -- normalized transaction_code; NULL when there is none
     operation_number     VARCHAR,
     status               VARCHAR NOT NULL,   -- paid | pending | expired | deleted | reversed
     currency             VARCHAR NOT NULL,
@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS statement_rows (
     file_seq             BIGINT NOT NULL,
     line                 BIGINT NOT NULL
 );
+
+-- Warehouses made before a CIP could arrive without a reference.
+ALTER TABLE statement_rows ALTER COLUMN transaction_code DROP NOT NULL;
+ALTER TABLE statement_rows ALTER COLUMN reference DROP NOT NULL;
 
 CREATE TABLE IF NOT EXISTS order_rows (
     store_id          VARCHAR NOT NULL,
@@ -135,8 +139,9 @@ CREATE TABLE IF NOT EXISTS reference_counts (
 );
 CREATE TABLE IF NOT EXISTS touched_references (
     store_id  VARCHAR NOT NULL,
-    reference VARCHAR NOT NULL
+    reference VARCHAR              -- NULL: the store's CIPs without a reference
 );
+ALTER TABLE touched_references ALTER COLUMN reference DROP NOT NULL;
 
 -- The reconciled items as stored (dbt_like_sql/recon_item_rows.sql); `recon_items` is the view
 -- over them that everyone reads (dbt_like_sql/recon_items.sql), created by the first reconciliation.
