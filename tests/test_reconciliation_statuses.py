@@ -315,3 +315,32 @@ def test_summary_keeps_each_paid_currency_apart(home):
         {"currency": "PEN", "paid_currency": "USD", "status": "MATCHED", "items": 1, "order_total_cents": 38000, "paid_amount_cents": 10000},
         {"currency": "PEN", "paid_currency": None, "status": "AWAITING_PAYMENT", "items": 1, "order_total_cents": 4000, "paid_amount_cents": 0},
     ]
+
+
+def test_a_summary_of_the_older_grain_is_summed_again_from_its_items(home):
+    import duckdb
+
+    home.orders("A1,2026-07-14 10:00:00,pending,PEN,380.00,0.00,PagoEfectivo,,,\nA2,2026-07-14 10:00:00,pending,PEN,10.00,0.00,PagoEfectivo,,,\n")
+    home.statements(
+        """\
+        90000001,A1,,paid,USD,100.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T11:00:00-05:00,BCP,,,
+        90000002,A2,,paid,PEN,10.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T11:00:00-05:00,BCP,,,
+        """
+    )
+    home.drop("fx/sbs.csv", "date,currency,buy,sell\n2026-07-14,USD,3.750,3.800\n")
+    home.run("2026-07-14", "2026-07-14")
+    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:  # as an earlier version summarized it
+        con.execute(
+            """CREATE OR REPLACE TABLE recon_daily_summary AS
+               SELECT store_id, business_date, coalesce(order_currency, paid_currency) AS currency, status, count(*) AS items,
+                      sum(order_total_cents) AS order_total_cents, sum(paid_amount_cents) AS paid_amount_cents,
+                      sum(refunded_cents) AS refunded_cents
+               FROM recon_items GROUP BY ALL"""
+        )
+    home.run("2026-07-20", "2026-07-20")  # another day: the 14th is not reconciled again
+    assert home.query(
+        "SELECT business_date, currency, paid_currency, status, items, paid_amount_cents FROM recon_daily_summary ORDER BY ALL"
+    ) == [
+        {"business_date": dt.date(2026, 7, 14), "currency": "PEN", "paid_currency": "PEN", "status": "MATCHED", "items": 1, "paid_amount_cents": 1000},
+        {"business_date": dt.date(2026, 7, 14), "currency": "PEN", "paid_currency": "USD", "status": "MATCHED", "items": 1, "paid_amount_cents": 10000},
+    ]
