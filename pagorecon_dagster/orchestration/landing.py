@@ -157,7 +157,7 @@ def statement_touch(settings: Settings, wh: Warehouse, store_id: str, rows: pd.D
     """The CIPs' own days (payment, creation), the days of the orders they pay (an earlier order day
     for a late payment), and the order days whose status the wider statement coverage may change."""
     days: set[dt.date] = set(rows["payment_date"].dropna()) | set(rows["creation_date"].dropna())
-    references = sorted(set(rows["reference"]))
+    references = sorted(set(rows["reference"].dropna()))  # a CIP without reference pays no order
     known = order_days(wh, store_id, references)
     for reference in references:
         days |= known.get(reference, set()) | new_order_days.get(reference, set())
@@ -203,7 +203,7 @@ def order_touch(wh: Warehouse, store_id: str, rows: pd.DataFrame) -> set[dt.date
     of CIPs that were orphans until this order arrived."""
     days = set(rows["business_date"].dropna())
     order_ids = sorted(set(rows["order_id"]))
-    references = sorted(set(rows["reference"]))
+    references = sorted(set(rows["reference"].dropna()))  # a CIP without reference pays no order
     days |= {d for (d,) in wh.rows(
         "SELECT business_date FROM orders WHERE store_id = ? AND list_contains(?, order_id)", [store_id, order_ids], ("orders",)
     )}
