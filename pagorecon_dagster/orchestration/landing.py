@@ -203,7 +203,7 @@ def order_touch(wh: Warehouse, store_id: str, rows: pd.DataFrame) -> set[dt.date
     of CIPs that were orphans until this order arrived."""
     days = set(rows["business_date"].dropna())
     order_ids = sorted(set(rows["order_id"]))
-    references = sorted(set(rows["reference"].dropna()))  # a CIP without reference pays no order
+    references = sorted(set(rows["reference"]))
     days |= {d for (d,) in wh.rows(
         "SELECT business_date FROM orders WHERE store_id = ? AND list_contains(?, order_id)", [store_id, order_ids], ("orders",)
     )}
