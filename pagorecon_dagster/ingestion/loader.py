@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from pagorecon_dagster.config import Settings, StoreConfig
 from pagorecon_dagster.core.lima import TEXT
+from pagorecon_dagster.core.masking import mask_text
 from pagorecon_dagster.core.money import describe_money_problem
 from pagorecon_dagster.ingestion import readers
 from pagorecon_dagster.ingestion.sources import (
@@ -146,10 +147,17 @@ def ingest_file(
                 _load_chunk(con, source, store, judged, name, file_seq, outcome)
             _record(con, outcome, facts, file_seq, run_id)
     except readers.UnreadableFile as exc:
-        outcome.status, outcome.error = "failed", str(exc)
-        outcome.rows_read = outcome.rows_loaded = outcome.rows_quarantined = 0
-        _record(con, outcome, facts, None, run_id)
+        _fail(con, outcome, str(exc), facts, run_id)
+    except Exception as exc:  # noqa: BLE001 - whatever one file does, the other files still load
+        _fail(con, outcome, readers.unexpected_failure(exc), facts, run_id)
     return outcome
+
+
+def _fail(con, outcome: FileOutcome, error: str, facts, run_id) -> None:
+    # Masked as a last line of defence: a person reads this in the terminal, the log and alerts.
+    outcome.status, outcome.error = "failed", mask_text(error)
+    outcome.rows_read = outcome.rows_loaded = outcome.rows_quarantined = 0
+    _record(con, outcome, facts, None, run_id)
 
 
 def _already_loaded(con, sha256: str, kind: str, store_id: str | None) -> bool:
@@ -187,9 +195,7 @@ def _chunks(path: Path, facts, source: Source, store: StoreConfig | None) -> Ite
     original = _original_header(path, facts, delimiter)
     missing = [c for c in schemas.required_columns(schema) if c not in header]
     if missing:
-        raise readers.UnreadableFile(
-            f"header is missing required column(s) {', '.join(missing)}; found: {', '.join(original)}"
-        )
+        raise readers.UnreadableFile(_header_problem(schema, header, missing))
     width = len(header)
     empty = True
     for records, lines in readers.iter_csv_blocks(path, facts, delimiter, CHUNK_ROWS):
@@ -209,6 +215,21 @@ def _chunks(path: Path, facts, source: Source, store: StoreConfig | None) -> Ite
         yield Chunk(_text_frame(header, records, lines, original), rejected)
     if empty:  # a header and no rows: read, and loaded (zero rows)
         yield Chunk(_text_frame(header, [], [], original), [])
+
+
+def _header_problem(schema, header: list[str], missing: list[str]) -> str:
+    """What is wrong with line 1. Only the schema's own column names are repeated: a file without
+    a header has a data row there, with documents and emails in it."""
+    known = [c for c in header if c in schema.columns]
+    others = len(header) - len(known)
+    expected = ", ".join(schemas.required_columns(schema))
+    if not known:
+        return (
+            f"line 1: no header; none of its {len(header)} column(s) is a column name this folder takes. "
+            f"The first line must name the columns, at least: {expected}"
+        )
+    named = ", ".join(known) + (f" and {others} other column(s)" if others else "")
+    return f"line 1: the header is missing required column(s) {', '.join(missing)} (it names {named}); add them"
 
 
 def _text_frame(header: list[str], records: list[list[str]], lines: list[int], original: list[str]) -> pd.DataFrame:
@@ -297,8 +318,8 @@ def _errors_by_row(schema: pa_schema.DataFrameSchema, frame: pd.DataFrame) -> di
             value = "" if pd.isna(row.failure_case) else str(row.failure_case)
             if message == schemas.RULE_MONEY:
                 message = f"{row.column}: {describe_money_problem(value)}"
-            elif message == schemas.RULE_REQUIRED:
-                message = f"{row.column}: is required"
+            elif message in (schemas.RULE_REQUIRED, schemas.RULE_NO_NUL):
+                message = f"{row.column}: {message}"
             else:
                 message = f"{row.column}: {value!r} {message}"
         key = (index, message)
