@@ -300,3 +300,22 @@ def test_a_header_missing_columns_names_only_known_columns(home):
     assert outcome.error.startswith("line 1: the header is missing required column(s) transaction_code, currency, amount")
     assert "cip, status and 1 other column" in outcome.error
     assert EMAIL not in outcome.error and "rosa" not in outcome.error
+
+
+def test_alert_text_is_masked_even_when_a_recorded_error_carries_personal_data(home):
+    """A warehouse written before errors stopped quoting rows still holds such an error: the
+    VALIDATION_REJECTS alert that quotes it shows it masked."""
+    settings = load_settings(home.path)
+    leaked = f"header is missing required column(s) cip; found: 90000001, A1, DNI, {DNI}, {EMAIL}, +51 987 654 321"
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "INSERT INTO ingested_files VALUES ('statements/shop/old.csv', 'abc', 'statements', 'shop', NULL, 'utf-8-sig',"
+            " 0, 0, 0, 'failed', ?, now(), NULL)",
+            [leaked],
+        )
+    today = dt.datetime.now(ZoneInfo("America/Lima")).date().isoformat()
+    home.run(today, today, stores=["shop"])
+    (alert,) = home.query("SELECT message FROM alerts WHERE kind = 'VALIDATION_REJECTS'")
+    assert "landing/statements/shop/old.csv unreadable" in alert["message"]
+    for personal in (DNI, EMAIL, "rosa.quispe", "987 654 321"):
+        assert personal not in alert["message"], alert["message"]
