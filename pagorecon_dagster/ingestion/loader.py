@@ -8,6 +8,8 @@ at all rolls back whatever of it was staged and is recorded as `failed`."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +43,7 @@ class FileOutcome:
     file: str
     source: str
     store_id: str | None
-    status: str  # loaded | failed | skipped (same bytes already ingested)
+    status: str  # loaded | failed | skipped (same bytes already ingested) | retired
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -181,6 +183,82 @@ def _record(con, outcome: FileOutcome, facts, file_seq, run_id) -> None:
             outcome.status, outcome.error, dt.datetime.now(dt.timezone.utc), run_id,
         ],
     )
+
+
+# --- retiring a landing file that can never be read ---------------------------------------------
+
+
+class RetireRefused(ValueError):
+    """The file cannot be retired (not a landing file); nothing was moved."""
+
+
+def landing_file_for(settings: Settings, given: str) -> Path:
+    """The landing file `given` names: a path relative to landing/ (as runs print it, with or
+    without the leading `landing/`), or an absolute path inside landing/."""
+    landing = settings.landing.resolve()
+    path = Path(given).expanduser()
+    if path.is_absolute():
+        candidates = [path]
+    else:
+        candidates = [landing / path]
+        if path.parts[:1] == ("landing",):
+            candidates.append(landing / Path(*path.parts[1:]))
+    chosen = next((c for c in candidates if c.exists()), candidates[0]).resolve()
+    if not chosen.is_relative_to(landing) or chosen == landing:
+        raise RetireRefused(f"{given}: is not inside {landing}; only landing files can be retired")
+    relative = chosen.relative_to(landing)
+    if not chosen.exists():
+        raise RetireRefused(f"landing/{relative.as_posix()}: no such file")
+    if chosen.is_dir():
+        raise RetireRefused(f"landing/{relative.as_posix()}: is a folder; name one file")
+    if relative.parts[0] not in SOURCES:
+        raise RetireRefused(f"landing/{relative.as_posix()}: is not under {', '.join(f'landing/{k}/' for k in SOURCES)}")
+    return chosen
+
+
+def retire_file(con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, *, reason: str, who: str) -> Path:
+    """Move a landing file to archive/landing/<its path> (another name if that one is taken: an
+    archived copy is never overwritten) and record it `retired` in `ingested_files`. Returns the
+    archived path. The landing file goes only once the record is committed."""
+    landing = settings.landing.resolve()
+    relative = path.relative_to(landing)
+    source = SOURCES[relative.parts[0]]
+    store_id = relative.parts[1] if source.per_store and len(relative.parts) >= 3 else None
+    archived = _archive_copy(path, settings.archive / "landing" / relative)
+    shown = archived.relative_to(settings.archive.parent).as_posix()
+    try:
+        facts = readers.FileFacts(readers.sha256_of(archived), archived.stat().st_size, None, False)
+        outcome = FileOutcome(relative.as_posix(), source.kind, store_id, "retired",
+                              error=mask_text(f"retired by {who} to {shown}: {reason}"))
+        with transaction(con):
+            _record(con, outcome, facts, None, None)
+    except BaseException:
+        archived.unlink()
+        raise
+    path.unlink()
+    return archived
+
+
+def _archive_copy(path: Path, wanted: Path) -> Path:
+    """A hard link (or, across file systems, a copy) at `wanted` or the first free `name-N.ext`."""
+    wanted.parent.mkdir(parents=True, exist_ok=True)
+    for number in range(1, 10_000):
+        target = wanted if number == 1 else wanted.with_name(f"{wanted.stem}-{number}{wanted.suffix}")
+        try:
+            os.link(path, target)
+            return target
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here: copy, still refusing to overwrite
+            try:
+                with open(path, "rb") as src, open(target, "xb") as dst:
+                    shutil.copyfileobj(src, dst)
+                    dst.flush()
+                    os.fsync(dst.fileno())
+                return target
+            except FileExistsError:
+                continue
+    raise RetireRefused(f"{wanted}: 9,999 archived copies of this name already exist")
 
 
 # --- reading files into chunks of string rows ------------------------------------------------

@@ -71,6 +71,14 @@ def inspect_file(path: Path) -> FileFacts:
     return FileFacts(digest.hexdigest(), size, encoding, last in (b"\n", b"\r"))
 
 
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def normalize_header(name: str) -> str:
     """`" Financial Status "` -> `financial_status`."""
     return "_".join(name.strip().strip('"').lower().replace("-", " ").split())
