@@ -194,10 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_config)
 
     # Domains with commands of their own: `pagorecon refunds ...`, `pagorecon webhook ...`.
+    from pagorecon_dagster.ingestion import cli as ingestion_cli
     from pagorecon_dagster.pagoefectivo import cli as pagoefectivo_cli
     from pagorecon_dagster.refunds import cli as refunds_cli
 
-    for domain_cli in (refunds_cli, pagoefectivo_cli):
+    for domain_cli in (refunds_cli, pagoefectivo_cli, ingestion_cli):
         domain_cli.register(sub)
     return parser
 

@@ -1,7 +1,11 @@
 """Ugly real-world files: each ends in a clean table or quarantine, or the whole file is refused.
 Row conservation holds for every file."""
 
+import datetime as dt
 import json
+from zoneinfo import ZoneInfo
+
+import dagster as dg
 
 from conftest import CANONICAL_HEADER, STATEMENT_HEADER
 
@@ -177,3 +181,141 @@ def test_line_numbers_survive_blank_lines_quoted_line_breaks_and_block_edges(hom
     assert [q["line"] for q in quarantined] == [4, 7]
     assert "thousands separator" in quarantined[0]["errors"] and "3 fields" in quarantined[1]["errors"]
     assert_rows_conserved(home)
+
+
+# --- one bad file never stops a run; errors never echo personal data ---------------------------
+
+DNI, EMAIL = "45871236", "rosa.quispe@example.pe"
+
+
+def cli_run(home, capsys, monkeypatch, tmp_path, start="2026-07-14", end="2026-07-14"):
+    """A real `pagorecon run` (the console script's entry point) over the home."""
+    from pagorecon_dagster.cli import main
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir(exist_ok=True)
+    code = main(["--home", str(home.path), "run", "--start", start, "--end", end])
+    return code, capsys.readouterr()
+
+
+def deeply_nested_json(levels: int = 3000) -> str:
+    return '{"data": ' + '{"cip": ' * levels + '"90000001"' + "}" * levels + "}"
+
+
+def test_a_deeply_nested_json_fails_alone_and_files_after_it_still_load(home, capsys, monkeypatch, tmp_path):
+    from pagorecon_dagster.cli import EXIT_UNREADABLE_FILES
+    from pagorecon_dagster.ingestion.readers import MAX_JSON_DEPTH
+
+    deep = deeply_nested_json()
+    assert len(deep) > 27_000
+    home.drop("statements/shop/a_deep.json", deep, dedent=False)
+    home.statements(GOOD + "\n", name="b_good.csv")
+    code, out = cli_run(home, capsys, monkeypatch, tmp_path)
+    assert code == EXIT_UNREADABLE_FILES, out.err
+    assert f"landing/statements/shop/a_deep.json: line 1, column" in out.err
+    assert f"nested deeper than {MAX_JSON_DEPTH} levels" in out.err
+    files = {r["file"]: r for r in home.query("SELECT file, status, error FROM ingested_files")}
+    assert files["statements/shop/a_deep.json"]["status"] == "failed"
+    assert files["statements/shop/b_good.csv"]["status"] == "loaded"
+    assert [r["cip"] for r in home.query("SELECT cip FROM payments")] == ["90000001"]
+    assert "MATCHED" not in out.err and "Reconciled shop, shopi" in out.out
+
+
+def test_a_json_larger_than_the_cap_is_refused_without_being_parsed(home, monkeypatch):
+    from pagorecon_dagster.ingestion import readers
+
+    monkeypatch.setattr(readers, "MAX_JSON_BYTES", 1000)
+    home.drop("statements/shop/big.json", json.dumps([{"cip": str(90000000 + i)} for i in range(100)]), dedent=False)
+    (outcome,) = ingest(home).files
+    assert outcome.status == "failed"
+    assert "is larger than the 1,000-byte limit for a JSON statement" in outcome.error
+
+
+def test_any_failure_while_reading_one_file_fails_only_that_file(home, capsys, monkeypatch, tmp_path):
+    """An amount too large for any integer makes the parser itself fail (not a schema rule):
+    that file is `failed`, named, exit 3; the files around it load."""
+    from pagorecon_dagster.cli import EXIT_UNREADABLE_FILES
+
+    home.statements(GOOD.replace("90000001", "90000002").replace("A1", "A2") + "\n", name="a_before.csv")
+    home.statements(GOOD.replace("10.00", "99999999999999999999.00") + "\n", name="b_overflow.csv")
+    home.statements(GOOD + "\n", name="c_after.csv")
+    code, out = cli_run(home, capsys, monkeypatch, tmp_path)
+    assert code == EXIT_UNREADABLE_FILES, out.err
+    assert "landing/statements/shop/b_overflow.csv: unexpected OverflowError while reading" in out.err
+    status = {r["file"]: r["status"] for r in home.query("SELECT file, status FROM ingested_files")}
+    assert status == {"statements/shop/a_before.csv": "loaded", "statements/shop/b_overflow.csv": "failed",
+                      "statements/shop/c_after.csv": "loaded"}
+    assert sorted(r["cip"] for r in home.query("SELECT cip FROM payments")) == ["90000001", "90000002"]
+
+
+def test_a_nul_byte_in_a_field_is_a_row_error_naming_the_column(home):
+    home.drop(
+        "statements/shop/nul.csv",
+        STATEMENT_HEADER + "\n" + GOOD.replace("ana@", "a\x00na@") + "\n" + GOOD.replace("90000001", "90000002") + "\n",
+        dedent=False,
+    )
+    home.drop("statements/shop/nul.json", json.dumps([{"cip": "90000003", "transactionCode": "A\u00003", "status": "paid",
+                                                      "currency": "PEN", "amount": "5.00",
+                                                      "datePayment": "2026-07-14T11:00:00-05:00"}]), dedent=False)
+    report = ingest(home)
+    assert [(f.status, f.rows_loaded, f.rows_quarantined) for f in report.files] == [("loaded", 1, 1), ("loaded", 0, 1)]
+    q = home.query("SELECT file, line, errors FROM quarantine ORDER BY file")
+    assert [(r["file"], r["line"], r["errors"]) for r in q] == [
+        ("statements/shop/nul.csv", 2, "user_email: contains a NUL byte (\\x00); remove it and drop the file again"),
+        ("statements/shop/nul.json", 1, "transaction_code: contains a NUL byte (\\x00); remove it and drop the file again"),
+    ]
+    assert [r["cip"] for r in home.query("SELECT cip FROM statement_rows")] == ["90000002"]
+    assert_rows_conserved(home)
+
+
+def test_a_csv_without_header_names_file_line_and_columns_and_echoes_no_personal_data(home, capsys, monkeypatch, tmp_path):
+    row = GOOD.replace("12345678", DNI).replace("ana@example.pe", EMAIL)
+    home.drop("statements/shop/no_header.csv", row + "\n" + row.replace("90000001", "90000002") + "\n", dedent=False)
+    home.statements(GOOD + "\n", name="z_good.csv")
+    # An unreadable file touches the Lima day it was read: the alert of that day names it.
+    today = dt.datetime.now(ZoneInfo("America/Lima")).date().isoformat()
+    code, out = cli_run(home, capsys, monkeypatch, tmp_path, start=today, end=today)
+    assert code == 3
+    (failed,) = home.query("SELECT file, error FROM ingested_files WHERE status = 'failed'")
+    assert failed["file"] == "statements/shop/no_header.csv"
+    assert failed["error"].startswith("line 1: no header")
+    assert "cip, transaction_code" in failed["error"]  # says what the header must name
+    alerts = " ".join(r["message"] for r in home.query("SELECT message FROM alerts WHERE kind = 'VALIDATION_REJECTS'"))
+    assert "landing/statements/shop/no_header.csv unreadable (line 1: no header" in alerts
+    events = " ".join(
+        str(e.user_message) + str(e.dagster_event.event_specific_data if e.dagster_event else "")
+        for e in dg.DagsterInstance.get().all_logs(dg.DagsterInstance.get().get_runs()[0].run_id)
+    )
+    assert "no_header.csv" in events
+    for place, text in {"ingested_files.error": failed["error"], "stderr": out.err, "stdout": out.out,
+                        "event log": events, "alert": alerts}.items():
+        for personal in (DNI, EMAIL, "rosa.quispe"):
+            assert personal not in text, f"{place} shows {personal!r}: {text}"
+
+
+def test_a_header_missing_columns_names_only_known_columns(home):
+    home.drop("statements/shop/nocol.csv", f"cip,status,{EMAIL}\n1,paid,x\n")
+    (outcome,) = ingest(home).files
+    assert outcome.status == "failed"
+    assert outcome.error.startswith("line 1: the header is missing required column(s) transaction_code, currency, amount")
+    assert "cip, status and 1 other column" in outcome.error
+    assert EMAIL not in outcome.error and "rosa" not in outcome.error
+
+
+def test_alert_text_is_masked_even_when_a_recorded_error_carries_personal_data(home):
+    """A warehouse written before errors stopped quoting rows still holds such an error: the
+    VALIDATION_REJECTS alert that quotes it shows it masked."""
+    settings = load_settings(home.path)
+    leaked = f"header is missing required column(s) cip; found: 90000001, A1, DNI, {DNI}, {EMAIL}, +51 987 654 321"
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "INSERT INTO ingested_files VALUES ('statements/shop/old.csv', 'abc', 'statements', 'shop', NULL, 'utf-8-sig',"
+            " 0, 0, 0, 'failed', ?, now(), NULL)",
+            [leaked],
+        )
+    today = dt.datetime.now(ZoneInfo("America/Lima")).date().isoformat()
+    home.run(today, today, stores=["shop"])
+    (alert,) = home.query("SELECT message FROM alerts WHERE kind = 'VALIDATION_REJECTS'")
+    assert "landing/statements/shop/old.csv unreadable" in alert["message"]
+    for personal in (DNI, EMAIL, "rosa.quispe", "987 654 321"):
+        assert personal not in alert["message"], alert["message"]

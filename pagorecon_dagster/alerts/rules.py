@@ -72,6 +72,7 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window, 
                 SELECT kind || '|' || coalesce(store_id, '*') || '|' || CAST(business_date AS VARCHAR) AS alert_id, *
                 FROM ({union})"""
         )
+        _mask_messages(con)
         counts = dict(con.execute("SELECT kind, count(*) FROM alert_candidates GROUP BY kind").fetchall())
         unchanged = con.execute(
             f"""SELECT count(*) FROM alerts AS a JOIN alert_candidates AS c USING (alert_id)
@@ -96,3 +97,14 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window, 
         ).fetchone()[0]
         con.execute("DROP TABLE alert_candidates")
     return Changes(raised, updated, unchanged, resolved, withdrawn, counts)
+
+
+def _mask_messages(con: duckdb.DuckDBPyConnection) -> None:
+    """Messages quote file errors and data: personal data is masked before the table holds them
+    (a last line of defence; the rules themselves quote no personal fields)."""
+    from pagorecon_dagster.alerts.delivery import mask_message
+
+    rows = con.execute("SELECT alert_id, message FROM alert_candidates").fetchall()
+    masked = [(mask_message(message), alert_id) for alert_id, message in rows if message and mask_message(message) != message]
+    if masked:
+        con.executemany("UPDATE alert_candidates SET message = ? WHERE alert_id = ?", masked)

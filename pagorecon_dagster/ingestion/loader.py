@@ -8,6 +8,8 @@ at all rolls back whatever of it was staged and is recorded as `failed`."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ import pyarrow.compute as pc
 
 from pagorecon_dagster.config import Settings, StoreConfig
 from pagorecon_dagster.core.lima import TEXT
+from pagorecon_dagster.core.masking import mask_text
 from pagorecon_dagster.core.money import describe_money_problem
 from pagorecon_dagster.ingestion import readers
 from pagorecon_dagster.ingestion.sources import (
@@ -40,7 +43,7 @@ class FileOutcome:
     file: str
     source: str
     store_id: str | None
-    status: str  # loaded | failed | skipped (same bytes already ingested)
+    status: str  # loaded | failed | skipped (same bytes already ingested) | retired
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -146,10 +149,17 @@ def ingest_file(
                 _load_chunk(con, source, store, judged, name, file_seq, outcome)
             _record(con, outcome, facts, file_seq, run_id)
     except readers.UnreadableFile as exc:
-        outcome.status, outcome.error = "failed", str(exc)
-        outcome.rows_read = outcome.rows_loaded = outcome.rows_quarantined = 0
-        _record(con, outcome, facts, None, run_id)
+        _fail(con, outcome, str(exc), facts, run_id)
+    except Exception as exc:  # noqa: BLE001 - whatever one file does, the other files still load
+        _fail(con, outcome, readers.unexpected_failure(exc), facts, run_id)
     return outcome
+
+
+def _fail(con, outcome: FileOutcome, error: str, facts, run_id) -> None:
+    # Masked as a last line of defence: a person reads this in the terminal, the log and alerts.
+    outcome.status, outcome.error = "failed", mask_text(error)
+    outcome.rows_read = outcome.rows_loaded = outcome.rows_quarantined = 0
+    _record(con, outcome, facts, None, run_id)
 
 
 def _already_loaded(con, sha256: str, kind: str, store_id: str | None) -> bool:
@@ -175,6 +185,82 @@ def _record(con, outcome: FileOutcome, facts, file_seq, run_id) -> None:
     )
 
 
+# --- retiring a landing file that can never be read ---------------------------------------------
+
+
+class RetireRefused(ValueError):
+    """The file cannot be retired (not a landing file); nothing was moved."""
+
+
+def landing_file_for(settings: Settings, given: str) -> Path:
+    """The landing file `given` names: a path relative to landing/ (as runs print it, with or
+    without the leading `landing/`), or an absolute path inside landing/."""
+    landing = settings.landing.resolve()
+    path = Path(given).expanduser()
+    if path.is_absolute():
+        candidates = [path]
+    else:
+        candidates = [landing / path]
+        if path.parts[:1] == ("landing",):
+            candidates.append(landing / Path(*path.parts[1:]))
+    chosen = next((c for c in candidates if c.exists()), candidates[0]).resolve()
+    if not chosen.is_relative_to(landing) or chosen == landing:
+        raise RetireRefused(f"{given}: is not inside {landing}; only landing files can be retired")
+    relative = chosen.relative_to(landing)
+    if not chosen.exists():
+        raise RetireRefused(f"landing/{relative.as_posix()}: no such file")
+    if chosen.is_dir():
+        raise RetireRefused(f"landing/{relative.as_posix()}: is a folder; name one file")
+    if relative.parts[0] not in SOURCES:
+        raise RetireRefused(f"landing/{relative.as_posix()}: is not under {', '.join(f'landing/{k}/' for k in SOURCES)}")
+    return chosen
+
+
+def retire_file(con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, *, reason: str, who: str) -> Path:
+    """Move a landing file to archive/landing/<its path> (another name if that one is taken: an
+    archived copy is never overwritten) and record it `retired` in `ingested_files`. Returns the
+    archived path. The landing file goes only once the record is committed."""
+    landing = settings.landing.resolve()
+    relative = path.relative_to(landing)
+    source = SOURCES[relative.parts[0]]
+    store_id = relative.parts[1] if source.per_store and len(relative.parts) >= 3 else None
+    archived = _archive_copy(path, settings.archive / "landing" / relative)
+    shown = archived.relative_to(settings.archive.parent).as_posix()
+    try:
+        facts = readers.FileFacts(readers.sha256_of(archived), archived.stat().st_size, None, False)
+        outcome = FileOutcome(relative.as_posix(), source.kind, store_id, "retired",
+                              error=mask_text(f"retired by {who} to {shown}: {reason}"))
+        with transaction(con):
+            _record(con, outcome, facts, None, None)
+    except BaseException:
+        archived.unlink()
+        raise
+    path.unlink()
+    return archived
+
+
+def _archive_copy(path: Path, wanted: Path) -> Path:
+    """A hard link (or, across file systems, a copy) at `wanted` or the first free `name-N.ext`."""
+    wanted.parent.mkdir(parents=True, exist_ok=True)
+    for number in range(1, 10_000):
+        target = wanted if number == 1 else wanted.with_name(f"{wanted.stem}-{number}{wanted.suffix}")
+        try:
+            os.link(path, target)
+            return target
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here: copy, still refusing to overwrite
+            try:
+                with open(path, "rb") as src, open(target, "xb") as dst:
+                    shutil.copyfileobj(src, dst)
+                    dst.flush()
+                    os.fsync(dst.fileno())
+                return target
+            except FileExistsError:
+                continue
+    raise RetireRefused(f"{wanted}: 9,999 archived copies of this name already exist")
+
+
 # --- reading files into chunks of string rows ------------------------------------------------
 
 
@@ -187,9 +273,7 @@ def _chunks(path: Path, facts, source: Source, store: StoreConfig | None) -> Ite
     original = _original_header(path, facts, delimiter)
     missing = [c for c in schemas.required_columns(schema) if c not in header]
     if missing:
-        raise readers.UnreadableFile(
-            f"header is missing required column(s) {', '.join(missing)}; found: {', '.join(original)}"
-        )
+        raise readers.UnreadableFile(_header_problem(schema, header, missing))
     width = len(header)
     empty = True
     for records, lines in readers.iter_csv_blocks(path, facts, delimiter, CHUNK_ROWS):
@@ -209,6 +293,21 @@ def _chunks(path: Path, facts, source: Source, store: StoreConfig | None) -> Ite
         yield Chunk(_text_frame(header, records, lines, original), rejected)
     if empty:  # a header and no rows: read, and loaded (zero rows)
         yield Chunk(_text_frame(header, [], [], original), [])
+
+
+def _header_problem(schema, header: list[str], missing: list[str]) -> str:
+    """What is wrong with line 1. Only the schema's own column names are repeated: a file without
+    a header has a data row there, with documents and emails in it."""
+    known = [c for c in header if c in schema.columns]
+    others = len(header) - len(known)
+    expected = ", ".join(schemas.required_columns(schema))
+    if not known:
+        return (
+            f"line 1: no header; none of its {len(header)} column(s) is a column name this folder takes. "
+            f"The first line must name the columns, at least: {expected}"
+        )
+    named = ", ".join(known) + (f" and {others} other column(s)" if others else "")
+    return f"line 1: the header is missing required column(s) {', '.join(missing)} (it names {named}); add them"
 
 
 def _text_frame(header: list[str], records: list[list[str]], lines: list[int], original: list[str]) -> pd.DataFrame:
@@ -297,8 +396,8 @@ def _errors_by_row(schema: pa_schema.DataFrameSchema, frame: pd.DataFrame) -> di
             value = "" if pd.isna(row.failure_case) else str(row.failure_case)
             if message == schemas.RULE_MONEY:
                 message = f"{row.column}: {describe_money_problem(value)}"
-            elif message == schemas.RULE_REQUIRED:
-                message = f"{row.column}: is required"
+            elif message in (schemas.RULE_REQUIRED, schemas.RULE_NO_NUL):
+                message = f"{row.column}: {message}"
             else:
                 message = f"{row.column}: {value!r} {message}"
         key = (index, message)

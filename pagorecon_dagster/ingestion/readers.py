@@ -7,12 +7,20 @@ import codecs
 import csv
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
+
 BLOCK = 1 << 20
+# JSON statements are read whole: API pulls and notifications are small, and a document nested
+# deeper than any real reply (3 levels) would exhaust the parser's recursion.
+MAX_JSON_BYTES = 64 * 1024 * 1024
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 class UnreadableFile(Exception):
@@ -61,6 +69,14 @@ def inspect_file(path: Path) -> FileFacts:
                     ) from None
                 offset += len(block)
     return FileFacts(digest.hexdigest(), size, encoding, last in (b"\n", b"\r"))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def normalize_header(name: str) -> str:
@@ -129,16 +145,63 @@ def iter_csv_blocks(path: Path, facts: FileFacts, delimiter: str, size: int = 50
 
 
 def read_json(path: Path, facts: FileFacts):
-    """Whole-document JSON (API pulls and notifications are small); numbers kept exact as Decimal."""
+    """Whole-document JSON (API pulls and notifications are small); numbers kept exact as Decimal.
+    Size and nesting are checked before parsing (MAX_JSON_BYTES, MAX_JSON_DEPTH)."""
+    if facts.size > MAX_JSON_BYTES:
+        raise UnreadableFile(
+            f"{facts.size:,} bytes is larger than the {MAX_JSON_BYTES:,}-byte limit for a JSON statement; "
+            "split it into smaller files or send it as CSV"
+        )
     with open(path, "rb") as fh:
         raw = fh.read()
+    text = raw.decode(facts.encoding)
+    if not text.strip():
+        raise UnreadableFile("empty file: no JSON document")
+    too_deep = json_depth_problem(text)
+    if too_deep:
+        raise UnreadableFile(too_deep)
     try:
-        text = raw.decode(facts.encoding)
-        if not text.strip():
-            raise UnreadableFile("empty file: no JSON document")
         return json.loads(text, parse_float=Decimal, parse_int=Decimal)
     except json.JSONDecodeError as exc:
         raise UnreadableFile(f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg} (truncated?)") from None
+
+
+def json_depth_problem(text: str, limit: int | None = None) -> str | None:
+    """Where `text` nests objects/arrays deeper than `limit` (default MAX_JSON_DEPTH), as
+    "line L, column C: ..." or None. Strings are skipped; the count is vectorized, so a file of
+    brackets costs milliseconds, not the parser's recursion."""
+    limit = MAX_JSON_DEPTH if limit is None else limit
+    # Strings blanked out; brackets are ASCII, so UTF-8 bytes can be scanned in blocks.
+    data = _JSON_STRING.sub(lambda m: " " * len(m.group(0)), text).encode("utf-8")
+    depth = 0
+    for start in range(0, len(data), BLOCK):
+        codes = np.frombuffer(data, dtype=np.uint8, count=min(BLOCK, len(data) - start), offset=start)
+        step = np.zeros(len(codes), dtype=np.int32)
+        step[(codes == ord("[")) | (codes == ord("{"))] = 1
+        step[(codes == ord("]")) | (codes == ord("}"))] = -1
+        running = depth + np.cumsum(step)
+        over = np.flatnonzero(running > limit)
+        if len(over):
+            offset = start + int(over[0])
+            line_start = data.rfind(b"\n", 0, offset) + 1
+            line = data.count(b"\n", 0, offset) + 1
+            column = len(data[line_start:offset].decode("utf-8", errors="replace")) + 1
+            return (
+                f"line {line}, column {column}: JSON nested deeper than {limit} levels "
+                "(a statement nests 3); not a PagoEfectivo reply or notification"
+            )
+        if len(running):
+            depth = int(running[-1])
+    return None
+
+
+def unexpected_failure(exc: BaseException) -> str:
+    """The message for a failure no rule foresaw. Only the exception's type: its text may quote
+    the row being read, and personal data never goes into an error."""
+    return (
+        f"unexpected {type(exc).__name__} while reading; nothing of it was loaded. Check the file "
+        "(a value out of range?), fix and drop it again, or set it aside with `pagorecon landing retire`"
+    )
 
 
 def json_text(value) -> str:

@@ -30,6 +30,7 @@ RULE_MONEY = "must be a plain decimal like 1234.50 (no separators, at most 2 dec
 RULE_TIMESTAMP = "must be an ISO-8601 timestamp like 2026-07-14T19:30:00-05:00"
 RULE_DATE = "must be an ISO date YYYY-MM-DD"
 RULE_RATE = "must be a positive decimal rate like 3.745"
+RULE_NO_NUL = "contains a NUL byte (\\x00); remove it and drop the file again"
 
 
 def _present(s: pd.Series) -> pd.Series:
@@ -38,6 +39,11 @@ def _present(s: pd.Series) -> pd.Series:
 
 def required() -> pa.Check:
     return pa.Check(_present, name="required", error=RULE_REQUIRED)
+
+
+def no_nul() -> pa.Check:
+    # A NUL is never data: it breaks text tools and spreadsheets downstream.
+    return pa.Check(lambda s: ~s.fillna("").str.contains("\x00", regex=False), name="no_nul", error=RULE_NO_NUL)
 
 
 def money(optional: bool = False) -> list[pa.Check]:
@@ -69,11 +75,11 @@ def one_of(allowed, *, case_insensitive: bool = True) -> pa.Check:
 def _col(*checks, **kwargs) -> pa.Column:
     flat = [c for item in checks for c in (item if isinstance(item, list) else [item])]
     # No dtype check: every column arrives as (arrow-backed) text; the checks judge the text.
-    return pa.Column(checks=flat, nullable=True, required=kwargs.pop("required", True), **kwargs)
+    return pa.Column(checks=[no_nul(), *flat], nullable=True, required=kwargs.pop("required", True), **kwargs)
 
 
 def _opt() -> pa.Column:
-    return pa.Column(nullable=True, required=False)
+    return pa.Column(checks=[no_nul()], nullable=True, required=False)
 
 
 def _paid_needs_payment_date(df: pd.DataFrame) -> pd.Series:
