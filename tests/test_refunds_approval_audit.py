@@ -127,7 +127,7 @@ def test_every_decision_is_in_the_chained_audit_log_and_verify_accepts_it(taken_
     assert all(e["prev_hash"] == p["hash"] for p, e in zip(entries, entries[1:]))
     assert all(e["hash"] == entry_hash(e) for e in entries)
     assert cli(taken_in, "verify-audit") == 0
-    assert capsys.readouterr().out.startswith(f"audit_log: {len(entries)} entries, chain intact (head {entries[-1]['hash'][:16]}")
+    assert capsys.readouterr().out.startswith(f"audit_log: {len(entries)} entries, chain intact and anchored, every refund as audited (head {entries[-1]['hash'][:16]}")
 
 
 def _tamper(home, sql: str, params=()) -> None:

@@ -152,12 +152,22 @@ def cmd_set_account(args) -> int:
 def cmd_verify_audit(args) -> int:
     settings = load_settings(args.home)
     with connect(settings.warehouse_path) as con:
-        report = audit.verify_chain(con)
-    if report.ok:
-        print(f"audit_log: {report.entries} entries, chain intact (head {report.head[:16]}...)")
+        result = audit.verify(con, audit.Anchor.of_home(settings.home),
+                              unaudited=state.UNAUDITED_COLUMNS, personal=state.PERSONAL_COLUMNS)
+    report = result.chain
+    for note in result.notes:
+        print(f"audit_log: {note}")
+    if result.ok:
+        print(f"audit_log: {report.entries} entries, chain intact and anchored, every refund as audited (head {report.head[:16]}...)")
         return EXIT_OK
-    print(f"audit_log: entry {report.bad_seq} is bad: {mask_text(report.problem)}", file=sys.stderr)
-    print(f"the {report.entries} entries before it are intact", file=sys.stderr)
+    if not report.ok:
+        print(f"audit_log: entry {report.bad_seq} is bad: {mask_text(report.problem)}", file=sys.stderr)
+        print(f"the {report.entries} entries before it are intact", file=sys.stderr)
+    shown = 20
+    for problem in result.problems[:shown]:
+        print(f"audit_log: {mask_text(problem)}", file=sys.stderr)
+    if len(result.problems) > shown:
+        print(f"audit_log: ... and {len(result.problems) - shown} more", file=sys.stderr)
     return EXIT_REFUSED
 
 
