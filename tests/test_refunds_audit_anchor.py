@@ -4,14 +4,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import dagster as dg
 import duckdb
 import pytest
 from refunds_fixtures import NOW
 
 from pagorecon_dagster.cli import main
 from pagorecon_dagster.config import load_settings
+from pagorecon_dagster.refunds import approval
+from pagorecon_dagster.refunds.approval import Identity
 from pagorecon_dagster.refunds.audit import entry_hash
+from pagorecon_dagster.refunds.demo import run_demo_refunds
 from pagorecon_dagster.refunds.intake import intake
+from pagorecon_dagster.refunds.payout import pay_out
 from pagorecon_dagster.warehouse.duckdb import connect
 
 KEY_ENV = "PAGORECON_AUDIT_KEY"
@@ -122,3 +129,33 @@ def test_a_refund_row_added_or_deleted_behind_the_audit_log_is_detected(taken_in
     tamper(taken_in, "DELETE FROM refunds WHERE refund_id = 'shop-R-M3-A'")
     assert verify(taken_in) == 1
     assert "refund shop-R-M3-A is in the audit log (entry " in capsys.readouterr().err
+
+
+def test_approvals_payouts_and_bank_confirmations_keep_verify_clean(taken_in, capsys):
+    """Every writer of `refunds` goes through the audit log: a whole payout leaves nothing to flag."""
+    settings = load_settings(taken_in.path)
+    later = NOW + dt.timedelta(hours=1)
+    with connect(taken_in.path / "warehouse.duckdb") as con:
+        assert approval.approve(con, settings, "shop-R-M1-OK", actor=Identity("luis"), note=None, now=later).ok
+        assert approval.set_account(con, settings, "auto-shop-91000003-paid_cancelled_order", account="00298765432109876543",
+                                    actor=Identity("maria"), note=None, now=later).ok
+        assert approval.approve(con, settings, "auto-shop-91000003-paid_cancelled_order", actor=Identity("luis"), note=None, now=later).ok
+    assert pay_out(settings, executor="payout_file", clock=lambda: later).batched == 2
+    taken_in.drop("refund_confirmations/bank.csv", "refund_id,status,amount,currency,bank_reference,executed_at,detail\n"
+                  "shop-R-M1-OK,paid,100.00,PEN,BCP-1,2026-07-21 09:00:00,\n"
+                  "auto-shop-91000003-paid_cancelled_order,failed,80.00,PEN,,,cuenta cerrada\n")
+    pay_out(settings, executor="payout_file", clock=lambda: later + dt.timedelta(days=1))
+    statuses = {r["refund_id"]: r["status"] for r in taken_in.query("SELECT refund_id, status FROM refunds")}
+    assert (statuses["shop-R-M1-OK"], statuses["auto-shop-91000003-paid_cancelled_order"]) == ("paid", "failed")
+    assert verify(taken_in) == 0, capsys.readouterr().err
+    heads = taken_in.query("SELECT seq, hash FROM audit_log ORDER BY seq")
+    assert [line.split()[:2] for line in anchor_lines(taken_in)] == [[str(h["seq"]), h["hash"]] for h in heads]
+
+
+def test_payouts_through_the_provider_api_keep_verify_clean(refunds_reconciled, capsys, monkeypatch):
+    for name in ("PAGORECON_REFUND_API_URL", "PAGORECON_REFUND_API_KEY", "PAGORECON_REFUND_EXECUTOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(KEY_ENV, "a long random secret only the operators hold")
+    lines = run_demo_refunds(load_settings(refunds_reconciled.path), dg.DagsterInstance.ephemeral())
+    assert "FAILED" not in lines[0] and any(line.startswith("  paid ") for line in lines)
+    assert verify(refunds_reconciled) == 0, capsys.readouterr().err
