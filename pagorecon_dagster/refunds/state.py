@@ -36,7 +36,6 @@ PAYABLE_SQL = (
     "WHERE p.store_id = refunds.store_id AND p.cip = refunds.cip AND p.status = 'paid')"
 )
 
-SYSTEM_PREFIX = "system:"
 PERSONAL_COLUMNS = ("beneficiary_document", "beneficiary_account")
 # Notes about a payout, not decisions: written without an audit entry (`note_problem`, batch status).
 UNAUDITED_COLUMNS = ("last_error", "provider_status")
