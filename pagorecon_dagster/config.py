@@ -34,6 +34,13 @@ SECTION_KEYS = {
 }
 
 
+# The audit chain's head is anchored outside the warehouse; lines are keyed with this secret when set.
+AUDIT_KEY_ENV = "PAGORECON_AUDIT_KEY"
+AUDIT_ANCHOR_FILE = "audit-anchor.log"
+# An operating-system account name (what `pwd` knows), as listed in `approvers`.
+OS_USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
+
+
 class ConfigError(ValueError):
     """A `pagorecon.yaml` that cannot be used; the message names the key and the problem."""
 
@@ -48,6 +55,15 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class Approver:
+    """A person who may decide refunds, known by the operating-system account they run pagorecon as."""
+
+    user: str
+    name: str
+    approval_limit_cents: int | None = None  # PEN per approval; None: no limit
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     stores: tuple[StoreConfig, ...]
@@ -57,6 +73,7 @@ class Settings:
     extra_non_working_days: tuple[dt.date, ...] = ()
     refund_rate_pct: Decimal = Decimal("5.0")
     report_language: str = "en"
+    approvers: tuple[Approver, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -76,6 +93,13 @@ class Settings:
         return self.home / "archive"
 
     @property
+    def audit_anchor_path(self) -> Path:
+        return audit_anchor_path(self.home)
+
+    def approver(self, user: str) -> Approver | None:
+        return next((a for a in self.approvers if a.user == user), None)
+
+    @property
     def store_ids(self) -> list[str]:
         return [s.id for s in self.stores]
 
@@ -90,6 +114,17 @@ def home_dir() -> Path:
     """`PAGORECON_HOME`, or `~/.pagorecon` when unset."""
     value = os.environ.get("PAGORECON_HOME", "").strip()
     return Path(value).expanduser().resolve() if value else DEFAULT_HOME
+
+
+def audit_anchor_path(home: Path) -> Path:
+    """The append-only file that anchors the audit chain's head, outside the warehouse."""
+    return Path(home) / "archive" / AUDIT_ANCHOR_FILE
+
+
+def audit_key() -> bytes | None:
+    """`PAGORECON_AUDIT_KEY`: keys the audit anchor and the audited personal columns; None when unset."""
+    value = os.environ.get(AUDIT_KEY_ENV, "")
+    return value.encode("utf-8") if value else None
 
 
 def load_settings(home: Path | None = None) -> Settings:
@@ -155,13 +190,45 @@ def _parse_store(index: int, raw: Any, where: str) -> StoreConfig:
     return StoreConfig(store_id, name.strip(), fmt, ref_norm, limit)
 
 
+def _parse_approvers(raw: Any, where: str) -> tuple[Approver, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: `approvers` must be a list of entries like {{user: maria, name: María Quispe, approval_limit: \"2000.00\"}}")
+    approvers: list[Approver] = []
+    for index, entry in enumerate(raw):
+        key = f"approvers[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: `{key}` must be a mapping with user, and optionally name and approval_limit")
+        known = {"user", "name", "approval_limit"}
+        unknown = sorted(set(entry) - known)
+        if unknown:
+            raise ConfigError(f"{where}: `{key}` has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+        user = entry.get("user")
+        if not isinstance(user, str) or not OS_USER_RE.match(user):
+            raise ConfigError(f"{where}: `{key}.user` must be an operating-system account name (letters, digits, _ . -), got {user!r}")
+        if any(a.user == user for a in approvers):
+            raise ConfigError(f"{where}: `{key}.user` {user!r} is listed twice")
+        name = entry.get("name", user)
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where}: `{key}.name` must be a non-empty string, got {name!r}")
+        limit = entry.get("approval_limit")
+        if limit is not None:
+            try:
+                limit = parse_cents(str(limit))
+            except MoneyError as exc:
+                raise ConfigError(f"{where}: `{key}.approval_limit` {exc}") from None
+        approvers.append(Approver(user, name.strip(), limit))
+    return tuple(approvers)
+
+
 def parse_settings(data: Any, *, home: Path, source: str = CONFIG_FILE) -> Settings:
     where = source
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must be a mapping with at least `stores`")
     known = {
         "stores", "start_date", "fx_tolerance_pct", "missing_payment_grace_business_days",
-        "extra_non_working_days", "alerts", "report_language", "refunds", "schedule",
+        "extra_non_working_days", "alerts", "report_language", "refunds", "schedule", "approvers",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -207,5 +274,6 @@ def parse_settings(data: Any, *, home: Path, source: str = CONFIG_FILE) -> Setti
         extra_non_working_days=extra_days,
         refund_rate_pct=refund_rate,
         report_language=language,
+        approvers=_parse_approvers(data.get("approvers"), where),
         raw=data,
     )

@@ -88,6 +88,14 @@ REQUESTS = [
     ("R-MANY", "M2", "92000001", "10.00", "USD", "wrong_item", "12345678"),
 ]
 ACCOUNT = "00212345678901234567"
+# Who may decide refunds, by operating-system account. `ana` filed the requests (as ana@tienda.pe);
+# the test process's own account (root) is not listed.
+APPROVERS = [
+    {"user": "ana", "name": "Ana Torres"},
+    {"user": "luis", "name": "Luis Rojas"},
+    {"user": "maria", "name": "María Quispe"},
+    {"user": "carla", "name": "Carla Díaz", "approval_limit": "50.00"},
+]
 
 
 def requests_csv() -> str:
@@ -104,7 +112,8 @@ def refunds_reconciled_template(tmp_path_factory) -> Path:
     home = Home(tmp_path_factory.mktemp("refunds") / "home")
     home.path.mkdir()
     home.config(stores=[{"id": "shop", "name": "Canonical Shop", "order_format": "canonical",
-                         "reference_field": "order_id", "auto_refund_limit": "150.00"}])
+                         "reference_field": "order_id", "auto_refund_limit": "150.00"}],
+                approvers=APPROVERS)
     home.orders(ORDERS)
     home.statements(STATEMENTS)
     home.drop("fx/sbs.csv", "date,currency,buy,sell\n2026-07-13,USD,3.740,3.745\n")

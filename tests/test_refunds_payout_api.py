@@ -304,5 +304,6 @@ def test_the_demo_pays_the_auto_approved_refunds_through_a_sandbox_provider(take
     assert "  awaiting_approval      7  PEN 370.01, USD 50.00" in lines
     assert "  paid                   6  PEN 420.00, USD 30.00" in lines
     assert lines[-1] == ("  a person decides: pagorecon refunds show auto-shop-91000010-paid_cancelled_order; "
-                         "pagorecon refunds approve auto-shop-91000010-paid_cancelled_order --by <you> --note <why>")
+                         "pagorecon refunds approve auto-shop-91000010-paid_cancelled_order --note <why> "
+                         "(as an account on the approvers roster of pagorecon.yaml)")
     assert URL_ENV not in os.environ  # the sandbox's address does not outlive the demo

@@ -25,12 +25,16 @@ CONFIRMATION_HEADER = "refund_id,status,amount,currency,bank_reference,executed_
 
 
 def approve_requests(home) -> None:
-    """A person approves two requests (they carry the payer's CCI) and records the CCI of one proposal."""
+    """A person approves two requests (they carry the payer's CCI); another records the CCI of one
+    approved proposal, which a person then approves again."""
+    settings = load_settings(home.path)
+    luis, maria = approval.Identity("luis"), approval.Identity("maria")
     with connect(home.path / "warehouse.duckdb") as con:
         for refund_id in ("shop-R-M1-OK", "shop-R-M3-A"):
-            assert approval.approve(con, refund_id, by="luis", note=None, now=APPROVED_AT).ok
-        assert approval.set_account(con, "auto-shop-91000003-paid_cancelled_order", account="00298765432109876543",
-                                    by="luis", note=None, now=APPROVED_AT).ok
+            assert approval.approve(con, settings, refund_id, actor=luis, note=None, now=APPROVED_AT).ok
+        assert approval.set_account(con, settings, "auto-shop-91000003-paid_cancelled_order", account="00298765432109876543",
+                                    actor=maria, note=None, now=APPROVED_AT).ok
+        assert approval.approve(con, settings, "auto-shop-91000003-paid_cancelled_order", actor=luis, note=None, now=APPROVED_AT).ok
 
 
 def pay_by_file(home, at=APPROVED_AT):

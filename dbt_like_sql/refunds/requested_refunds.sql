@@ -15,7 +15,8 @@ SELECT
     requested_at,
     beneficiary_document,
     beneficiary_account,
-    'Requested in landing/' || file || ' line ' || CAST(line AS VARCHAR) AS origin
+    'Requested in landing/' || file || ' line ' || CAST(line AS VARCHAR) AS origin,
+    file AS landing_file
 FROM refund_request_rows
 QUALIFY row_number() OVER (PARTITION BY store_id, refund_id ORDER BY file_seq DESC, line DESC) = 1
 ORDER BY requested_at, refund_id

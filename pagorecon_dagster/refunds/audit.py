@@ -2,17 +2,27 @@
 
 Each entry stores the sha256 of its own canonical content, and that content includes the hash of
 the previous entry: changing, removing or reordering any entry breaks the chain from there on,
-and `verify_chain` names the first entry that no longer fits."""
+and `verify_chain` names the first entry that no longer fits.
+
+A chain alone cannot show that its tail was cut off, or that it was rewritten with every hash
+recomputed. So each committed head (seq, hash) is also appended to an anchor file outside the
+warehouse (`archive/audit-anchor.log`), keyed with `PAGORECON_AUDIT_KEY` when it is set, and
+`verify` holds the warehouse against it, and every `refunds` row against its last audited state."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from pagorecon_dagster.config import audit_anchor_path, audit_key
 
 GENESIS_HASH = "0" * 64
 ENTRY_FIELDS = ("seq", "logged_at", "actor", "action", "entity", "entity_id", "before_state", "after_state", "why", "prev_hash")
@@ -124,3 +134,157 @@ def verify_chain(con: duckdb.DuckDBPyConnection) -> ChainReport:
             )
         prev_hash, count = entry["hash"], count + 1
     return ChainReport(count, prev_hash)
+
+
+# -- the anchor outside the warehouse ------------------------------------------------------------
+
+UNKEYED = "-"
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """`archive/audit-anchor.log`: one line `seq hash mark` per committed entry, append-only.
+    `mark` is HMAC-SHA256(key, "seq hash") when `PAGORECON_AUDIT_KEY` is set, else `-`."""
+
+    path: Path
+    key: bytes | None
+
+    @classmethod
+    def of_home(cls, home: Path) -> Anchor:
+        return cls(audit_anchor_path(home), audit_key())
+
+    @classmethod
+    def of_connection(cls, con: duckdb.DuckDBPyConnection) -> Anchor | None:
+        """The anchor of the warehouse file `con` opened (the embedded warehouse lives in the home);
+        None for an in-memory database."""
+        found = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+        return cls.of_home(Path(found[0]).parent) if found and found[0] else None
+
+    def mark(self, seq: int, head: str) -> str:
+        if self.key is None:
+            return UNKEYED
+        return hmac.new(self.key, f"{seq} {head}".encode("ascii"), hashlib.sha256).hexdigest()
+
+    def record(self, heads: list[tuple[int, str]]) -> None:
+        """Append and fsync one line per committed head."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = "".join(f"{seq} {head} {self.mark(seq, head)}\n" for seq, head in heads)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, text.encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def lines(self) -> list[tuple[int, str]]:
+        if not self.path.exists():
+            return []
+        return list(enumerate(self.path.read_text(encoding="ascii", errors="replace").splitlines(), start=1))
+
+
+def personal_digest(refund_id: str, value: str | None, key: bytes | None) -> str | None:
+    """A personal value as the audit log can hold it: a digest, keyed when the audit key is set
+    (the masked value alone would not show an account replaced by one with the same last digits)."""
+    if not value:
+        return None
+    message = f"{refund_id}\x00{value}".encode("utf-8")
+    if key is None:
+        return "sha256:" + hashlib.sha256(message).hexdigest()
+    return "hmac-sha256:" + hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Verification:
+    chain: ChainReport
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and not self.problems
+
+
+def verify(con: duckdb.DuckDBPyConnection, anchor: Anchor, *, unaudited: tuple[str, ...], personal: tuple[str, ...]) -> Verification:
+    """The chain, the chain against its anchor, and every refund against its last audited state.
+    `unaudited` columns are notes kept outside the audit log; `personal` ones are audited as digests."""
+    result = Verification(verify_chain(con))
+    heads = {r[0]: r[1] for r in con.execute("SELECT seq, hash FROM audit_log").fetchall()}
+    result.problems += _anchor_problems(anchor, heads, result.notes)
+    result.problems += _refund_problems(con, anchor.key, unaudited=unaudited, personal=personal, notes=result.notes)
+    return result
+
+
+def _anchor_problems(anchor: Anchor, heads: dict[int, str], notes: list[str]) -> list[str]:
+    where = f"archive/{anchor.path.name}"
+    problems: list[str] = []
+    anchored: list[tuple[int, int, str]] = []  # (line, seq, hash)
+    unchecked = 0
+    for number, line in anchor.lines():
+        parts = line.split()
+        if len(parts) != 3 or not parts[0].isdigit() or len(parts[1]) != 64:
+            problems.append(f"{where} line {number} is not `seq hash mark`: the anchor file was edited")
+            continue
+        seq, head, mark = int(parts[0]), parts[1], parts[2]
+        if anchor.key is not None and not hmac.compare_digest(mark, anchor.mark(seq, head)):
+            problems.append(f"anchor line {number} does not carry a valid key mark ({where}): it was not written by pagorecon "
+                            f"with this PAGORECON_AUDIT_KEY (the anchor was forged, or the key changed)")
+            continue
+        unchecked += anchor.key is None and mark != UNKEYED
+        anchored.append((number, seq, head))
+    if unchecked:
+        notes.append(f"{unchecked} keyed anchor line(s) not checked: PAGORECON_AUDIT_KEY is not set")
+    last_seq = max(heads, default=0)
+    top = max(anchored, key=lambda a: a[1], default=(0, 0, GENESIS_HASH))
+    if top[1] > last_seq:
+        problems.append(f"entries {last_seq + 1}..{top[1]} were removed from audit_log: {where} line {top[0]} anchored "
+                        f"entry {top[1]} ({top[2][:12]}...), the warehouse ends at entry {last_seq}")
+    for number, seq, head in anchored:
+        if seq in heads and heads[seq] != head:
+            problems.append(f"entry {seq} does not match the head anchored in {where} line {number}: it hashes to "
+                            f"{heads[seq][:12]}..., the anchor holds {head[:12]}... (the chain was rewritten from entry {seq} or before)")
+            break
+    if last_seq > top[1]:
+        problems.append(f"entries {top[1] + 1}..{last_seq} are not anchored in {where}: they were added to the warehouse "
+                        f"directly, or a write stopped between its commit and its anchor; review them before trusting them")
+    return problems
+
+
+def _refund_problems(con, key: bytes | None, *, unaudited, personal, notes: list[str]) -> list[str]:
+    cur = con.execute("SELECT * FROM refunds ORDER BY refund_id")
+    names = [d[0] for d in cur.description]
+    current = {row[0]: dict(zip(names, row)) for row in cur.fetchall()}
+    audited = {
+        entity_id: (seq, json.loads(after)) for entity_id, seq, after in con.execute(
+            "SELECT entity_id, seq, after_state FROM audit_log WHERE entity = 'refund' "
+            "QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY seq DESC) = 1"
+        ).fetchall() if after is not None
+    }
+    problems: list[str] = []
+    skipped = 0
+    for refund_id in sorted(set(current) | set(audited)):
+        if refund_id not in audited:
+            problems.append(f"refund {refund_id} is not in the audit log: it was written to `refunds` directly")
+            continue
+        seq, state = audited[refund_id]
+        if refund_id not in current:
+            problems.append(f"refund {refund_id} is in the audit log (entry {seq}) but not in `refunds`: it was deleted directly")
+            continue
+        row = current[refund_id]
+        differ = [c for c in names if c not in unaudited and c not in personal and c in state
+                  and json.loads(state_json({c: row[c]}))[c] != state[c]]
+        for column in personal:
+            if f"{column}_digest" not in state:
+                continue  # written before personal columns were audited as digests
+            digest = state[f"{column}_digest"]
+            if digest is not None and digest.startswith("hmac-") and key is None:
+                skipped += 1
+                continue
+            keyed = key if digest is None or digest.startswith("hmac-") else None
+            if personal_digest(refund_id, row[column], keyed) != digest:
+                differ.append(column)
+        if differ:
+            problems.append(f"refund {refund_id} differs from its last audited state (entry {seq}) in {', '.join(differ)}: "
+                            f"it was changed in `refunds` without a decision; restore it from the audit log and investigate")
+    if skipped:
+        notes.append(f"{skipped} keyed personal column(s) not checked: PAGORECON_AUDIT_KEY is not set")
+    return problems

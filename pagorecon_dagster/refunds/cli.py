@@ -4,6 +4,7 @@ What a person reads here has personal data masked (documents, accounts, emails).
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import sys
 import time
@@ -17,7 +18,7 @@ from pagorecon_dagster.core.money import format_cents
 from pagorecon_dagster.refunds import approval, audit, state
 from pagorecon_dagster.warehouse.duckdb import connect
 
-EXIT_OK, EXIT_REFUSED = 0, 1
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
 
 def register(subparsers) -> None:
@@ -35,20 +36,21 @@ def register(subparsers) -> None:
     show.set_defaults(func=cmd_show)
 
     for name, func, helptext, note_required in (
-        ("approve", cmd_approve, "approve a refund awaiting approval (you must not be its requester)", False),
+        ("approve", cmd_approve, "approve a refund awaiting approval, as your own account on the approvers roster "
+                                 "(not its requester, not who set its account)", False),
         ("reject", cmd_reject, "reject a refund awaiting approval, or withdraw an approved one not yet sent", True),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("refund_id")
-        p.add_argument("--by", required=True, help="who decides (recorded in the audit log)")
         p.add_argument("--note", required=note_required, default=None, help="why (recorded in the audit log)")
+        _refuse_by(p)
         p.set_defaults(func=func)
 
-    account = sub.add_parser("set-account", help="record the payer's bank account (CCI) for a bank-transfer payout")
+    account = sub.add_parser("set-account", help="record the payer's bank account (CCI); an approved refund waits for approval again")
     account.add_argument("refund_id")
     account.add_argument("--account", required=True, help="the payer's 20-digit CCI")
-    account.add_argument("--by", required=True)
     account.add_argument("--note", default=None)
+    _refuse_by(account)
     account.set_defaults(func=cmd_set_account)
 
     verify = sub.add_parser("verify-audit", help="check the audit log's hash chain; exit 1 naming the first bad entry")
@@ -57,6 +59,21 @@ def register(subparsers) -> None:
     sandbox = sub.add_parser("sandbox-provider", help="run the sandbox refund provider on this machine (demo)")
     sandbox.add_argument("--port", type=int, default=8789)
     sandbox.set_defaults(func=cmd_sandbox_provider)
+
+
+def _refuse_by(parser) -> None:
+    # Kept only to refuse it with a reason: who decides is the account running the command.
+    parser.add_argument("--by", default=None, help=argparse.SUPPRESS)
+
+
+def _identity(args) -> approval.Identity | None:
+    """The operating-system account running this command; a typed `--by` is refused."""
+    if args.by is not None:
+        print("pagorecon: --by is not accepted: who decides is the operating-system account running this command "
+              f"(here {approval.Identity.from_os().user!r}), which must be on the `approvers` roster in pagorecon.yaml. "
+              "Run the command as your own account, without --by.", file=sys.stderr)
+        return None
+    return approval.Identity.from_os()
 
 
 def _lima(value: dt.datetime | None) -> str:
@@ -132,32 +149,52 @@ def _decided(decision: approval.Decision) -> int:
 
 
 def cmd_approve(args) -> int:
+    actor = _identity(args)
+    if actor is None:
+        return EXIT_USAGE
     settings = load_settings(args.home)
     with connect(settings.warehouse_path) as con:
-        return _decided(approval.approve(con, args.refund_id, by=args.by, note=args.note, now=state.now_utc()))
+        return _decided(approval.approve(con, settings, args.refund_id, actor=actor, note=args.note, now=state.now_utc()))
 
 
 def cmd_reject(args) -> int:
+    actor = _identity(args)
+    if actor is None:
+        return EXIT_USAGE
     settings = load_settings(args.home)
     with connect(settings.warehouse_path) as con:
-        return _decided(approval.reject(con, args.refund_id, by=args.by, note=args.note, now=state.now_utc()))
+        return _decided(approval.reject(con, settings, args.refund_id, actor=actor, note=args.note, now=state.now_utc()))
 
 
 def cmd_set_account(args) -> int:
+    actor = _identity(args)
+    if actor is None:
+        return EXIT_USAGE
     settings = load_settings(args.home)
     with connect(settings.warehouse_path) as con:
-        return _decided(approval.set_account(con, args.refund_id, account=args.account, by=args.by, note=args.note, now=state.now_utc()))
+        return _decided(approval.set_account(con, settings, args.refund_id, account=args.account, actor=actor, note=args.note,
+                                             now=state.now_utc()))
 
 
 def cmd_verify_audit(args) -> int:
     settings = load_settings(args.home)
     with connect(settings.warehouse_path) as con:
-        report = audit.verify_chain(con)
-    if report.ok:
-        print(f"audit_log: {report.entries} entries, chain intact (head {report.head[:16]}...)")
+        result = audit.verify(con, audit.Anchor.of_home(settings.home),
+                              unaudited=state.UNAUDITED_COLUMNS, personal=state.PERSONAL_COLUMNS)
+    report = result.chain
+    for note in result.notes:
+        print(f"audit_log: {note}")
+    if result.ok:
+        print(f"audit_log: {report.entries} entries, chain intact and anchored, every refund as audited (head {report.head[:16]}...)")
         return EXIT_OK
-    print(f"audit_log: entry {report.bad_seq} is bad: {mask_text(report.problem)}", file=sys.stderr)
-    print(f"the {report.entries} entries before it are intact", file=sys.stderr)
+    if not report.ok:
+        print(f"audit_log: entry {report.bad_seq} is bad: {mask_text(report.problem)}", file=sys.stderr)
+        print(f"the {report.entries} entries before it are intact", file=sys.stderr)
+    shown = 20
+    for problem in result.problems[:shown]:
+        print(f"audit_log: {mask_text(problem)}", file=sys.stderr)
+    if len(result.problems) > shown:
+        print(f"audit_log: ... and {len(result.problems) - shown} more", file=sys.stderr)
     return EXIT_REFUSED
 
 

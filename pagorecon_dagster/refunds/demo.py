@@ -59,5 +59,5 @@ def run_demo_refunds(settings: Settings, instance: dg.DagsterInstance) -> list[s
         lines.append(f"  {status:<18} {count:>5}  {amounts}")
     if waiting:
         lines.append(f"  a person decides: pagorecon refunds show {waiting[0]}; "
-                     f"pagorecon refunds approve {waiting[0]} --by <you> --note <why>")
+                     f"pagorecon refunds approve {waiting[0]} --note <why> (as an account on the approvers roster of pagorecon.yaml)")
     return lines

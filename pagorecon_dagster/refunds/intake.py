@@ -53,6 +53,13 @@ def pending(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return found
 
 
+def requester_account(settings: Settings, landing_file: str | None) -> str | None:
+    """The approver account that dropped a request file (its owner, when on the roster): that
+    person requested the refund, whatever its `requested_by` column says."""
+    owner = approval.owner_of(settings.landing / landing_file) if landing_file else None
+    return owner if owner and settings.approver(owner) else None
+
+
 def intake(con: duckdb.DuckDBPyConnection, settings: Settings, *, now: dt.datetime | None = None) -> IntakeSummary:
     """Create, check and decide every new refund. Each one commits on its own, in order, so each
     check sees the decisions before it (what is still refundable, which refunds are open)."""
@@ -60,7 +67,9 @@ def intake(con: duckdb.DuckDBPyConnection, settings: Settings, *, now: dt.dateti
     summary = IntakeSummary(missing_tables=missing_tables(con))
     for candidate in pending(con):
         origin = candidate.pop("origin")
-        refund = {**candidate, "requested_at": candidate["requested_at"] or now}
+        landing_file = candidate.pop("landing_file", None)
+        refund = {**candidate, "requested_at": candidate["requested_at"] or now,
+                  "requested_by_user": requester_account(settings, landing_file)}
         with state.transaction(con):
             if state.load(con, refund["refund_id"]) is not None:
                 continue  # created meanwhile by another intake

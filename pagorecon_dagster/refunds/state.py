@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from pagorecon_dagster.config import audit_key
 from pagorecon_dagster.core.masking import mask_digits
 from pagorecon_dagster.refunds import audit
 from pagorecon_dagster.warehouse.duckdb import connect
@@ -35,8 +36,9 @@ PAYABLE_SQL = (
     "WHERE p.store_id = refunds.store_id AND p.cip = refunds.cip AND p.status = 'paid')"
 )
 
-SYSTEM_PREFIX = "system:"
 PERSONAL_COLUMNS = ("beneficiary_document", "beneficiary_account")
+# Notes about a payout, not decisions: written without an audit entry (`note_problem`, batch status).
+UNAUDITED_COLUMNS = ("last_error", "provider_status")
 
 # One writer at a time inside this process. DuckDB's optimistic concurrency misses a write-write
 # conflict on a table with a PRIMARY KEY when the other transaction has already committed (a lost
@@ -51,11 +53,47 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+# Audit heads appended by the open transaction of this thread, anchored once it commits.
+_OPEN = threading.local()
+
+
 @contextlib.contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A refund decision and its audit entries commit together, or not at all."""
-    with _WRITER, sql_transaction(con):
-        yield con
+    """A refund decision and its audit entries commit together, or not at all; once committed,
+    their heads are anchored outside the warehouse (still under the writer lock, so in order)."""
+    with _WRITER:
+        outermost = getattr(_OPEN, "heads", None) is None
+        if outermost:
+            _OPEN.heads = []
+        try:
+            with sql_transaction(con):
+                yield con
+            if outermost:
+                _anchor(con, _OPEN.heads)
+        finally:
+            if outermost:
+                _OPEN.heads = None
+
+
+def _audited(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> None:
+    heads = getattr(_OPEN, "heads", None)
+    if heads is None:  # autocommitted: anchor it now
+        _anchor(con, [(entry["seq"], entry["hash"])])
+    else:
+        heads.append((entry["seq"], entry["hash"]))
+
+
+def _anchor(con: duckdb.DuckDBPyConnection, heads: list[tuple[int, str]]) -> None:
+    anchor = audit.Anchor.of_connection(con) if heads else None
+    if anchor is None:
+        return
+    try:
+        anchor.record(heads)
+    except OSError as exc:
+        raise RuntimeError(
+            f"{anchor.path}: audit entries {heads[0][0]}..{heads[-1][0]} are saved but could not be anchored ({exc.strerror}); "
+            "make the file writable by every account that runs pagorecon, then run `pagorecon refunds verify-audit`"
+        ) from exc
 
 
 @contextlib.contextmanager
@@ -81,7 +119,10 @@ def snapshot(refund: dict[str, Any] | None) -> dict[str, Any] | None:
     """The refund as the audit log keeps it: every column, personal data masked."""
     if refund is None:
         return None
-    return {k: (mask_digits(v) if k in PERSONAL_COLUMNS and v else v) for k, v in refund.items()}
+    kept = {k: (mask_digits(v) if k in PERSONAL_COLUMNS and v else v) for k, v in refund.items()}
+    key = audit_key()
+    # Digests let `verify` see a personal value replaced by one with the same visible digits.
+    return kept | {f"{k}_digest": audit.personal_digest(refund["refund_id"], refund[k], key) for k in PERSONAL_COLUMNS}
 
 
 def create(con: duckdb.DuckDBPyConnection, refund: dict[str, Any], *, actor: str, why: str, now: dt.datetime) -> dict[str, Any]:
@@ -91,8 +132,8 @@ def create(con: duckdb.DuckDBPyConnection, refund: dict[str, Any], *, actor: str
         f"INSERT INTO refunds ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})", list(values.values())
     )
     created = load(con, refund["refund_id"])
-    audit.append(con, actor=actor, action="create", entity="refund", entity_id=refund["refund_id"],
-                 before=None, after=snapshot(created), why=why, now=now)
+    _audited(con, audit.append(con, actor=actor, action="create", entity="refund", entity_id=refund["refund_id"],
+                               before=None, after=snapshot(created), why=why, now=now))
     return created
 
 
@@ -133,8 +174,8 @@ def transition(
     if not moved:
         return None
     after = moved[0]
-    audit.append(con, actor=actor, action=action, entity="refund", entity_id=refund_id,
-                 before=snapshot(before), after=snapshot(after), why=why, now=now)
+    _audited(con, audit.append(con, actor=actor, action=action, entity="refund", entity_id=refund_id,
+                               before=snapshot(before), after=snapshot(after), why=why, now=now))
     return after
 
 
