@@ -1,7 +1,8 @@
-"""Refunds in Dagster: the `refunds` asset (intake: create, check, decide), the `refund_payouts`
-asset (pay approved refunds through the executor, match bank confirmations), and the job
-`refund_payout` that materializes both. Not part of the main `reconcile` job: the
-`refund_payout_sensor` starts it when something is waiting."""
+"""Refunds in Dagster: the `refunds` asset (intake: create, check, decide), materialized by every
+run of the main `reconcile` job after the reconciliation and before the alerts; and the
+`refund_payouts` asset (pay approved refunds through the executor, match bank confirmations),
+materialized by the separate `refund_payout` job that the `refund_payout_sensor` starts when
+something is waiting."""
 
 from typing import Optional
 
@@ -33,7 +34,8 @@ class PayoutConfig(dg.Config):
     deps=["recon_items", "refund_request_rows"],
     kinds={"duckdb"},
     description="Refunds requested in landing/refunds/ and proposed from refund-candidate recon items: "
-    "created once, checked (reason codes), auto-approved up to the store's limit or left for a person.",
+    "created once, checked (reason codes), auto-approved up to the store's limit or left for a person. "
+    "Taken in by every run of the main job; never paid out there.",
 )
 def refunds(context: dg.AssetExecutionContext, pagorecon: PagoreconHome) -> dg.MaterializeResult:
     settings = pagorecon.settings()
@@ -95,6 +97,6 @@ def refund_payouts(context: dg.AssetExecutionContext, config: PayoutConfig, pago
 
 refund_payout_job = dg.define_asset_job(
     JOB,
-    selection=dg.AssetSelection.groups(GROUP),
-    description="Take in new refunds, then pay approved ones out exactly once and match bank confirmations.",
+    selection=dg.AssetSelection.assets(refund_payouts),
+    description="Pay approved refunds out exactly once and match bank confirmations (the main job takes refunds in).",
 )
