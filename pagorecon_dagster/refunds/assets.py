@@ -24,6 +24,8 @@ class PayoutConfig(dg.Config):
     timeout_seconds: Optional[float] = Field(default=None, description="per provider call; empty: $PAGORECON_REFUND_API_TIMEOUT_SECONDS, else 10")
     max_attempts: int = Field(default=4, description="provider calls per refund and pass (timeouts and 5xx are retried)")
     backoff_seconds: float = Field(default=0.5, description="first wait between attempts; doubles each time")
+    max_retry_after_seconds: float = Field(default=60.0, description="longest Retry-After (408, 425, 429) a pass waits; "
+                                           "a longer one leaves the refund for a later run")
     in_flight_grace_seconds: float = Field(default=DEFAULT_IN_FLIGHT_GRACE_SECONDS,
                                            description="a submitted refund without an answer is resolved once it is this old")
 
@@ -68,7 +70,8 @@ def refund_payouts(context: dg.AssetExecutionContext, config: PayoutConfig, pago
     name = executor_name(settings, config.executor or None)
     api = None
     if name == API:
-        tuning = {"max_attempts": config.max_attempts, "backoff_seconds": config.backoff_seconds}
+        tuning = {"max_attempts": config.max_attempts, "backoff_seconds": config.backoff_seconds,
+                  "max_retry_after_seconds": config.max_retry_after_seconds}
         if config.timeout_seconds is not None:
             tuning["timeout_seconds"] = config.timeout_seconds
         api = api_settings_from_env(**tuning)
