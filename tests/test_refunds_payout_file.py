@@ -75,7 +75,7 @@ def test_approved_refunds_with_an_account_go_into_one_bank_batch(taken_in):
 def test_a_batch_claimed_but_never_written_is_written_once_under_its_own_name(taken_in):
     approve_requests(taken_in)
     with state.warehouse_transaction(taken_in.path / "warehouse.duckdb") as con:
-        batch, size = payout_file.claim_batch(con, now=APPROVED_AT)  # then the worker died
+        batch, size = payout_file.claim_batch(con, load_settings(taken_in.path), now=APPROVED_AT)  # then the worker died
     assert (batch, size) == (BATCH, 3)
     assert not (taken_in.path / "archive" / "payouts").exists()
     summary = pay_by_file(taken_in, APPROVED_AT + dt.timedelta(hours=1))

@@ -22,7 +22,7 @@ def alert_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name=GROUP,
-        deps=["recon_daily_summary"],
+        deps=["recon_daily_summary", "refunds"],  # the day's refunds are taken in before its alerts
         kinds={"duckdb", "sql"},
         description="Alerts per store and Lima day (statement missing, notification mismatch, unreconciled share, "
         "refund rate, overdue refunds, missing FX rate, rejected rows); one row per kind, store and day.",

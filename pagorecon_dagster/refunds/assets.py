@@ -1,7 +1,8 @@
-"""Refunds in Dagster: the `refunds` asset (intake: create, check, decide), the `refund_payouts`
-asset (pay approved refunds through the executor, match bank confirmations), and the job
-`refund_payout` that materializes both. Not part of the main `reconcile` job: the
-`refund_payout_sensor` starts it when something is waiting."""
+"""Refunds in Dagster: the `refunds` asset (intake: create, check, decide), materialized by every
+run of the main `reconcile` job after the reconciliation and before the alerts; and the
+`refund_payouts` asset (pay approved refunds through the executor, match bank confirmations),
+materialized by the separate `refund_payout` job that the `refund_payout_sensor` starts when
+something is waiting."""
 
 from typing import Optional
 
@@ -23,6 +24,8 @@ class PayoutConfig(dg.Config):
     timeout_seconds: Optional[float] = Field(default=None, description="per provider call; empty: $PAGORECON_REFUND_API_TIMEOUT_SECONDS, else 10")
     max_attempts: int = Field(default=4, description="provider calls per refund and pass (timeouts and 5xx are retried)")
     backoff_seconds: float = Field(default=0.5, description="first wait between attempts; doubles each time")
+    max_retry_after_seconds: float = Field(default=60.0, description="longest Retry-After (408, 425, 429) a pass waits; "
+                                           "a longer one leaves the refund for a later run")
     in_flight_grace_seconds: float = Field(default=DEFAULT_IN_FLIGHT_GRACE_SECONDS,
                                            description="a submitted refund without an answer is resolved once it is this old")
 
@@ -33,7 +36,8 @@ class PayoutConfig(dg.Config):
     deps=["recon_items", "refund_request_rows"],
     kinds={"duckdb"},
     description="Refunds requested in landing/refunds/ and proposed from refund-candidate recon items: "
-    "created once, checked (reason codes), auto-approved up to the store's limit or left for a person.",
+    "created once, checked (reason codes), auto-approved up to the store's limit or left for a person. "
+    "Taken in by every run of the main job; never paid out there.",
 )
 def refunds(context: dg.AssetExecutionContext, pagorecon: PagoreconHome) -> dg.MaterializeResult:
     settings = pagorecon.settings()
@@ -66,7 +70,8 @@ def refund_payouts(context: dg.AssetExecutionContext, config: PayoutConfig, pago
     name = executor_name(settings, config.executor or None)
     api = None
     if name == API:
-        tuning = {"max_attempts": config.max_attempts, "backoff_seconds": config.backoff_seconds}
+        tuning = {"max_attempts": config.max_attempts, "backoff_seconds": config.backoff_seconds,
+                  "max_retry_after_seconds": config.max_retry_after_seconds}
         if config.timeout_seconds is not None:
             tuning["timeout_seconds"] = config.timeout_seconds
         api = api_settings_from_env(**tuning)
@@ -95,6 +100,6 @@ def refund_payouts(context: dg.AssetExecutionContext, config: PayoutConfig, pago
 
 refund_payout_job = dg.define_asset_job(
     JOB,
-    selection=dg.AssetSelection.groups(GROUP),
-    description="Take in new refunds, then pay approved ones out exactly once and match bank confirmations.",
+    selection=dg.AssetSelection.assets(refund_payouts),
+    description="Pay approved refunds out exactly once and match bank confirmations (the main job takes refunds in).",
 )

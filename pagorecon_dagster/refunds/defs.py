@@ -1,5 +1,5 @@
-"""Refunds' Dagster definitions: the `refunds` and `refund_payouts` assets (group `refunds`, not in
-the main job), the `refund_payout` job and the sensor that starts it."""
+"""Refunds' Dagster definitions: the `refunds` asset (intake, part of the main job) and the
+`refund_payouts` asset (group `refunds`), the `refund_payout` job and the sensor that starts it."""
 
 import dagster as dg
 

@@ -1,6 +1,6 @@
-"""Refunds in `pagorecon demo`: the sandbox provider plays the aggregator while one run of the
-`refund_payout` job takes in the proposals, approves what is within each store's limit, pays it
-out, and leaves the rest for a person."""
+"""Refunds in `pagorecon demo`: the demo's run has taken the proposals in (approved within each
+store's limit, the rest left for a person); the sandbox provider then plays the aggregator while
+one run of the `refund_payout` job pays the approved ones out."""
 
 from __future__ import annotations
 

@@ -112,7 +112,7 @@ def pay_out(
         _pay_approved(settings, client, summary, clock)
     else:
         with state.warehouse_transaction(settings.warehouse_path) as con:
-            batch, summary.batched = payout_file.claim_batch(con, now=clock())
+            batch, summary.batched = payout_file.claim_batch(con, settings, now=clock())
         if batch:
             payout_file.write_batch(settings, batch)
             summary.batches.append(batch)
@@ -156,7 +156,7 @@ def _resolve(settings, client: RefundApiClient, refund, summary: PayoutSummary, 
             refund = _claim_again(con, refund, clock())
         if refund is None:
             return  # another worker re-sent it meanwhile
-        known = _call(settings, refund, lambda: client.submit(refund))
+        known = _call(settings, refund, lambda: client.submit(refund, asked=True))
     elif known is None:
         known = Outcome(UNKNOWN, detail=f"the provider has no record of {refund['refund_id']}, which it had accepted as {refund['provider_reference']}")
     with state.warehouse_transaction(settings.warehouse_path) as con:

@@ -3,7 +3,9 @@ bank's confirmations dropped in `landing/refund_confirmations/` matched back to 
 
 Exactly once: refunds are claimed into a named batch in one transaction (approved -> submitted),
 the file is written from the warehouse afterwards, and a batch whose file was never written is
-written on the next run. A refund is never put in a second batch."""
+written on the next run. A refund is never put in a second batch: before claiming, the batches
+already in `archive/payouts/` are read, so a warehouse restored from an older backup neither
+re-batches a refund the bank already has nor reuses a batch file's name."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ BATCH_COLUMNS = ("refund_id", "store_id", "order_id", "cip", "beneficiary_docume
 CONFIRMATION_COLUMNS = ("refund_id", "status", "amount", "currency", "bank_reference", "executed_at", "detail")
 REQUIRED_CONFIRMATION_COLUMNS = ("refund_id", "status", "amount", "currency")
 CONFIRMATIONS_DIR = "refund_confirmations"
+BATCH_PREFIX = "refund-payouts-"
 # provider_status while a refund is in a batch whose file is not written yet / once it is.
 BATCH_PENDING, IN_BATCH_FILE = "batch_pending", "in_batch_file"
 
@@ -49,25 +52,65 @@ def unwritten_batches(con) -> list[str]:
     ).fetchall()]
 
 
-def claim_batch(con, *, now: dt.datetime) -> tuple[str | None, int]:
+def archived_batches(settings: Settings) -> dict[str, tuple[str, int | None, str]]:
+    """Refund id -> (batch file, amount in céntimos, currency) for every batch file already under
+    archive/payouts/ (its subfolders too): what the bank has been given, whatever the warehouse says."""
+    found: dict[str, tuple[str, int | None, str]] = {}
+    folder = batches_dir(settings)
+    for path in sorted(folder.rglob(f"{BATCH_PREFIX}*.csv")) if folder.exists() else []:
+        with path.open(encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                refund_id = (row.get("refund_id") or "").strip()
+                if refund_id and refund_id not in found:
+                    try:
+                        cents = parse_cents(row.get("amount") or "")
+                    except MoneyError:
+                        cents = None
+                    found[refund_id] = (path.name, cents, (row.get("currency") or "").strip())
+    return found
+
+
+def claim_batch(con, settings: Settings, *, now: dt.datetime) -> tuple[str | None, int]:
     """Move every payable approved refund with a beneficiary account into one new batch (call in
-    one transaction). Returns the batch name (None when there was nothing to pay) and its size."""
+    one transaction). A refund already in an archived batch is recorded as submitted in that
+    batch instead. Returns the new batch's name (None when there was nothing to pay) and its size."""
     ids = [r[0] for r in con.execute(
         f"SELECT refund_id FROM refunds WHERE {PAYABLE_SQL} AND beneficiary_account IS NOT NULL ORDER BY approved_at, refund_id"
     ).fetchall()]
+    archived = archived_batches(settings)
+    for refund_id in [i for i in ids if i in archived]:
+        _already_batched(con, refund_id, *archived[refund_id], now=now)
+    ids = [i for i in ids if i not in archived]
     if not ids:
         return None, 0
     day = lima_today(now).isoformat()
-    taken = con.execute(
-        "SELECT count(DISTINCT payout_batch) FROM refunds WHERE payout_batch LIKE ?", [f"refund-payouts-{day}-%"]
-    ).fetchone()[0]
-    batch = f"refund-payouts-{day}-{taken + 1:02d}.csv"
+    used = {r[0] for r in con.execute(
+        "SELECT DISTINCT payout_batch FROM refunds WHERE payout_batch LIKE ?", [f"{BATCH_PREFIX}{day}-%"]
+    ).fetchall()} | {batch for batch, _, _ in archived.values()}
+    number = 1
+    while f"{BATCH_PREFIX}{day}-{number:02d}.csv" in used:
+        number += 1
+    batch = f"{BATCH_PREFIX}{day}-{number:02d}.csv"
     for refund_id in ids:
         state.transition(con, refund_id, expect=(APPROVED,), to=SUBMITTED, actor=ACTOR, action="submit",
                          why=f"put in bank-transfer batch archive/payouts/{batch}", now=now, count_attempt=True,
                          changes={"executor": EXECUTOR, "payout_batch": batch, "submitted_at": now,
                                   "provider_status": BATCH_PENDING})
     return batch, len(ids)
+
+
+def _already_batched(con, refund_id: str, batch: str, cents: int | None, currency: str, *, now: dt.datetime) -> None:
+    refund = state.load(con, refund_id)
+    differs = (cents, currency) != (refund["amount_cents"], refund["currency"])
+    state.transition(
+        con, refund_id, expect=(APPROVED,), to=SUBMITTED, actor=ACTOR, action="submit",
+        why=f"already in bank-transfer batch archive/payouts/{batch} (written before the warehouse was restored?): "
+            "not put in a second batch", now=now, count_attempt=True,
+        changes={"executor": EXECUTOR, "payout_batch": batch, "submitted_at": now, "provider_status": IN_BATCH_FILE,
+                 "last_error": (f"archive/payouts/{batch} holds it for {format_cents(cents, currency) or 'an unreadable amount'}, "
+                                f"not {format_cents(refund['amount_cents'], refund['currency'])}: check with the bank")
+                 if differs else None},
+    )
 
 
 def write_batch(settings: Settings, batch: str) -> Path:

@@ -4,7 +4,9 @@ It speaks the API `provider_api.py` calls (docs/refunds.md, "The refund provider
 `POST /refunds` with an `Idempotency-Key`, `GET /refunds/<key>`. It keeps its own ledger of
 payouts (one entry per refund it accepted: the proof of "exactly once"), and injects faults on
 request: answer 500 before or after accepting, accept and then stall past the client's timeout,
-or answer slowly."""
+stall past it and accept only then (meanwhile the key is "in progress": 409), answer "retry later"
+(408, 425, 429 with `Retry-After`), or answer slowly. It can also already know a refund, as a
+provider does when the warehouse was restored from a backup older than the payout."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import datetime as dt
 import json
 import secrets
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -25,7 +28,10 @@ from pagorecon_dagster.core.money import MoneyError, parse_cents
 FAIL_500 = "500"                    # answer 500, accept nothing
 FAIL_500_AFTER_ACCEPT = "500_after_accept"  # accept (ledger entry), then answer 500
 TIMEOUT_AFTER_ACCEPT = "timeout"    # accept, then stall `stall_seconds` before answering
-FAULTS = (FAIL_500, FAIL_500_AFTER_ACCEPT, TIMEOUT_AFTER_ACCEPT)
+TIMEOUT_BEFORE_ACCEPT = "timeout_before_accept"  # stall `stall_seconds` (key in progress), then accept
+# "Retry later": answered with `Retry-After: <provider.retry_after>`, nothing accepted.
+RETRY_LATER_FAULTS = {"408": HTTPStatus.REQUEST_TIMEOUT, "425": HTTPStatus.TOO_EARLY, "429": HTTPStatus.TOO_MANY_REQUESTS}
+FAULTS = (FAIL_500, FAIL_500_AFTER_ACCEPT, TIMEOUT_AFTER_ACCEPT, TIMEOUT_BEFORE_ACCEPT, *RETRY_LATER_FAULTS)
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class Seen:
     path: str
     idempotency_key: str | None
     status: int
+    at: float = 0.0   # time.monotonic() when the answer was sent
 
 
 class SandboxRefundProvider:
@@ -46,6 +53,8 @@ class SandboxRefundProvider:
         self.latency_seconds = latency_seconds
         self.default_status = "paid"             # what a new refund becomes: paid | processing | failed
         self.outcomes: dict[str, str] = {}        # per idempotency key, overrides default_status
+        self.retry_after = "1"                    # Retry-After of "retry later" faults: seconds or an HTTP-date
+        self._in_progress: set[str] = set()       # keys whose first POST is still being handled
         self._lock = threading.Lock()
         self._records: dict[str, dict[str, Any]] = {}
         self._ledger: list[dict[str, Any]] = []
@@ -102,6 +111,15 @@ class SandboxRefundProvider:
         with self._lock:
             return [s for s in self._seen if (method is None or s.method == method) and (key is None or s.idempotency_key == key)]
 
+    def know(self, key: str, body: dict[str, Any], status: str = "paid") -> dict[str, Any]:
+        """Record a refund as already handled (`body` as the client sends it), as if it had been
+        sent before the warehouse was restored from an older backup."""
+        self.outcomes.setdefault(key, status)
+        code, record = self._create(key, body)
+        if code != HTTPStatus.CREATED:
+            raise ValueError(f"the sandbox could not record {key}: {record}")
+        return record
+
     def settle(self, key: str, status: str = "paid", failure_reason: str | None = None) -> None:
         """Finish a refund left `processing`, as the provider would later."""
         with self._lock:
@@ -124,6 +142,9 @@ class SandboxRefundProvider:
         fingerprint["document"] = (body.get("beneficiary") or {}).get("document_number")
         with self._lock:
             known = self._records.get(key)
+            if known is None and key in self._in_progress:
+                return HTTPStatus.CONFLICT, {"error": "idempotency_in_progress",
+                                             "message": f"a request with Idempotency-Key {key} is still being processed"}
             if known is not None:
                 if known["_fingerprint"] != fingerprint:
                     return HTTPStatus.CONFLICT, {"error": "idempotency_conflict",
@@ -190,10 +211,12 @@ def _handler_for(provider: SandboxRefundProvider) -> type[BaseHTTPRequestHandler
 
         def _reply(self, status: int, payload: dict[str, Any], key: str | None) -> None:
             with provider._lock:
-                provider._seen.append(Seen(self.command, self.path, key, int(status)))
+                provider._seen.append(Seen(self.command, self.path, key, int(status), time.monotonic()))
             body = json.dumps(payload).encode("utf-8")
             try:
                 self.send_response(status)
+                if status in RETRY_LATER_FAULTS.values():
+                    self.send_header("Retry-After", provider.retry_after)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -216,10 +239,18 @@ def _handler_for(provider: SandboxRefundProvider) -> type[BaseHTTPRequestHandler
             fault = provider._next_fault("POST")
             if fault == FAIL_500:
                 return self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal"}, key)
+            if fault in RETRY_LATER_FAULTS:
+                return self._reply(RETRY_LATER_FAULTS[fault], {"error": "retry_later"}, key)
             try:
                 body = json.loads(raw or b"null")
             except ValueError:
                 return self._reply(HTTPStatus.BAD_REQUEST, {"error": "invalid_request", "message": "body is not JSON"}, key)
+            if fault == TIMEOUT_BEFORE_ACCEPT:
+                with provider._lock:
+                    provider._in_progress.add(key)
+                provider._stall()
+                with provider._lock:
+                    provider._in_progress.discard(key)
             status, payload = provider._create(key, body)
             if fault == FAIL_500_AFTER_ACCEPT:
                 return self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal"}, key)
@@ -237,6 +268,8 @@ def _handler_for(provider: SandboxRefundProvider) -> type[BaseHTTPRequestHandler
             fault = provider._next_fault("GET")
             if fault in (FAIL_500, FAIL_500_AFTER_ACCEPT):
                 return self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal"}, key)
+            if fault in RETRY_LATER_FAULTS:
+                return self._reply(RETRY_LATER_FAULTS[fault], {"error": "retry_later"}, key)
             if fault == TIMEOUT_AFTER_ACCEPT:
                 provider._stall()
             return self._reply(*provider._lookup(key), key)

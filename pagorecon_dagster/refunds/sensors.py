@@ -1,6 +1,6 @@
-"""`refund_payout_sensor`: starts the `refund_payout` job when something is waiting — new refund
-requests or proposals, approved refunds, provider answers to fetch, batch files to write, bank
-confirmations to match — and no such run is already going."""
+"""`refund_payout_sensor`: starts the `refund_payout` job when something is waiting — approved
+refunds, provider answers to fetch, batch files to write, bank confirmations to match — and no
+such run is already going. New requests and proposals are taken in by the main job's runs."""
 
 import datetime as dt
 
@@ -24,7 +24,7 @@ WAREHOUSE_WAIT_SECONDS = 5.0
 
 def waiting_work(con: duckdb.DuckDBPyConnection, settings: Settings, now: dt.datetime) -> dict[str, int]:
     """What a refund_payout run would find to do, by kind (all zero: nothing to do)."""
-    work = {"new_refunds": len(intake.pending(con)), "approved": 0, "in_flight": 0, "unwritten_batches": 0,
+    work = {"approved": 0, "in_flight": 0, "unwritten_batches": 0,
             "confirmation_files": len(payout_file.unread_confirmation_files(settings, con))}
     if intake.missing_tables(con):
         return work
@@ -48,7 +48,7 @@ def waiting_work(con: duckdb.DuckDBPyConnection, settings: Settings, now: dt.dat
     job=refund_payout_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Starts refund_payout when refunds wait (new, approved, unanswered, unconfirmed) and none is running.",
+    description="Starts refund_payout when refunds wait (approved, unanswered, unconfirmed) and none is running.",
 )
 def refund_payout_sensor(context: dg.SensorEvaluationContext, pagorecon: PagoreconHome):
     active = context.instance.get_runs(filters=dg.RunsFilter(job_name=refund_payout_job.name, statuses=ACTIVE_RUN_STATUSES), limit=1)

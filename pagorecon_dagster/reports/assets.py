@@ -50,7 +50,7 @@ def report_asset(settings: Settings, name: str, folder: str, build: BuildReports
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name=GROUP,
-        deps=["recon_items", "recon_daily_summary"],
+        deps=["recon_items", "recon_daily_summary", "refunds"],
         kinds={"html", "csv", "xlsx"},
         description=description,
     )
