@@ -156,6 +156,9 @@ def test_payouts_through_the_provider_api_keep_verify_clean(refunds_reconciled, 
     for name in ("PAGORECON_REFUND_API_URL", "PAGORECON_REFUND_API_KEY", "PAGORECON_REFUND_EXECUTOR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(KEY_ENV, "a long random secret only the operators hold")
-    lines = run_demo_refunds(load_settings(refunds_reconciled.path), dg.DagsterInstance.ephemeral())
+    settings = load_settings(refunds_reconciled.path)
+    with connect(settings.warehouse_path) as con:
+        intake(con, settings, now=NOW)
+    lines = run_demo_refunds(settings, dg.DagsterInstance.ephemeral())
     assert "FAILED" not in lines[0] and any(line.startswith("  paid ") for line in lines)
     assert verify(refunds_reconciled) == 0, capsys.readouterr().err

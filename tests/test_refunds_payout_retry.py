@@ -18,7 +18,9 @@ from refunds_fixtures import NOW
 from test_refunds_payout_api import AUTO_APPROVED, FIRST, LATER, assert_paid_exactly_once, fast, pay, statuses, wait_for
 from test_refunds_payout_file import BATCH, approve_requests, pay_by_file, status
 
+from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.refunds import approval, payout, state
+from pagorecon_dagster.refunds.approval import Identity
 from pagorecon_dagster.refunds.provider_api import PAID, UNKNOWN, RefundApiClient, payload
 from pagorecon_dagster.refunds.sandbox_provider import SandboxRefundProvider
 from pagorecon_dagster.warehouse.duckdb import connect
@@ -142,7 +144,7 @@ def test_a_refund_in_an_archived_batch_is_never_put_in_a_second_one(taken_in):
     written = (taken_in.path / "archive" / "payouts" / BATCH).read_bytes()
     shutil.copyfile(backup, warehouse)  # restored: the three refunds are approved again
     with connect(warehouse) as con:     # and one more is approved since
-        assert approval.approve(con, "shop-R-M3-C", by="luis", note=None, now=NOW + dt.timedelta(hours=2)).ok
+        assert approval.approve(con, load_settings(taken_in.path), "shop-R-M3-C", actor=Identity("luis"), note=None, now=NOW + dt.timedelta(hours=2)).ok
 
     summary = pay_by_file(taken_in)
     assert summary.batches == ["refund-payouts-2026-07-20-02.csv"]  # a new name: the archived file is kept
