@@ -77,7 +77,7 @@ def cmd_list(args) -> int:
         where.append("store_id = ?")
         params.append(args.store)
     sql = "SELECT * FROM refunds" + (f" WHERE {' AND '.join(where)}" if where else "")
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.warehouse_path, read_only=True) as con:
         found = state.rows(con, sql + " ORDER BY requested_at DESC, refund_id LIMIT ?", [*params, args.limit])
     if not found:
         print("no refunds" + (f" with status {args.status}" if args.status else ""))
@@ -97,7 +97,7 @@ def cmd_list(args) -> int:
 
 def cmd_show(args) -> int:
     settings = load_settings(args.home)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.warehouse_path, read_only=True) as con:
         refund = state.load(con, args.refund_id)
         trail = audit.entries(con, entity_id=args.refund_id) if refund else []
     if refund is None:
@@ -151,7 +151,7 @@ def cmd_set_account(args) -> int:
 
 def cmd_verify_audit(args) -> int:
     settings = load_settings(args.home)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.warehouse_path, read_only=True) as con:
         report = audit.verify_chain(con)
     if report.ok:
         print(f"audit_log: {report.entries} entries, chain intact (head {report.head[:16]}...)")
