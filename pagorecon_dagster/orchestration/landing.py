@@ -141,6 +141,25 @@ def open_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection | None:
         raise
 
 
+def already_ingested(con: duckdb.DuckDBPyConnection | None, hashes: Iterable[str]) -> set[str]:
+    """The content hashes that `ingested_files` already holds: their rows are in the warehouse and
+    their days were reconciled by the run that took them in, whatever the Dagster instance remembers."""
+    return {sha for (sha,) in Warehouse(con).rows(
+        "SELECT DISTINCT sha256 FROM ingested_files WHERE list_contains(?, sha256)", [sorted(hashes)], ("ingested_files",)
+    )}
+
+
+def day_ranges(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Days as contiguous first..last ranges: a run never spans days that nothing touched."""
+    ranges: list[tuple[dt.date, dt.date]] = []
+    for day in sorted(set(days)):
+        if ranges and day == ranges[-1][1] + dt.timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
 def order_days(wh: Warehouse, store_id: str, references: list[str]) -> dict[str, set[dt.date]]:
     """Lima days of the store's PagoEfectivo orders with these normalized references."""
     found: dict[str, set[dt.date]] = defaultdict(set)
