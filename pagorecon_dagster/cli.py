@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import fcntl
 import os
 import sys
 from pathlib import Path
 
 from pagorecon_dagster import progress
 from pagorecon_dagster.config import CONFIG_FILE, ConfigError, Settings, home_dir, load_settings
+from pagorecon_dagster.warehouse.duckdb import WarehouseMissing
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_UNREADABLE_FILES = 0, 1, 2, 3
 SANDBOX_MARKER = ".pagorecon-sandbox"
@@ -31,9 +34,21 @@ def _instance(settings: Settings):
         local = settings.home / "dagster"
         local.mkdir(parents=True, exist_ok=True)
         if not (local / "dagster.yaml").exists():
-            (local / "dagster.yaml").write_text("# Local runs of `pagorecon`: SQLite storage in this folder.\ntelemetry:\n  enabled: false\n")
+            # written whole then renamed: a second process starting now never reads half a file
+            draft = local / f".dagster.yaml.{os.getpid()}"
+            draft.write_text("# Local runs of `pagorecon`: SQLite storage in this folder.\ntelemetry:\n  enabled: false\n")
+            os.replace(draft, local / "dagster.yaml")
         os.environ["DAGSTER_HOME"] = str(local)
-    return dg.DagsterInstance.get()
+    # Storages create their tables on first use; two first runs at once would both create them
+    # ("table secondary_indexes already exists"), so the first use is one process at a time.
+    with contextlib.ExitStack() as stack:
+        with contextlib.suppress(OSError):  # a DAGSTER_HOME we may not write to: its storage is set up already
+            fcntl.flock(stack.enter_context(open(Path(os.environ["DAGSTER_HOME"]) / ".storage-init.lock", "a")), fcntl.LOCK_EX)
+        instance = dg.DagsterInstance.get()
+        instance.get_runs(limit=1)
+        instance.event_log_storage.get_maximum_record_id()
+        instance.schedule_storage.all_instigator_state()
+    return instance
 
 
 def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[str] | None = None) -> int:
@@ -197,8 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pagorecon_dagster.ingestion import cli as ingestion_cli
     from pagorecon_dagster.pagoefectivo import cli as pagoefectivo_cli
     from pagorecon_dagster.refunds import cli as refunds_cli
+    from pagorecon_dagster.warehouse import cli as warehouse_cli
 
-    for domain_cli in (refunds_cli, pagoefectivo_cli, ingestion_cli):
+    for domain_cli in (refunds_cli, pagoefectivo_cli, ingestion_cli, warehouse_cli):
         domain_cli.register(sub)
     return parser
 
@@ -209,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as exc:
         print(f"pagorecon: bad configuration: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except WarehouseMissing as exc:
+        print(f"pagorecon: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -113,8 +113,13 @@ def test_late_payment_requests_the_day_of_the_order_it_pays(home):
     )
     assert touched(home, "statements/shop/late.csv") == {"shop": [D("2026-07-10"), D("2026-07-20")]}
     late = tick(home, cursor=first.cursor)
-    assert ranges(late) == [(range_tags(["shop"], D("2026-07-10"), D("2026-07-20")), "landing_files")]
-    execute(home, late.run_requests[0].tags)
+    # two short runs, not the ten days between them
+    assert ranges(late) == [
+        (range_tags(["shop"], D("2026-07-10"), D("2026-07-10")), "landing_files"),
+        (range_tags(["shop"], D("2026-07-20"), D("2026-07-20")), "landing_files"),
+    ]
+    for request in late.run_requests:
+        execute(home, request.tags)
     assert [(i["status"], i["business_date"]) for i in home.items()] == [("MATCHED", D("2026-07-10"))]
 
 
@@ -129,8 +134,13 @@ def test_late_holiday_statement_requests_the_earlier_days(home):
     )
     home.statements(STATEMENT.format(cip="90000009", ref="Z9", amount="5.00", created="2026-07-24T09:00:00-05:00", paid="2026-07-24T10:00:00-05:00") + "\n")
     first = tick(home)
-    assert ranges(first) == [(range_tags(["shop"], D("2026-07-23"), D("2026-07-28")), "landing_files")]
-    execute(home, first.run_requests[0].tags)
+    # the weekend of 25-26 July is touched by nothing
+    assert ranges(first) == [
+        (range_tags(["shop"], D("2026-07-23"), D("2026-07-24")), "landing_files"),
+        (range_tags(["shop"], D("2026-07-27"), D("2026-07-28")), "landing_files"),
+    ]
+    for request in first.run_requests:
+        execute(home, request.tags)
     before = {i["order_id"]: (i["status"], i["reason"]) for i in home.items()}
     assert before["X1"] == ("AWAITING_PAYMENT", "WITHIN_GRACE")  # grace day 27 July, statements reach the 24th
 
@@ -147,8 +157,12 @@ def test_late_holiday_statement_requests_the_earlier_days(home):
         "shop": [D("2026-07-23"), D("2026-07-27"), D("2026-07-28"), D("2026-07-29")]
     }
     late = tick(home, cursor=first.cursor)
-    assert ranges(late) == [(range_tags(["shop"], D("2026-07-23"), D("2026-07-29")), "landing_files")]
-    execute(home, late.run_requests[0].tags)
+    assert ranges(late) == [
+        (range_tags(["shop"], D("2026-07-23"), D("2026-07-23")), "landing_files"),
+        (range_tags(["shop"], D("2026-07-27"), D("2026-07-29")), "landing_files"),
+    ]
+    for request in late.run_requests:
+        execute(home, request.tags)
     after = {i["order_id"] or i["cip"]: i["status"] for i in home.items()}
     assert after == {"X1": "MISSING_PAYMENT", "A1": "MATCHED", "B1": "MATCHED", "90000009": "ORPHAN_PAYMENT"}
 
@@ -156,13 +170,18 @@ def test_late_holiday_statement_requests_the_earlier_days(home):
 def test_new_order_file_requests_its_days_and_the_orphan_payment_day_it_claims(home):
     home.statements(STATEMENT.format(cip="90000001", ref="A7", amount="30.00", created="2026-07-14T09:00:00-05:00", paid="2026-07-16T12:00:00-05:00") + "\n")
     first = tick(home)
-    execute(home, first.run_requests[0].tags)
+    for request in first.run_requests:
+        execute(home, request.tags)
     assert [(i["status"], i["business_date"]) for i in home.items()] == [("ORPHAN_PAYMENT", D("2026-07-16"))]
     home.orders("A7,2026-07-13 21:00:00,pending,PEN,30.00,0.00,PagoEfectivo,,,\n", name="late_orders.csv")
     assert touched(home, "orders/shop/late_orders.csv") == {"shop": [D("2026-07-13"), D("2026-07-16")]}
     late = tick(home, cursor=first.cursor)
-    assert ranges(late) == [(range_tags(["shop"], D("2026-07-13"), D("2026-07-16")), "landing_files")]
-    execute(home, late.run_requests[0].tags)
+    assert ranges(late) == [
+        (range_tags(["shop"], D("2026-07-13"), D("2026-07-13")), "landing_files"),
+        (range_tags(["shop"], D("2026-07-16"), D("2026-07-16")), "landing_files"),
+    ]
+    for request in late.run_requests:
+        execute(home, request.tags)
     assert [(i["status"], i["business_date"]) for i in home.items()] == [("MATCHED", D("2026-07-13"))]
 
 
@@ -194,6 +213,41 @@ def test_busy_warehouse_skips_the_tick_and_keeps_the_files_for_later(home):
         holder.wait(timeout=30)
     later = tick(home)
     assert ranges(later) == [(range_tags(["shop"], D("2026-07-14"), D("2026-07-14")), "landing_files")]
+
+
+def test_a_new_instance_over_a_home_already_ingested_requests_no_run(home):
+    """`dagster dev` opened on a home that `pagorecon run` (or the demo) already took in."""
+    home.orders("A1,2026-07-14 10:00:00,pending,PEN,10.00,0.00,PagoEfectivo,,,\n")
+    home.statements(STATEMENT.format(cip="90000001", ref="A1", amount="10.00", created="2026-07-14T09:00:00-05:00", paid="2026-07-14T12:00:00-05:00") + "\n")
+    home.orders("A9,2026-07-14 10:00:00,pending,PEN,1.234,0.00,PagoEfectivo,,,\n", name="rejected.csv")  # only rejects
+    execute(home, range_tags(["shop"], D("2026-07-14"), D("2026-07-14")))
+    fresh = tick(home, instance=dg.DagsterInstance.ephemeral())
+    assert fresh.run_requests == [] and "already ingested" in fresh.skip_reason.skip_message
+    hashes = sorted(f.sha256 for f in landing.scan(load_settings(home.path)))
+    assert json.loads(fresh.cursor) == {"seen": hashes}
+    # a file new to the warehouse is still seen, and only it
+    home.orders("B1,2026-07-15 10:00:00,pending,PEN,20.00,0.00,PagoEfectivo,,,\n", name="more.csv")
+    more = tick(home, cursor=fresh.cursor)
+    assert ranges(more) == [(range_tags(["shop"], D("2026-07-15"), D("2026-07-15")), "landing_files")]
+
+
+def test_new_files_far_apart_request_their_contiguous_ranges_only(home):
+    home.statements(
+        "\n".join([
+            STATEMENT.format(cip="90000001", ref="A1", amount="10.00", created="2026-07-13T09:00:00-05:00", paid="2026-07-14T12:00:00-05:00"),
+            STATEMENT.format(cip="90000002", ref="A2", amount="20.00", created="2026-09-20T09:00:00-05:00", paid="2026-09-20T12:00:00-05:00"),
+        ]) + "\n",
+    )
+    home.orders("A3,2026-11-02 10:00:00,pending,PEN,10.00,0.00,PagoEfectivo,,,\n", name="orders_nov.csv")
+    home.orders("A4,2026-11-04 10:00:00,pending,PEN,10.00,0.00,PagoEfectivo,,,\n", name="orders_nov2.csv")
+    result = tick(home)
+    assert ranges(result) == [
+        (range_tags(["shop"], D("2026-07-13"), D("2026-07-14")), "landing_files"),
+        (range_tags(["shop"], D("2026-09-20"), D("2026-09-20")), "landing_files"),
+        (range_tags(["shop"], D("2026-11-02"), D("2026-11-02")), "landing_files"),
+        (range_tags(["shop"], D("2026-11-04"), D("2026-11-04")), "landing_files"),
+    ]
+    assert len({r.run_key for r in result.run_requests}) == 4
 
 
 def test_daily_schedule_requests_yesterday_and_the_lookback_for_every_store_in_one_run(home):

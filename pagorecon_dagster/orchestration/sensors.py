@@ -1,12 +1,14 @@
 """The landing sensor: new files under landing/ request runs for exactly the store x day
 partitions their rows touch (orchestration/landing.py says which).
 
-Runs: one per store, over the min..max of its touched days (a run reconciles a window at once;
-the days in between are rerun too, which gives the same tables). Run keys come from the content
-hashes of the files behind the run, so a re-dropped file starts nothing. The cursor is the JSON
-list of content hashes already handled, pruned to the files still in landing/ (archiving files
-bounds it); it lives in the Dagster instance, so it survives restarts. When a run holds the
-warehouse the tick is skipped and the cursor stays: the same files are looked at next tick."""
+Runs: one per store and contiguous range of its touched days, so a run never spans days nothing
+touched (a late payment for a month-old order is two short runs, not a month). Content that
+`ingested_files` already holds is skipped: a new Dagster instance over an existing home (e.g.
+`dagster dev` after `pagorecon demo`) starts nothing. Run keys come from the content hashes of the
+files behind the run, so a re-dropped file starts nothing. The cursor is the JSON list of content
+hashes already handled, pruned to the files still in landing/ (archiving files bounds it); it
+lives in the Dagster instance, so it survives restarts. When a run holds the warehouse the tick is
+skipped and the cursor stays: the same files are looked at next tick."""
 
 import datetime as dt
 import hashlib
@@ -38,7 +40,7 @@ def dump_cursor(seen: set[str]) -> str:
 
 def plan_runs(settings: Settings, files: list[landing.LandingFile], touched: dict[str, landing.Touched],
               today: dt.date) -> list[dg.RunRequest]:
-    """One run per store (config order) over min..max of its touched days."""
+    """One run per store (config order) and contiguous range of its touched days."""
     days_by_store: dict[str, set[dt.date]] = {}
     hashes_by_store: dict[str, set[str]] = {}
     for f in files:
@@ -51,14 +53,14 @@ def plan_runs(settings: Settings, files: list[landing.LandingFile], touched: dic
     for store_id in settings.store_ids:
         if store_id not in days_by_store:
             continue
-        days = sorted(days_by_store[store_id])
         digest = hashlib.sha256("\n".join(sorted(hashes_by_store[store_id])).encode()).hexdigest()[:32]
-        requests.append(
-            dg.RunRequest(
-                run_key=f"landing:{store_id}:{digest}",
-                tags={**range_tags([store_id], days[0], days[-1]), TRIGGER_TAG: "landing_files"},
+        for start, end in landing.day_ranges(days_by_store[store_id]):
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"landing:{store_id}:{start.isoformat()}:{end.isoformat()}:{digest}",
+                    tags={**range_tags([store_id], start, end), TRIGGER_TAG: "landing_files"},
+                )
             )
-        )
     return requests
 
 
@@ -86,15 +88,20 @@ def landing_sensor(settings: Settings) -> dg.SensorDefinition:
         except landing.WarehouseBusy as exc:
             return dg.SkipReason(f"{exc}; {len(new)} new file(s) wait for the next tick")
         try:
-            touched = landing.touched_partitions(settings, new, con, today)
+            ingested = landing.already_ingested(con, new_hashes)
+            new = [f for f in new if f.sha256 not in ingested]
+            touched = landing.touched_partitions(settings, new, con, today) if new else {}
         finally:
             if con is not None:
                 con.close()
+        present = {f.sha256 for f in files}
+        cursor = dump_cursor((seen & present) | new_hashes)
+        if not new:
+            return dg.SensorResult(skip_reason=f"the {len(ingested)} new file(s) in landing/ are already ingested", cursor=cursor)
         requests = plan_runs(settings, new, touched, today)
         for f in new:
             days = {s: [d.isoformat() for d in landing.in_partitions(settings, ds, today)] for s, ds in touched[f.sha256].days.items()}
             context.log.info(f"landing/{f.relative}: touches {json.dumps(days) if days else 'no partition'}")
-        present = {f.sha256 for f in files}
-        return dg.SensorResult(run_requests=requests, cursor=dump_cursor((seen & present) | new_hashes))
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return landing_files

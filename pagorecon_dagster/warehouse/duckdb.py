@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,33 +15,61 @@ from pathlib import Path
 
 import duckdb
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
+def _sql_dir() -> Path:
+    """`dbt_like_sql/`: shipped inside the package as `_sql/` by the wheel (pyproject.toml maps the
+    top-level folder there); read from the top of the source tree in a checkout or editable install."""
+    package = Path(__file__).resolve().parents[1]
+    shipped = package / "_sql"
+    return shipped if shipped.is_dir() else package.parent / "dbt_like_sql"
+
+
+SQL_DIR = _sql_dir()
+
+
+class WarehouseMissing(Exception):
+    """A read-only command found no warehouse: nothing has been run in this home yet."""
 
 
 def _lock_error(exc: Exception) -> bool:
     return "lock" in str(exc).lower() and "conflicting" in str(exc).lower()
 
 
-@contextlib.contextmanager
-def connect(path: Path | str, *, wait_seconds: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse, creating its tables. Another process holding the file lock is waited
-    for (runs that overlap queue here rather than fail)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+def _open(path: Path, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting while another process holds its lock (runs that overlap queue here
+    rather than fail); the first wait is said on stderr, naming the holder as DuckDB reports it."""
     deadline = time.monotonic() + wait_seconds
-    delay = 0.05
+    delay, told = 0.05, False
     while True:
         try:
-            con = duckdb.connect(str(path))
-            break
+            return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             if not _lock_error(exc) or time.monotonic() > deadline:
                 raise
+            if not told:
+                text = str(exc)
+                holder = text[text.find("Conflicting lock"):].split(". See also")[0]
+                print(f"pagorecon: waiting for the warehouse {path}: {holder}; "
+                      f"waiting up to {wait_seconds / 60:g} minutes for it to be released", file=sys.stderr, flush=True)
+                told = True
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+@contextlib.contextmanager
+def connect(path: Path | str, *, read_only: bool = False, wait_seconds: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse. Read-write creates its tables; `read_only=True` creates nothing, writes
+    nothing, shares the file with other readers and refuses any statement that writes."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise WarehouseMissing(f"no warehouse at {path} yet: run `pagorecon run` (or `pagorecon demo`) in this home first")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = _open(path, read_only, wait_seconds)
     try:
         con.execute("SET TimeZone = 'America/Lima'")
         _limit_memory(con)
-        _ensure_schema(con)
+        if not read_only:
+            _ensure_schema(con)
         yield con
     finally:
         con.close()

@@ -1,0 +1,109 @@
+"""`pagorecon sql [--format table|csv|json] "QUERY"`: one read-only query against the warehouse,
+its result on stdout (CONTRACT §1). The warehouse is opened read-only and only for the query, so a
+running job is never held up for longer than the query itself."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import decimal
+import json
+import sys
+import uuid
+from collections.abc import Sequence
+
+import duckdb
+
+from pagorecon_dagster.config import load_settings
+from pagorecon_dagster.warehouse.duckdb import connect
+
+EXIT_OK, EXIT_QUERY_ERROR = 0, 2
+FORMATS = ("table", "csv", "json")
+READ_WAIT_SECONDS = 600.0
+
+
+def register(subparsers) -> None:
+    sql = subparsers.add_parser("sql", help="run one read-only query against the warehouse, result on stdout")
+    sql.add_argument("--format", choices=FORMATS, default="table", help="table (default), csv (header line, then rows) or json (one array of objects)")
+    sql.add_argument("query", help='the query, e.g. "SELECT status, count(*) FROM recon_items GROUP BY ALL"')
+    sql.set_defaults(func=cmd_sql)
+
+
+def cmd_sql(args) -> int:
+    settings = load_settings(args.home)
+    with connect(settings.warehouse_path, read_only=True, wait_seconds=READ_WAIT_SECONDS) as con:
+        # Reading the warehouse only: no files read or written outside it, and the query cannot undo that.
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        try:
+            cursor = con.execute(args.query)
+            names = [d[0] for d in cursor.description] if cursor.description else []
+            rows = cursor.fetchall() if names else []
+        except duckdb.Error as exc:
+            print(f"pagorecon sql: {exc}", file=sys.stderr)
+            return EXIT_QUERY_ERROR
+    {"table": write_table, "csv": write_csv, "json": write_json}[args.format](names, rows, sys.stdout)
+    return EXIT_OK
+
+
+def text(value: object) -> str:
+    """A value as csv and table cells show it: ISO dates, exact decimals, empty for NULL."""
+    if value is None:
+        return ""
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f")
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, (list, dict, tuple)):
+        return to_json(value)
+    return str(value)
+
+
+def to_json(value: object) -> str:
+    """JSON text of one value; decimals and integers written exactly as the warehouse holds them."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f") if value.is_finite() else "null"
+    if isinstance(value, float):
+        return json.dumps(value) if value == value and abs(value) != float("inf") else "null"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{to_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(to_json(v) for v in value) + "]"
+    if isinstance(value, (dt.date, dt.time, uuid.UUID, dt.timedelta, bytes)):
+        return json.dumps(text(value))
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def write_json(names: Sequence[str], rows: Sequence[tuple], out) -> None:
+    out.write("[")
+    for i, row in enumerate(rows):
+        # keys in column order; built from the pairs so that two columns of one name both show
+        fields = ",".join(f"{json.dumps(name, ensure_ascii=False)}:{to_json(v)}" for name, v in zip(names, row))
+        out.write(("," if i else "") + "\n  {" + fields + "}")
+    out.write("\n]\n" if rows else "]\n")
+
+
+def write_csv(names: Sequence[str], rows: Sequence[tuple], out) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(names)
+    for row in rows:
+        writer.writerow([text(v) for v in row])
+
+
+def write_table(names: Sequence[str], rows: Sequence[tuple], out) -> None:
+    cells = [list(names)] + [[text(v) for v in row] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(names))]
+    for n, line in enumerate(cells):
+        out.write("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() + "\n")
+        if n == 0:
+            out.write("  ".join("-" * w for w in widths) + "\n")
+    out.write(f"({len(rows)} row{'s' if len(rows) != 1 else ''})\n")
