@@ -231,6 +231,19 @@ def test_a_new_instance_over_a_home_already_ingested_requests_no_run(home):
     assert ranges(more) == [(range_tags(["shop"], D("2026-07-15"), D("2026-07-15")), "landing_files")]
 
 
+def test_a_late_file_another_run_took_in_still_gets_its_own_days_rerun(home):
+    """Between two ticks, the daily run (window 07-20) takes in a late statement that pays an
+    order of 07-14: the sensor still requests 07-14, which that run did not reconcile."""
+    home.orders("A1,2026-07-14 10:00:00,paid,PEN,10.00,0.00,PagoEfectivo,,,\n")
+    first = tick(home)
+    execute(home, range_tags(["shop"], D("2026-07-14"), D("2026-07-14")))
+    home.statements(STATEMENT.format(cip="90000001", ref="A1", amount="10.00", created="2026-07-14T09:00:00-05:00",
+                                     paid="2026-07-20T12:00:00-05:00") + "\n", name="late.csv")
+    execute(home, range_tags(["shop"], D("2026-07-20"), D("2026-07-20")))  # the daily run ingests it first
+    later = tick(home, cursor=first.cursor)
+    assert (range_tags(["shop"], D("2026-07-14"), D("2026-07-14")), "landing_files") in ranges(later)
+
+
 def test_new_files_far_apart_request_their_contiguous_ranges_only(home):
     home.statements(
         "\n".join([

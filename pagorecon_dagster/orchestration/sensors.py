@@ -2,9 +2,10 @@
 partitions their rows touch (orchestration/landing.py says which).
 
 Runs: one per store and contiguous range of its touched days, so a run never spans days nothing
-touched (a late payment for a month-old order is two short runs, not a month). Content that
-`ingested_files` already holds is skipped: a new Dagster instance over an existing home (e.g.
-`dagster dev` after `pagorecon demo`) starts nothing. Run keys come from the content hashes of the
+touched (a late payment for a month-old order is two short runs, not a month). A new Dagster
+instance (no cursor yet) skips content that `ingested_files` already holds, so `dagster dev` over
+an existing home (e.g. after `pagorecon demo`) starts nothing; later, a file new to the cursor
+requests its days even if another run took it in first. Run keys come from the content hashes of the
 files behind the run, so a re-dropped file starts nothing. The cursor is the JSON list of content
 hashes already handled, pruned to the files still in landing/ (archiving files bounds it); it
 lives in the Dagster instance, so it survives restarts. When a run holds the warehouse the tick is
@@ -88,7 +89,10 @@ def landing_sensor(settings: Settings) -> dg.SensorDefinition:
         except landing.WarehouseBusy as exc:
             return dg.SkipReason(f"{exc}; {len(new)} new file(s) wait for the next tick")
         try:
-            ingested = landing.already_ingested(con, new_hashes)
+            # A new instance (no cursor) adopts what the warehouse already holds; once it has a
+            # cursor, a file new to it requests its days even if another run took it in meanwhile
+            # (that run's window may not hold every day the file touches).
+            ingested = landing.already_ingested(con, new_hashes) if context.cursor is None else set()
             new = [f for f in new if f.sha256 not in ingested]
             touched = landing.touched_partitions(settings, new, con, today) if new else {}
         finally:
