@@ -271,17 +271,20 @@ def test_a_pulled_file_ingests_into_payments(home, client):
 
 def test_credentials_come_from_the_store_variables_then_the_shared_ones():
     environ = {"PAGORECON_PE_ACCESS_KEY": "shared-access", "PAGORECON_PE_SHOP_ACCESS_KEY": "shop-access",
-               "PAGORECON_PE_SECRET_KEY": "shared-secret", "PAGORECON_PE_SERVICE_ID": "77",
+               "PAGORECON_PE_SHOP_SECRET_KEY": "shop-secret", "PAGORECON_PE_SHOP_SERVICE_ID": "77",
+               "PAGORECON_PE_SECRET_KEY": "shared-secret", "PAGORECON_PE_SERVICE_ID": "88",
                "PAGORECON_PE_API_URL": "https://pe.example/"}
     shop = credentials_for("shop", environ)
-    assert (shop.access_key, shop.secret_key, shop.service_id, shop.api_url) == ("shop-access", "shared-secret", "77", "https://pe.example")
-    assert credentials_for("shopi", environ).access_key == "shared-access"
-    assert "shared-secret" not in repr(shop)
+    assert (shop.access_key, shop.secret_key, shop.service_id, shop.api_url) == ("shop-access", "shop-secret", "77", "https://pe.example")
+    assert "shop-secret" not in repr(shop)
+    # The secret key and service id never fall back to shared variables (they bind a store).
+    with pytest.raises(MissingCredentials, match="PAGORECON_PE_SHOPI_SECRET_KEY; PAGORECON_PE_SHOPI_SERVICE_ID$"):
+        credentials_for("shopi", environ)
     with pytest.raises(MissingCredentials) as caught:
         credentials_for("shop", {"PAGORECON_PE_SHOP_SECRET_KEY": "x"})
     assert str(caught.value) == (
         "store 'shop': PagoEfectivo credentials not set: PAGORECON_PE_SHOP_ACCESS_KEY or PAGORECON_PE_ACCESS_KEY; "
-        "PAGORECON_PE_SHOP_SERVICE_ID or PAGORECON_PE_SERVICE_ID; PAGORECON_PE_SHOP_API_URL or PAGORECON_PE_API_URL"
+        "PAGORECON_PE_SHOP_SERVICE_ID; PAGORECON_PE_SHOP_API_URL or PAGORECON_PE_API_URL"
     )
 
 

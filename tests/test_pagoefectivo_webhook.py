@@ -25,7 +25,7 @@ SECRET = "whsec-9f3b!never-logged"
 @pytest.fixture
 def webhook(home):
     server = make_server(load_settings(home.path), "127.0.0.1", 0, environ={"PAGORECON_PE_SHOP_SECRET_KEY": SECRET})
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
     server.shutdown()
@@ -114,13 +114,13 @@ def test_a_repeated_operation_number_is_the_same_notification(home, webhook, cap
     assert [first.json()["message"], again.json()["message"]] == ["accepted", "duplicate"]
     assert again.status_code == 200
 
-    # Same operationNumber, other content (a retry that changed): the first body stays.
+    # Same operationNumber, other content (a retry that changed): the first body stays, the other is kept beside.
     altered = notification_body("OP-1001", "90000001", "A1", "999.00")
     response = send_notification(url(webhook), altered, SECRET)
-    assert (response.status_code, response.json()["message"]) == (200, "duplicate")
-    assert landed(home) == ["OP-1001.json"]
+    assert (response.status_code, response.json()["message"]) == (200, "conflict kept")
+    assert landed(home)[0] == "OP-1001.json" and len(landed(home)) == 2
     assert (home.path / "landing/statements/shop/notifications/OP-1001.json").read_bytes() == PAID
-    assert "cip.paid operationNumber OP-1001 delivered again with a different body; kept the first" in caplog.text
+    assert "cip.paid operationNumber OP-1001 delivered again with a different body; kept both" in caplog.text
 
 
 def test_concurrent_deliveries_of_one_notification_land_once(home, webhook):

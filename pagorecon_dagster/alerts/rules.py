@@ -22,6 +22,7 @@ from pagorecon_dagster.warehouse.duckdb import model_sql, set_variables, transac
 PARTITION_KINDS = (
     "STATEMENT_MISSING",
     "NOTIFICATION_MISMATCH",
+    "NOTIFICATION_CONFLICT",
     "UNRECONCILED_HIGH",
     "REFUND_RATE_HIGH",
     "REFUND_OVERDUE",

@@ -150,8 +150,9 @@ def cmd_sandbox(args) -> int:
         service_id = values[credentials.SERVICE_ID]
         services.setdefault(service_id, SandboxService(service_id, values[credentials.ACCESS_KEY], values[credentials.SECRET_KEY], cips))
     if not services:
-        print("pagorecon: no store has PagoEfectivo credentials; set PAGORECON_PE_ACCESS_KEY, PAGORECON_PE_SECRET_KEY and "
-              "PAGORECON_PE_SERVICE_ID (any values: the sandbox and the client read the same ones)", file=sys.stderr)
+        print("pagorecon: no store has PagoEfectivo credentials; set PAGORECON_PE_ACCESS_KEY and, per store, "
+              "PAGORECON_PE_<STORE>_SECRET_KEY and PAGORECON_PE_<STORE>_SERVICE_ID (any values: the sandbox and the "
+              "client read the same ones)", file=sys.stderr)
         return EXIT_USAGE
     sandbox = PagoEfectivoSandbox(services.values(), token_seconds=args.token_seconds, host=args.host, port=args.port)
     print(f"PagoEfectivo sandbox at {sandbox.url}: service(s) {', '.join(services)}, {len(cips)} CIP(s).\n"

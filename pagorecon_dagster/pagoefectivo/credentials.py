@@ -1,7 +1,8 @@
 """PagoEfectivo credentials per store, from environment variables only (never from files).
 
-`PAGORECON_PE_<STORE_ID_UPPER>_<FIELD>` wins; `PAGORECON_PE_<FIELD>` serves every store that has
-no variable of its own. FIELD is ACCESS_KEY, SECRET_KEY, SERVICE_ID or API_URL."""
+`PAGORECON_PE_<STORE_ID_UPPER>_<FIELD>`; FIELD is ACCESS_KEY, SECRET_KEY, SERVICE_ID or API_URL.
+ACCESS_KEY and API_URL fall back to `PAGORECON_PE_<FIELD>` for a store with no variable of its own.
+SECRET_KEY and SERVICE_ID never do: they tell one store's notifications from another's."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 
 ENV_PREFIX = "PAGORECON_PE_"
 ACCESS_KEY, SECRET_KEY, SERVICE_ID, API_URL = "ACCESS_KEY", "SECRET_KEY", "SERVICE_ID", "API_URL"
+# A shared secret would let a body signed for one store be accepted at every store's URL.
+PER_STORE_ONLY = (SECRET_KEY, SERVICE_ID)
 
 
 class MissingCredentials(LookupError):
@@ -27,9 +30,10 @@ class Credentials:
     secret_key: str = field(repr=False)
 
 
-def env_names(store_id: str, name: str) -> tuple[str, str]:
-    """The store's own variable, then the shared fallback."""
-    return f"{ENV_PREFIX}{store_id.upper()}_{name}", f"{ENV_PREFIX}{name}"
+def env_names(store_id: str, name: str) -> tuple[str, ...]:
+    """The store's own variable, then the shared fallback where the field has one."""
+    own = f"{ENV_PREFIX}{store_id.upper()}_{name}"
+    return (own,) if name in PER_STORE_ONLY else (own, f"{ENV_PREFIX}{name}")
 
 
 def lookup(store_id: str, name: str, environ: Mapping[str, str] | None = None) -> str | None:

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 # Temporary names end in `.partial` so the ingester (`*.csv`, `*.json`) never picks them up.
 TEMP_PREFIX, TEMP_SUFFIX = ".incoming-", ".partial"
+# A write takes milliseconds; a temp file this old was left by a crash, not by a live writer.
+STALE_PARTIAL_SECONDS = 60.0
 
 
 def write_new(path: Path, content: bytes) -> bool:
@@ -33,6 +36,22 @@ def write_new(path: Path, content: bytes) -> bool:
         return True
     finally:
         os.unlink(temp)
+
+
+def remove_stale_partials(folder: Path, older_than: float = STALE_PARTIAL_SECONDS) -> list[Path]:
+    """Delete the temp files of writes interrupted by a crash under `folder`; returns them."""
+    if not folder.exists():
+        return []
+    cutoff = time.time() - older_than
+    removed = []
+    for temp in folder.rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        try:
+            if temp.is_file() and temp.stat().st_mtime < cutoff:
+                temp.unlink()
+                removed.append(temp)
+        except FileNotFoundError:
+            continue  # its writer finished with it meanwhile
+    return removed
 
 
 def _make_dirs(folder: Path) -> None:
