@@ -38,6 +38,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from pagorecon_dagster.config import Settings
+from pagorecon_dagster.ingestion.readers import json_depth_problem
 from pagorecon_dagster.pagoefectivo import credentials
 from pagorecon_dagster.pagoefectivo.landing import remove_stale_partials, write_new
 
@@ -45,7 +46,6 @@ log = logging.getLogger("pagorecon.webhook")
 
 SIGNATURE_HEADER = "PE-Signature"
 MAX_BODY_BYTES = 1 << 20
-MAX_JSON_DEPTH = 32  # a notification nests 2 levels; deeper is an attack on the parser
 # An oversized upload is drained (and dropped) up to this much, for this long, so the client reads the 413.
 DISCARD_LIMIT_BYTES, DISCARD_SECONDS = 64 << 20, 2.0
 READ_TIMEOUT_SECONDS = 10.0  # for the request head, then again for the body
@@ -56,8 +56,6 @@ NOTIFICATIONS_FOLDER = "notifications"
 CONFLICT_MARK = "~conflict-"  # `~` sorts after `.`: the first delivery's file is ingested first
 ROUTE = re.compile(r"^/notifications/(?P<store>[^/]+)/?$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_BRACKET = re.compile(rb"[\[\]{}]")
 
 
 def sign(body: bytes, secret_key: str) -> str:
@@ -78,26 +76,18 @@ class Malformed(ValueError):
     """The body is not a notification; the message says why (it goes back in the 400)."""
 
 
-def too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether JSON text nests objects/arrays deeper than `limit`, found without parsing it (the
-    parser recurses and would fail on a deep body instead of answering)."""
-    depth = 0
-    for match in _BRACKET.finditer(_JSON_STRING.sub(b'""', body)):
-        if match.group() in (b"[", b"{"):
-            depth += 1
-            if depth > limit:
-                return True
-        else:
-            depth -= 1
-    return False
-
-
 def parse_notification(body: bytes) -> dict[str, Any]:
-    if too_deep(body):
-        raise Malformed(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        doc = json.loads(body.decode("utf-8-sig"), parse_float=Decimal)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Malformed("the body is not UTF-8 JSON") from None
+    # The same nesting cap as a landed JSON file, found before the (recursive) parser runs.
+    deep = json_depth_problem(text)
+    if deep:
+        raise Malformed(deep)
+    try:
+        doc = json.loads(text, parse_float=Decimal)
+    except (ValueError, RecursionError):
         raise Malformed("the body is not UTF-8 JSON") from None
     if not isinstance(doc, dict):
         raise Malformed("the body must be a JSON object {eventType, operationNumber, data}")
