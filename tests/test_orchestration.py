@@ -244,6 +244,25 @@ def test_a_late_file_another_run_took_in_still_gets_its_own_days_rerun(home):
     assert (range_tags(["shop"], D("2026-07-14"), D("2026-07-14")), "landing_files") in ranges(later)
 
 
+def test_a_new_statement_leaves_orders_that_coverage_cannot_change_alone(home):
+    """An order of 07-01 with no CIP waits for payment whatever the coverage: a statement of 07-20
+    reruns 07-20 (and the order whose grace day it passes), not every day that still waits."""
+    home.orders("W1,2026-07-01 10:00:00,pending,PEN,10.00,0.00,PagoEfectivo,,,\n"
+                "G1,2026-07-15 10:00:00,paid,PEN,10.00,0.00,PagoEfectivo,,,\n")
+    home.statements(STATEMENT.format(cip="90000001", ref="X0", amount="10.00", created="2026-07-01T09:00:00-05:00",
+                                     paid="2026-07-01T12:00:00-05:00") + "\n")
+    first = tick(home)
+    execute(home, range_tags(["shop"], D("2026-07-01"), D("2026-07-15")))
+    assert {r["order_id"]: r["status"] for r in home.items()}["W1"] == "AWAITING_PAYMENT"
+    home.statements(STATEMENT.format(cip="90000002", ref="X1", amount="10.00", created="2026-07-20T09:00:00-05:00",
+                                     paid="2026-07-20T12:00:00-05:00") + "\n", name="later.csv")
+    later = tick(home, cursor=first.cursor)
+    assert ranges(later) == [
+        (range_tags(["shop"], D("2026-07-15"), D("2026-07-15")), "landing_files"),  # G1 is past its grace day now
+        (range_tags(["shop"], D("2026-07-20"), D("2026-07-20")), "landing_files"),
+    ]
+
+
 def test_new_files_far_apart_request_their_contiguous_ranges_only(home):
     home.statements(
         "\n".join([

@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 
 from pagorecon_dagster.config import Settings
+from pagorecon_dagster.core.lima import nth_business_day_after
 from pagorecon_dagster.ingestion import loader, readers
 from pagorecon_dagster.ingestion.sources import SOURCES, normalize_reference
 
@@ -170,7 +171,7 @@ def order_days(wh: Warehouse, store_id: str, references: list[str]) -> dict[str,
     return found
 
 
-def statement_touch(wh: Warehouse, store_id: str, rows: pd.DataFrame,
+def statement_touch(settings: Settings, wh: Warehouse, store_id: str, rows: pd.DataFrame,
                     new_order_days: dict[str, set[dt.date]]) -> set[dt.date]:
     """The CIPs' own days (payment, creation), the days of the orders they pay (an earlier order day
     for a late payment), and the order days whose status the wider statement coverage may change."""
@@ -179,15 +180,13 @@ def statement_touch(wh: Warehouse, store_id: str, rows: pd.DataFrame,
     known = order_days(wh, store_id, references)
     for reference in references:
         days |= known.get(reference, set()) | new_order_days.get(reference, set())
-    days |= coverage_touch(wh, store_id, rows)
+    days |= coverage_touch(settings, wh, store_id, rows)
     return days
 
 
-def coverage_touch(wh: Warehouse, store_id: str, rows: pd.DataFrame) -> set[dt.date]:
-    """Coverage moving forward is what decides items still AWAITING_PAYMENT (past their grace day
-    they become MISSING_PAYMENT, past their CIP's expiry EXPIRED_UNPAID; every other status stays
-    as coverage grows). Their days are rerun and the reconciliation decides: its grace and expiry
-    rules are not predicted here."""
+def coverage_touch(settings: Settings, wh: Warehouse, store_id: str, rows: pd.DataFrame) -> set[dt.date]:
+    """Coverage moving forward turns orders past their grace day into MISSING_PAYMENT and CIPs past
+    their expiry into EXPIRED_UNPAID (CONTRACT §3): those orders' days change too."""
     reach = pd.concat([rows["date_payment"], rows["date_creation"]]).dropna()
     if reach.empty:
         return set()
@@ -196,10 +195,26 @@ def coverage_touch(wh: Warehouse, store_id: str, rows: pd.DataFrame) -> set[dt.d
     old_at = old[0][0] if old and old[0][0] is not None else None
     if old_at is not None and new_at <= old_at:
         return set()
-    return {day for (day,) in wh.rows(
-        "SELECT DISTINCT business_date FROM recon_items WHERE store_id = ? AND status = 'AWAITING_PAYMENT'",
-        [store_id], ("recon_items",),
-    )}
+    lima = dt.timezone(dt.timedelta(hours=-5))
+    new_day = new_at.astimezone(lima).date()
+    old_day = old_at.astimezone(lima).date() if old_at is not None else dt.date.min
+    days = set()
+    grace = settings.missing_payment_grace_business_days
+    for (day,) in wh.rows(
+        "SELECT DISTINCT business_date FROM orders WHERE store_id = ? AND is_pagoefectivo AND status IN ('paid', 'refunded')"
+        " AND business_date <= ?",
+        [store_id, new_day], ("orders",),
+    ):
+        if old_day < nth_business_day_after(day, grace, settings.extra_non_working_days) <= new_day:
+            days.add(day)
+    for (day,) in wh.rows(
+        "SELECT DISTINCT o.business_date FROM payments AS p JOIN orders AS o"
+        " ON o.store_id = p.store_id AND o.reference = p.reference AND o.is_pagoefectivo"
+        " WHERE p.store_id = ? AND p.date_expiry < ? AND (CAST(? AS TIMESTAMPTZ) IS NULL OR p.date_expiry >= ?)",
+        [store_id, new_at, old_at, old_at], ("payments", "orders"),
+    ):
+        days.add(day)
+    return days
 
 
 def order_touch(wh: Warehouse, store_id: str, rows: pd.DataFrame) -> set[dt.date]:
@@ -275,7 +290,7 @@ def touched_partitions(settings: Settings, files: list[LandingFile], con: duckdb
         rows = file_rows.rows
         if not rows.empty:
             if f.kind == "statements":
-                touched.add(f.store_id, statement_touch(wh, f.store_id, rows, new_order_days[f.store_id]))
+                touched.add(f.store_id, statement_touch(settings, wh, f.store_id, rows, new_order_days[f.store_id]))
             elif f.kind == "orders":
                 touched.add(f.store_id, order_touch(wh, f.store_id, rows))
             elif f.kind == "refunds":
