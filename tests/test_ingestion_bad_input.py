@@ -6,6 +6,7 @@ import json
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import pytest
 
 from conftest import CANONICAL_HEADER, STATEMENT_HEADER
 
@@ -232,20 +233,50 @@ def test_a_json_larger_than_the_cap_is_refused_without_being_parsed(home, monkey
 
 
 def test_any_failure_while_reading_one_file_fails_only_that_file(home, capsys, monkeypatch, tmp_path):
-    """An amount too large for any integer makes the parser itself fail (not a schema rule):
-    that file is `failed`, named, exit 3; the files around it load."""
-    from pagorecon_dagster.cli import EXIT_UNREADABLE_FILES
+    """A failure no rule foresaw (a fault injected into typing one file's rows) fails that file:
+    `failed`, named, exit 3; the files around it load and nothing of it is half-written."""
+    import dataclasses
 
+    from pagorecon_dagster.cli import EXIT_UNREADABLE_FILES
+    from pagorecon_dagster.ingestion.sources import SOURCES
+
+    statements = SOURCES["statements"]
+
+    def to_rows(clean, store):
+        if (clean["cip"] == "90000003").any():
+            raise OverflowError("Python int too large to convert to C long")
+        return statements.to_rows(clean, store)
+
+    monkeypatch.setitem(SOURCES, "statements", dataclasses.replace(statements, to_rows=to_rows))
     home.statements(GOOD.replace("90000001", "90000002").replace("A1", "A2") + "\n", name="a_before.csv")
-    home.statements(GOOD.replace("10.00", "99999999999999999999.00") + "\n", name="b_overflow.csv")
+    home.statements(GOOD.replace("90000001", "90000003") + "\n", name="b_fault.csv")
     home.statements(GOOD + "\n", name="c_after.csv")
     code, out = cli_run(home, capsys, monkeypatch, tmp_path)
     assert code == EXIT_UNREADABLE_FILES, out.err
-    assert "landing/statements/shop/b_overflow.csv: unexpected OverflowError while reading" in out.err
+    assert "landing/statements/shop/b_fault.csv: unexpected OverflowError while reading" in out.err
     status = {r["file"]: r["status"] for r in home.query("SELECT file, status FROM ingested_files")}
-    assert status == {"statements/shop/a_before.csv": "loaded", "statements/shop/b_overflow.csv": "failed",
+    assert status == {"statements/shop/a_before.csv": "loaded", "statements/shop/b_fault.csv": "failed",
                       "statements/shop/c_after.csv": "loaded"}
     assert sorted(r["cip"] for r in home.query("SELECT cip FROM payments")) == ["90000001", "90000002"]
+    assert home.query("SELECT count(*) AS n FROM quarantine") == [{"n": 0}]
+
+
+@pytest.mark.parametrize("column, value, problem", [
+    ("amount", "99999999999999999999.00", "'99999999999999999999.00' has more than 15 digits before the point"),
+    ("date_payment", "0001-01-01T00:00:00", "'0001-01-01T00:00:00' must be an ISO-8601 timestamp"),
+    ("date_creation", "2999-07-14T10:00:00-05:00", "'2999-07-14T10:00:00-05:00' must be an ISO-8601 timestamp"),
+])
+def test_values_out_of_range_are_row_errors_not_file_failures(home, column, value, problem):
+    """A 20-digit amount overflowed BIGINT and year 0001 (a system's "no date") pandas' range: each
+    failed the whole file. Now each is a row error naming the column; the good row loads."""
+    columns = STATEMENT_HEADER.split(",")
+    bad = GOOD.replace("90000001", "90000002").split(",")
+    bad[columns.index(column)] = value
+    home.statements(",".join(bad) + "\n" + GOOD + "\n")
+    report = ingest(home)
+    assert [(f.status, f.rows_loaded, f.rows_quarantined) for f in report.files] == [("loaded", 1, 1)]
+    (row,) = home.query("SELECT line, errors FROM quarantine")
+    assert row["line"] == 2 and row["errors"].startswith(f"{column}: {problem}")
 
 
 def test_a_nul_byte_in_a_field_is_a_row_error_naming_the_column(home):

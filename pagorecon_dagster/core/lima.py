@@ -25,12 +25,17 @@ _ISO = (
 )
 
 
+# Timestamps are accepted from 1900 up to (not including) 2200; anything outside is a row error.
+_EARLIEST_US = int(dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc).timestamp() * 1_000_000)
+_LATEST_US = int(dt.datetime(2200, 1, 1, tzinfo=dt.timezone.utc).timestamp() * 1_000_000)
+
+
 def parse_timestamps(values: pd.Series) -> pd.Series:
     """ISO-8601 strings -> UTC timestamps; naive values are Lima local time. Bad or empty -> NaT.
 
     Accepts `2026-07-14T19:30:00-05:00`, `...Z`, `...-0500`, Shopify's `2026-07-14 19:30:00 -0500`,
     naive `2026-07-14 19:30:00`, fractions of a second and a bare date (midnight Lima). An
-    impossible date or time (`2026-02-30`, `25:00`) is NaT. Vectorised in Arrow: the usual
+    impossible date or time (`2026-02-30`, `25:00`), or one outside 1900..2199, is NaT. Vectorised in Arrow: the usual
     `2026-07-14T19:30:00-05:00` is one strptime; every other form goes through `_parse_forms`."""
     text = pa.array(values.astype(TEXT).str.strip(), from_pandas=True).cast(pa.string())
     usual = pc.strptime(text, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True)
@@ -39,6 +44,8 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
     usual = pc.if_else(pc.and_(usual_form, _real_day(text)), pc.cast(usual, pa.int64()), None)
     others = pc.and_(pc.is_null(usual), pc.greater(pc.utf8_length(text), 0))
     utc_us = pc.replace_with_mask(usual, others, _parse_forms(pc.filter(text, others))) if pc.any(others).as_py() else usual
+    # A year like 0001 (a system's "no date") is no instant of this business and out of pandas' range.
+    utc_us = pc.if_else(pc.and_(pc.greater_equal(utc_us, _EARLIEST_US), pc.less(utc_us, _LATEST_US)), utc_us, None)
     instants = pc.cast(utc_us, pa.timestamp("us")).to_numpy(zero_copy_only=False)
     return pd.Series(instants, index=values.index).dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
 

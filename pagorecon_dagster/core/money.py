@@ -7,7 +7,9 @@ import re
 import pandas as pd
 
 # CONTRACT §2: plain decimal with `.` and at most 2 places; no sign, no separators, no text.
-MONEY_PATTERN = r"^\d+(\.\d{1,2})?$"
+# At most 15 digits before the point: céntimos stay far inside BIGINT, sums included.
+MAX_WHOLE_DIGITS = 15
+MONEY_PATTERN = rf"^\d{{1,{MAX_WHOLE_DIGITS}}}(\.\d{{1,2}})?$"
 _MONEY_RE = re.compile(MONEY_PATTERN)
 
 
@@ -28,6 +30,8 @@ def describe_money_problem(value: str) -> str:
         return f"{value!r} uses a decimal comma; write 1234.50"
     if re.fullmatch(r"\d+\.\d{3,}", v):
         return f"{value!r} has more than 2 decimal places"
+    if re.fullmatch(r"\d+(\.\d{1,2})?", v):
+        return f"{value!r} has more than {MAX_WHOLE_DIGITS} digits before the point; no amount is that large"
     if re.search(r"[eE][+-]?\d+$", v):
         return f"{value!r} is in scientific notation (Excel); export the column as text or number with 2 decimals"
     return f"{value!r} is not a plain decimal amount like 1234.50"

@@ -27,7 +27,7 @@ SHOPIFY_FINANCIAL_STATUSES = {
 
 RULE_REQUIRED = "is required"
 RULE_MONEY = "must be a plain decimal like 1234.50 (no separators, at most 2 decimals, not negative)"
-RULE_TIMESTAMP = "must be an ISO-8601 timestamp like 2026-07-14T19:30:00-05:00"
+RULE_TIMESTAMP = "must be an ISO-8601 timestamp like 2026-07-14T19:30:00-05:00, in the years 1900-2199"
 RULE_DATE = "must be an ISO date YYYY-MM-DD"
 RULE_RATE = "must be a positive decimal rate like 3.745"
 RULE_NO_NUL = "contains a NUL byte (\\x00); remove it and drop the file again"
