@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_pagoefectivo_webhook import landed, url
 
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.ingestion.readers import MAX_JSON_DEPTH
@@ -46,15 +47,6 @@ def start(home):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-
-
-def url(server, store="shop"):
-    return f"{server.url}/notifications/{store}"
-
-
-def landed(home, store="shop"):
-    folder = home.path / "landing" / "statements" / store / "notifications"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
 def load_benchmark():
