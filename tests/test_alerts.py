@@ -167,6 +167,36 @@ def test_refund_overdue_counts_three_peru_business_days(home):
     )
 
 
+def test_refund_overdue_counts_submitted_refunds_and_moves_with_a_decreed_day_off(home):
+    home.orders("A1,2026-07-20 10:00:00,paid,PEN,50.00,0.00,PagoEfectivo,,,\n")
+    home.statements(stmt("90000001", "A1", "50.00", "2026-07-20T12:00:00-05:00") + "\n")
+    run(home, "2026-07-20", "2026-07-20", groups=("ingestion", "reconciliation"))
+    # approved Monday 20 July; 23 July is a holiday: due by Friday 24, overdue from Saturday 25
+    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+        for refund_id, status, completed in (("S1", "submitted", None), ("P1", "paid", "2026-07-24 18:00:00-05"),
+                                             ("P2", "paid", "2026-07-27 09:00:00-05")):
+            con.execute(
+                "INSERT INTO refunds (refund_id, store_id, cip, amount_cents, currency, reason, source, status, requested_by,"
+                " requested_at, approved_at, completed_at) VALUES (?, 'shop', '90000001', 1000, 'PEN', 'test', 'request', ?, 'finance',"
+                " TIMESTAMPTZ '2026-07-20 09:00:00-05', TIMESTAMPTZ '2026-07-20 11:00:00-05', CAST(? AS TIMESTAMPTZ))",
+                [refund_id, status, completed],
+            )
+    run(home, "2026-07-20", "2026-07-31", groups=("alerts",))
+    assert [(a["alert_id"], a["value"]) for a in alerts(home, "REFUND_OVERDUE")] == [("REFUND_OVERDUE|shop|2026-07-25", "2 refunds")]
+    assert "P2 PEN 10.00 for CIP 90000001 approved 2026-07-20, now paid; S1 PEN 10.00" in alerts(home, "REFUND_OVERDUE")[0]["message"]
+
+    # 22 July decreed a day off: due by Monday 27 (P2 paid that day is on time), overdue from the 28th
+    home.config(extra_non_working_days=["2026-07-22"])
+    run(home, "2026-07-20", "2026-07-20", groups=("ingestion", "reconciliation"))
+    run(home, "2026-07-20", "2026-07-31", groups=("alerts",))
+    (alert,) = alerts(home, "REFUND_OVERDUE")
+    assert (alert["alert_id"], alert["value"]) == ("REFUND_OVERDUE|shop|2026-07-28", "1 refunds")
+    assert alert["message"] == (
+        "1 refund(s) approved and not paid within 3 business days (deadline 2026-07-27): S1 PEN 10.00 for CIP 90000001"
+        " approved 2026-07-20, now submitted."
+    )
+
+
 def test_notification_mismatch_both_ways_after_the_cutoff(home):
     home.orders("\n".join(f"A{n},2026-07-14 09:00:00,pending,PEN,10.00,0.00,PagoEfectivo,,," for n in range(1, 6)) + "\n")
 

@@ -1,6 +1,6 @@
 """The `payout_file` executor: a bank-transfer batch under archive/payouts/, bank confirmations
 from landing/refund_confirmations/ matched back, a batch never written twice nor a refund put in
-two batches; and which refunds are overdue."""
+two batches. Overdue refunds are the REFUND_OVERDUE alert's (tests/test_alerts.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from refunds_fixtures import ACCOUNT, NOW
 
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.refunds import approval, payout_file, state
-from pagorecon_dagster.refunds.overdue import overdue_refunds
 from pagorecon_dagster.refunds.payout import pay_out
 from pagorecon_dagster.refunds.sensors import refund_payout_sensor
 from pagorecon_dagster.resources import PagoreconHome
@@ -132,25 +131,3 @@ def test_an_unreadable_confirmation_file_is_recorded_and_not_retried(taken_in):
     assert row == {"line": 0, "outcome": "unreadable_file",
                    "detail": "missing column(s) status, currency; expected refund_id, status, amount, currency, bank_reference, executed_at, detail"}
     assert pay_by_file(taken_in).confirmations == {}
-
-
-def test_refunds_unpaid_three_business_days_after_approval_are_overdue(taken_in):
-    approve_requests(taken_in)   # approved Monday 2026-07-20
-    pay_by_file(taken_in)
-    taken_in.drop("refund_confirmations/bank.csv", CONFIRMATION_HEADER
-                  + "shop-R-M1-OK,paid,100.00,PEN,BCP-1,2026-07-28 09:00:00,\n")
-    pay_by_file(taken_in, APPROVED_AT + dt.timedelta(days=8))
-    with connect(taken_in.path / "warehouse.duckdb") as con:
-        # Tue 21, Wed 22, (Thu 23 is a holiday), Fri 24: due by Friday
-        assert overdue_refunds(con, dt.date(2026, 7, 24)) == []
-        late = {o.refund_id: o for o in overdue_refunds(con, dt.date(2026, 7, 27))}
-        # the intake approved six proposals on Monday too (NOW); M1-OK was still unpaid on the 27th
-        assert len(late) == 8
-        m1 = late["shop-R-M1-OK"]
-        assert (m1.due_date, m1.business_days_late, m1.status, m1.amount_cents) == (dt.date(2026, 7, 24), 1, "paid", 10000)
-        assert "shop-R-M3-A" in late and late["shop-R-M3-A"].status == "submitted"
-        # paid on the 28th: no longer overdue from then on; July 28 and 29 are holidays
-        later = {o.refund_id: o for o in overdue_refunds(con, dt.date(2026, 7, 30))}
-        assert "shop-R-M1-OK" not in later and later["shop-R-M3-A"].business_days_late == 2
-        # a decreed day off moves the due date
-        assert overdue_refunds(con, dt.date(2026, 7, 27), extra_non_working_days=[dt.date(2026, 7, 22)]) == []
