@@ -19,8 +19,8 @@ import requests
 from pagorecon_dagster.core.masking import mask_text
 
 WEBHOOK_ENV = "PAGORECON_ALERT_WEBHOOK_URL"
-# Dates, times and run ids stay readable; core.masking.mask_text would take `2026-07-14` for a
-# phone number.
+# Run ids stay readable: mask_text would take a run of their dash-grouped digits for an account.
+# It already leaves ISO dates and times alone; they are kept here too.
 _NOT_PERSONAL = re.compile(
     r"(\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b|\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?)"
 )

@@ -24,7 +24,7 @@ from pagorecon_dagster.warehouse.duckdb import transaction as sql_transaction
 REQUESTED, REJECTED, AWAITING_APPROVAL, APPROVED = "requested", "rejected", "awaiting_approval", "approved"
 SUBMITTED, PAID, FAILED = "submitted", "paid", "failed"
 STATUSES = (REQUESTED, REJECTED, AWAITING_APPROVAL, APPROVED, SUBMITTED, PAID, FAILED)
-# Refunds that still commit money: they count against what is refundable on the CIP.
+# Refunds closed without paying: they no longer count against what is refundable on the CIP.
 NOT_COMMITTING = (REJECTED, FAILED)
 # Refunds still moving: a second one for the same CIP and reason is a duplicate.
 OPEN = (AWAITING_APPROVAL, APPROVED, SUBMITTED)
