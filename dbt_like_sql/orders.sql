@@ -1,6 +1,6 @@
 -- The latest version of each order: later files supersede earlier ones, and within a file the
 -- last row wins (CONTRACT §2). Stored in store and Lima-date order: reconciling reads orders by
--- store and day, and joins them faster in that order (10M: 13 s instead of 15 s unsorted).
+-- store and day, and joins them faster in that order (benchmarks/README.md, Figures behind the SQL).
 --
 -- Incremental: with the variable `after_file_seq` set, only rows of later files are read, and the
 -- result replaces those orders' rows in the table (reconciliation/models.py, refresh_model). Every

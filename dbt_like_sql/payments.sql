@@ -1,7 +1,7 @@
 -- The latest state of each CIP (later file wins; last row within a file wins). A notification
 -- delivered again (same operationNumber) is the same notification: only its first delivery counts,
 -- so a late retry of an old event cannot undo a newer state. Only notifications are ranked for
--- that; ranking every row cost a third of this model's time.
+-- that; ranking every row is much slower (benchmarks/README.md, Figures behind the SQL).
 --
 -- Incremental like orders.sql: with `after_file_seq` set, only rows of later files are read, and a
 -- notification already delivered by an earlier file is a redelivery.

@@ -4,7 +4,7 @@
 -- recon_item_rows.sql reads this table to treat the few apart.
 --
 -- Part of the current state, refreshed after orders and payments (reconciliation/models.py,
--- refresh_reference_counts): counting ten million references takes seconds, so each refresh
+-- refresh_reference_counts): counting every reference is costly at volume (benchmarks/README.md), so each refresh
 -- recounts only the references whose orders or CIPs changed since the last one, listed in
 -- `touched_references`. With the variable `touched_only` set, only those are counted; unset,
 -- every reference is.

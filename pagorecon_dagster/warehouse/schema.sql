@@ -146,8 +146,8 @@ ALTER TABLE touched_references ALTER COLUMN reference DROP NOT NULL;
 -- The reconciled items as stored (dbt_like_sql/recon_item_rows.sql); `recon_items` is the view
 -- over them that everyone reads (dbt_like_sql/recon_items.sql), created by the first reconciliation.
 -- Identifiers and sentences are stored uncompressed: compression finds little to share among
--- unique values, and skipping it makes writing 10M items 2.3 s faster for 64% more disk
--- (identifiers), and 0.4 s more for 23% more (sentences).
+-- unique values, and skipping it writes the items faster for some more disk
+-- (benchmarks/README.md, Figures behind the SQL).
 CREATE TABLE IF NOT EXISTS recon_item_rows (
     store_id          VARCHAR NOT NULL,
     business_date     DATE NOT NULL,
@@ -168,7 +168,7 @@ CREATE TABLE IF NOT EXISTS recon_item_rows (
 );
 
 -- Formatting for evidence a person reads: `PEN 1234.50`, Lima wall-clock time.
--- Céntimos print through an exact DECIMAL(18, 2) (twice as fast as formatting the two parts);
+-- Céntimos print through an exact DECIMAL(18, 2) (faster than formatting the two parts; benchmarks/README.md);
 -- amounts beyond its 16 integer digits take the long way, so every BIGINT prints.
 CREATE OR REPLACE MACRO fmt_money(cents, currency) AS
     coalesce(currency, '?') || ' ' || coalesce(
