@@ -288,7 +288,7 @@ def child_recon(opts: dict) -> dict:
 
 
 # The yardstick: a plain reconciliation on the same tables, machine and moment (join each order
-# to its CIP by reference, MATCHED or AMOUNT_MISMATCH, written with the contract's columns): no
+# to its CIP by reference, MATCHED or AMOUNT_MISMATCH, written with the columns of recon_items): no
 # duplicates, orphans, FX, cancellations, expiry or evidence. Machines of one kind differ by up to
 # 2x from day to day; the ratio of the two figures does not.
 PLAIN_SQL = """

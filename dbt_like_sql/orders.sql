@@ -1,5 +1,5 @@
 -- The latest version of each order: later files supersede earlier ones, and within a file the
--- last row wins (CONTRACT §2). Stored in store and Lima-date order: reconciling reads orders by
+-- last row wins (docs/landing-formats.md). Stored in store and Lima-date order: reconciling reads orders by
 -- store and day, and joins them faster in that order (benchmarks/README.md, Figures behind the SQL).
 --
 -- Incremental: with the variable `after_file_seq` set, only rows of later files are read, and the

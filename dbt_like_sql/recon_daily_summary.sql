@@ -1,7 +1,7 @@
 -- Totals per store, Lima date, currency, paid currency and status over recon_items, for the window.
 -- `currency` is the order's, or the payment's for an item with no order; `paid_currency` is the
 -- currency actually paid, NULL for an item with no payment, so every sum is in one currency
--- (CONTRACT §3): an FX item's USD paid amount never adds into a PEN sum.
+-- (docs/reconciliation.md, The daily summary): an FX item's USD paid amount never adds into a PEN sum.
 SELECT
     store_id,
     business_date,

@@ -1,4 +1,4 @@
--- Reconciled items for the stores and Lima dates of the window (CONTRACT §3), as stored:
+-- Reconciled items for the stores and Lima dates of the window (docs/reconciliation.md), as stored:
 -- `recon_items` (recon_items.sql) is the view over these rows that finance and the other models read.
 -- Variables: stores (VARCHAR[]), start_date, end_date (DATE), fx_tolerance_pct (DECIMAL),
 -- grace_business_days (INTEGER).

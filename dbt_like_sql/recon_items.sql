@@ -1,4 +1,4 @@
--- The reconciled items (CONTRACT §3): one row per item, with the `evidence` a person reads.
+-- The reconciled items (docs/reconciliation.md, The items): one row per item, with the `evidence` a person reads.
 -- A view over `recon_item_rows` (recon_item_rows.sql, written per window by the `recon_items`
 -- asset). A plain match's sentence is written here, from the row itself, rather than stored ten
 -- million times; every other item's sentence is stored as the model decided it.

@@ -1,4 +1,4 @@
--- The references that need more than a one-to-one match (CONTRACT §3): shared by several
+-- The references that need more than a one-to-one match (docs/reconciliation.md): shared by several
 -- PagoEfectivo orders of a store, carried by several CIPs, or with no PagoEfectivo order at all.
 -- Every other reference has exactly one order and at most one CIP, which is what nine in ten are;
 -- recon_item_rows.sql reads this table to treat the few apart.

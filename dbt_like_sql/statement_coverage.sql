@@ -1,5 +1,5 @@
 -- How far each store's statements reach: the latest date_payment or date_creation among all its
--- clean statement rows (CONTRACT §3). Read from the data, never the wall clock.
+-- clean statement rows (docs/reconciliation.md, Rules). Read from the data, never the wall clock.
 SELECT
     store_id,
     greatest(max(date_payment), max(date_creation)) AS coverage_at,

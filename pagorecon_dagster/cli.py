@@ -1,4 +1,5 @@
-"""`pagorecon`: the demo, and runs over store x date windows through Dagster (CONTRACT §1)."""
+"""`pagorecon`: the demo, and runs over store x date windows through Dagster (README.md,
+Running it on your own data)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`PAGORECON_HOME` and `pagorecon.yaml`: where state lives and the policy knobs (CONTRACT §1)."""
+"""`PAGORECON_HOME` and `pagorecon.yaml`: where state lives and the policy knobs (README.md, Configuration)."""
 
 from __future__ import annotations
 

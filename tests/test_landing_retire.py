@@ -1,5 +1,5 @@
-"""`pagorecon landing retire FILE --reason TEXT` (CONTRACT §1): a file that can never be read is
-moved to archive/, recorded as `retired`, and no later run tries it again."""
+"""`pagorecon landing retire FILE --reason TEXT` (docs/operations.md, A file that can never be
+read): a file that can never be read is moved to archive/, recorded as `retired`, and no later run tries it again."""
 
 import getpass
 import subprocess

@@ -1,4 +1,4 @@
-"""One scenario per status of CONTRACT §3: a few rows in, exact statuses and céntimos out."""
+"""One scenario per status of docs/reconciliation.md: a few rows in, exact statuses and céntimos out."""
 
 import datetime as dt
 import json

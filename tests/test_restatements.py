@@ -1,4 +1,4 @@
-"""CONTRACT §2: latest file wins, last row within a file wins, same bytes are a no-op."""
+"""docs/landing-formats.md: latest file wins, last row within a file wins, same bytes are a no-op."""
 
 
 def test_a_later_order_file_supersedes_and_the_last_row_of_a_file_wins(home):

@@ -393,7 +393,7 @@ def test_broken_rows_are_the_counted_ones(sandbox, tmp_path):
 
 
 def _reconcile(home: Path) -> tuple[Counter, Counter]:
-    """An independent reading of the files under CONTRACT §3 (JSON inputs only restate the CSVs)."""
+    """An independent reading of the files under docs/reconciliation.md (JSON inputs only restate the CSVs)."""
     config = yaml.safe_load((home / "pagorecon.yaml").read_text(encoding="utf-8"))
     off = set(holidays.PE(years=range(2023, 2030))) | {dt.date.fromisoformat(d) for d in config["extra_non_working_days"]}
     fx = sorted((dt.date.fromisoformat(r["date"]), int(r["sell"].replace(".", "")))

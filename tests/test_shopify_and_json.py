@@ -125,7 +125,7 @@ def test_cip_search_reply_and_notifications(home):
     assert items["A2"]["status"] == "MATCHED"
     assert home.query("SELECT count(*) AS n FROM recon_items WHERE status = 'DUPLICATE_PAYMENT'")[0]["n"] == 0
     (bad,) = home.query("SELECT line, errors FROM quarantine")
-    # a missing transactionCode is no row error (CONTRACT §2); the amount and currency are
+    # a missing transactionCode is no row error (docs/landing-formats.md, Statements); the amount and currency are
     assert bad["line"] == 2 and "transaction_code" not in bad["errors"] and "uses a decimal comma" in bad["errors"]
 
 

@@ -1,6 +1,6 @@
 """Reading the warehouse never holds up a run, and a run never holds up a reader for good:
-`pagorecon sql` (CONTRACT §1) and the read-only refunds commands open the warehouse read-only;
-a command that has to wait for the warehouse says so on stderr, naming who holds it; two first
+`pagorecon sql` (README.md, Reading the warehouse) and the read-only refunds commands open the
+warehouse read-only; a command that has to wait for the warehouse says so on stderr, naming who holds it; two first
 runs in a new home at once both succeed."""
 
 import decimal

@@ -6,7 +6,7 @@ import re
 
 import pandas as pd
 
-# CONTRACT §2: plain decimal with `.` and at most 2 places; no sign, no separators, no text.
+# docs/landing-formats.md, Every CSV: plain decimal with `.` and at most 2 places; no sign, no separators, no text.
 # At most 15 digits before the point: céntimos stay far inside BIGINT, sums included.
 MAX_WHOLE_DIGITS = 15
 MONEY_PATTERN = rf"^\d{{1,{MAX_WHOLE_DIGITS}}}(\.\d{{1,2}})?$"

@@ -1,4 +1,4 @@
-"""One asset per landing folder (CONTRACT §2), all made by one factory, plus the latest-version
+"""One asset per landing folder (docs/landing-formats.md), all made by one factory, plus the latest-version
 tables built from them by the SQL models."""
 
 

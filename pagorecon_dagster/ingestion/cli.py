@@ -1,5 +1,5 @@
-"""`pagorecon landing retire FILE --reason TEXT` (CONTRACT §1): set aside a landing file that can
-never be read. It moves to archive/landing/<its path>, is recorded `retired` in `ingested_files`
+"""`pagorecon landing retire FILE --reason TEXT` (docs/operations.md, A file that can never be
+read): set aside a landing file that can never be read. It moves to archive/landing/<its path>, is recorded `retired` in `ingested_files`
 with who, when and why, and no later run sees it. Nothing else ever moves landing files."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The input kinds of CONTRACT §2: where their files live, which schema judges a row, and how a
+"""The input kinds of docs/landing-formats.md: where their files live, which schema judges a row, and how a
 clean row becomes a typed warehouse row (céntimos, UTC instants, Lima dates)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ PAGOEFECTIVO_RE = r"pago\s*efectivo"
 
 
 def normalize_reference(values: pd.Series) -> pd.Series:
-    """CONTRACT §2: trim, drop a leading `#`, upper-case."""
+    """docs/landing-formats.md, Orders: trim, drop a leading `#`, upper-case."""
     return values.fillna("").str.strip().str.replace(r"^#\s*", "", regex=True).str.upper()
 
 

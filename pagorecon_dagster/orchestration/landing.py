@@ -1,4 +1,4 @@
-"""Which store x Lima-day partitions a landing file touches, read from its rows (CONTRACT §2: the
+"""Which store x Lima-day partitions a landing file touches, read from its rows (docs/landing-formats.md: the
 partition of a row comes from its content, not the file name). Files are read with the ingestion
 readers and judged by the same Pandera schemas; nothing is loaded into the warehouse, which is only
 read (read-only) to find the order days that a late payment, refund or rate changes."""
@@ -186,7 +186,7 @@ def statement_touch(settings: Settings, wh: Warehouse, store_id: str, rows: pd.D
 
 def coverage_touch(settings: Settings, wh: Warehouse, store_id: str, rows: pd.DataFrame) -> set[dt.date]:
     """Coverage moving forward turns orders past their grace day into MISSING_PAYMENT and CIPs past
-    their expiry into EXPIRED_UNPAID (CONTRACT §3): those orders' days change too."""
+    their expiry into EXPIRED_UNPAID (docs/reconciliation.md, Rules): those orders' days change too."""
     reach = pd.concat([rows["date_payment"], rows["date_creation"]]).dropna()
     if reach.empty:
         return set()

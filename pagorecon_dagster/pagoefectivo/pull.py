@@ -1,5 +1,5 @@
 """Pull `/v1/cips/search` for a date range into `landing/statements/<store_id>/` as the API's
-reply wrapper `{code, message, data: [...]}`, the JSON shape the ingester reads (CONTRACT §2).
+reply wrapper `{code, message, data: [...]}`, the JSON shape the ingester reads (docs/landing-formats.md, Statements).
 
 The file name carries the range and the first 8 hex digits of the content's SHA-256: pulling
 the same CIPs again gives the same name, so nothing new lands and ingestion has nothing to do;

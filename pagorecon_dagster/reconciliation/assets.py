@@ -30,7 +30,7 @@ def reconciliation_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         group_name=GROUP,
         deps=["orders", "payments", "reference_counts", "fx_rates", "statement_coverage"],
         kinds={"duckdb", "sql"},
-        description="One row per reconciled item (CONTRACT §3): every PagoEfectivo order once, plus every extra or orphan paid CIP.",
+        description="One row per reconciled item (docs/reconciliation.md): every PagoEfectivo order once, plus every extra or orphan paid CIP.",
     )
     def recon_items(context: dg.AssetExecutionContext, pagorecon: PagoreconHome) -> dg.MaterializeResult:
         window = _window(context)

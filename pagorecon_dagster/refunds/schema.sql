@@ -1,4 +1,4 @@
--- Refunds: one row per refund, its state machine in `status` (CONTRACT §3, refunds feature).
+-- Refunds: one row per refund, its state machine in `status` (docs/refunds.md).
 -- requested -> rejected | awaiting_approval | approved -> submitted -> paid | failed
 -- Only pagorecon_dagster/refunds/state.py changes a status or a decision, and records each in audit_log.
 CREATE TABLE IF NOT EXISTS refunds (

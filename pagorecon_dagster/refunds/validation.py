@@ -39,7 +39,7 @@ class Failure:
 
 
 def reference_of(order_id: str | None) -> str:
-    """The order reference as reconciliation compares it (CONTRACT §2)."""
+    """The order reference as reconciliation compares it (docs/landing-formats.md, Orders)."""
     return normalize_reference(pd.Series([order_id or ""], dtype="string")).iloc[0]
 
 

@@ -1,7 +1,7 @@
 """Seeded, deterministic sandbox data: realistic landing files under a PAGORECON_HOME.
 
 ``generate()`` first *plans* every store (orders, CIPs and their state changes, all in
-memory), then *predicts* the CONTRACT §3 status of each planned item (the ``expected``
+memory), then *predicts* the status (docs/reconciliation.md) of each planned item (the ``expected``
 guide), then *writes* one function per file kind. Money is integer céntimos throughout;
 randomness comes only from ``random.Random(seed)`` and generators derived from it.
 
@@ -129,7 +129,7 @@ INTENDED = {
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GeneratedSandbox:
-    """What ``generate`` wrote. ``expected`` counts planted §3 statuses (+ QUARANTINED rows);
+    """What ``generate`` wrote. ``expected`` counts planted statuses (+ QUARANTINED rows);
     ``expected_alerts`` counts the alerts planted on purpose, one per store and day (only
     NOTIFICATION_MISMATCH: alerts that follow from other plants, e.g. VALIDATION_REJECTS, are not
     predicted here)."""
@@ -727,7 +727,7 @@ class StorePlanner:
 
 
 # ---------------------------------------------------------------------------------------------
-# Prediction (the `expected` guide), following CONTRACT §3
+# Prediction (the `expected` guide), following docs/reconciliation.md, When each status applies
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PredictedItem:

@@ -1,4 +1,4 @@
-"""What a clean row is, per input kind (CONTRACT §2). Rows arrive as stripped strings; every
+"""What a clean row is, per input kind (docs/landing-formats.md). Rows arrive as stripped strings; every
 check here names the column and the rule, and the ingest code turns failures into quarantine
 entries. Nothing outside this module decides whether a row is valid."""
 
@@ -90,7 +90,7 @@ def _paid_needs_payment_date(df: pd.DataFrame) -> pd.Series:
 STATEMENT_SCHEMA = pa.DataFrameSchema(
     {
         "cip": _col(required(), pa.Check(lambda s: s.fillna("").str.fullmatch(r"[0-9A-Za-z-]{1,40}") | ~_present(s), name="cip", error="must be the CIP code (digits)")),
-        # May be empty: a paid CIP without a reference is loaded as an orphan, never hidden (CONTRACT §2).
+        # May be empty: a paid CIP without a reference is loaded as an orphan, never hidden (docs/landing-formats.md, Statements).
         "transaction_code": _col(),
         "operation_number": _opt(),
         "status": _col(required(), one_of(STATEMENT_STATUSES)),

@@ -1,6 +1,6 @@
 """`pagorecon sql [--format table|csv|json] "QUERY"`: one read-only query against the warehouse,
-its result on stdout (CONTRACT §1). The warehouse is opened read-only and only for the query, so a
-running job is never held up for longer than the query itself."""
+its result on stdout (README.md, Reading the warehouse). The warehouse is opened read-only and
+only for the query, so a running job is never held up for longer than the query itself."""
 
 from __future__ import annotations
 
