@@ -54,8 +54,10 @@ def _instance(settings: Settings):
 
 def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[str] | None = None) -> int:
     """Materialize every asset for stores x start..end; one Dagster run per block of neighbouring
-    stores (all stores, or one store: one run). Returns the process exit code."""
+    stores (all stores, or one store: one run), then one run per report job over the dates and
+    store x months those runs reconciled. Returns the process exit code."""
     from pagorecon_dagster.definitions import MAIN_JOB, build_definitions
+    from pagorecon_dagster.jobs import following_report_runs
     from pagorecon_dagster.partitions import contiguous_store_blocks, range_tags
     from pagorecon_dagster.warehouse.duckdb import connect
 
@@ -72,15 +74,22 @@ def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[st
     selected = stores or settings.store_ids
     for folder in (settings.landing, settings.reports, settings.archive):
         folder.mkdir(parents=True, exist_ok=True)
-    job = build_definitions(settings).resolve_job_def(MAIN_JOB)
+    definitions = build_definitions(settings)
     instance = _instance(settings)
     os.environ[progress.ENV] = "1"
     run_ids = []
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    for block in contiguous_store_blocks(settings, selected):
-        progress.step(f"run: stores {', '.join(block)}, {start}..{end}")
-        result = job.execute_in_process(
-            instance=instance, tags=range_tags(block, start, end), run_config=quiet, raise_on_error=False
+    blocks = contiguous_store_blocks(settings, selected)
+    runs = [(f"stores {', '.join(block)}, {start}..{end}", MAIN_JOB, range_tags(block, start, end)) for block in blocks]
+    for block in blocks:  # the reports per date are the same for every block: written once
+        for job_name, tags in following_report_runs(definitions, block, start, end):
+            if not any(run[1:] == (job_name, tags) for run in runs):
+                span = f"{tags['dagster/asset_partition_range_start']}..{tags['dagster/asset_partition_range_end']}"
+                runs.append((f"{job_name} {span}", job_name, tags))
+    for label, job_name, tags in runs:
+        progress.step(f"run: {label}")
+        result = definitions.resolve_job_def(job_name).execute_in_process(
+            instance=instance, tags=tags, run_config=quiet, raise_on_error=False
         )
         run_ids.append(result.run_id)
         if not result.success:

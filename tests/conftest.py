@@ -16,6 +16,7 @@ import yaml
 from pagorecon_dagster.config import Settings, load_settings
 from pagorecon_dagster.definitions import MAIN_JOB, build_definitions
 from pagorecon_dagster.ingestion.loader import ingest_source
+from pagorecon_dagster.jobs import following_report_runs
 from pagorecon_dagster.partitions import range_tags
 from pagorecon_dagster.reconciliation.models import refresh_current_state
 from pagorecon_dagster.sandbox.generator import GeneratedSandbox, generate
@@ -74,13 +75,16 @@ class Home:
 
     def run(self, start: str, end: str, stores: Sequence[str] | None = None, instance: dg.DagsterInstance | None = None,
             without: Sequence[str] = ()):
-        """The main job over the window; `without` names assets of it to leave out."""
+        """What `pagorecon run` runs over the window: the main job, then the report jobs over the
+        dates and store x months it reconciled (their runs are in `instance`). `without` names
+        assets to leave out. Returns the main job's result."""
         settings = load_settings(self.path)
         job = build_definitions(settings).resolve_job_def(MAIN_JOB)
         chosen = list(stores or settings.store_ids)
         left_out = {dg.AssetKey(name) for name in without}
+        instance = instance or dg.DagsterInstance.ephemeral()
         result = job.execute_in_process(
-            instance=instance or dg.DagsterInstance.ephemeral(),
+            instance=instance,
             tags=range_tags(chosen, dt.date.fromisoformat(start), dt.date.fromisoformat(end)),
             asset_selection=[k for k in job.asset_layer.executable_asset_keys if k not in left_out] if left_out else None,
         )
@@ -92,6 +96,11 @@ class Home:
             if not e.passed and e.check_name != "files_readable"
         ]
         assert not failed, failed
+        definitions = build_definitions(settings)
+        for name, tags in following_report_runs(definitions, chosen, dt.date.fromisoformat(start), dt.date.fromisoformat(end)):
+            report_job = definitions.resolve_job_def(name)
+            if not report_job.asset_layer.executable_asset_keys <= left_out:
+                assert report_job.execute_in_process(instance=instance, tags=tags).success
         return result
 
     def query(self, sql: str, params: Sequence = ()) -> list[dict]:

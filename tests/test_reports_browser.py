@@ -102,11 +102,13 @@ def rendered(tmp_path_factory):
     home.statements(STATEMENTS)
     home.drop("fx/sbs.csv", FX)
     add_refund(home)
-    result = home.run("2026-07-14", "2026-07-14", stores=["shop"])
+    instance = dg.DagsterInstance.ephemeral()
+    home.run("2026-07-14", "2026-07-14", stores=["shop"], instance=instance)
     runs = {}
     for asset in EXPECTED:
         # one store, one day: each materialization names its single report's files
-        (materialization,) = result.asset_materializations_for_node(asset)
+        (record,) = instance.fetch_materializations(dg.AssetKey(asset), limit=10).records
+        materialization = record.asset_materialization
         html = materialization.metadata["html"]
         assert isinstance(html, dg.PathMetadataValue)
         assert materialization.metadata["xlsx"].path == html.path.replace(".html", ".xlsx")

@@ -1,5 +1,5 @@
-"""Which reports a run's store x date window produces, read from the warehouse in one pass each:
-a daily report per partition, an all-stores report per date, a month close per store and month."""
+"""The reports of a run's partitions, read from the warehouse in one pass each: a daily report per
+store x date, an all-stores report per date, a month close per store x month."""
 
 from __future__ import annotations
 
@@ -44,10 +44,10 @@ def daily_reports(settings: Settings, con: duckdb.DuckDBPyConnection, keys: Keys
     ]
 
 
-def all_stores_reports(settings: Settings, con: duckdb.DuckDBPyConnection, keys: Keys) -> list[Report]:
-    """One report per date of the window, over every configured store."""
+def all_stores_reports(settings: Settings, con: duckdb.DuckDBPyConnection, dates: Sequence[dt.date]) -> list[Report]:
+    """One report per date, over every configured store."""
     t = Catalog(settings.report_language)
-    days = sorted({d for _, d in keys})
+    days = sorted(set(dates))
     by_day: dict[dt.date, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for item in load_items(con, settings.store_ids, days[0], days[-1]):
         by_day[item.business_date][item.store_id].append(item)
@@ -56,20 +56,12 @@ def all_stores_reports(settings: Settings, con: duckdb.DuckDBPyConnection, keys:
     return [build_all_stores(t, settings.stores, day, by_day[day], coverage, calendar) for day in days]
 
 
-def months_of(start: dt.date, end: dt.date) -> list[dt.date]:
-    months, month = [], start.replace(day=1)
-    while month <= end:
-        months.append(month)
-        month = month_last_day(month) + dt.timedelta(days=1)
-    return months
-
-
-def month_close_reports(settings: Settings, con: duckdb.DuckDBPyConnection, keys: Keys) -> list[Report]:
-    """One close per store of the window and month the window touches, over the whole month."""
+def month_close_reports(settings: Settings, con: duckdb.DuckDBPyConnection, store_months: Keys) -> list[Report]:
+    """One close per (store, month) key, over the whole month (a key's date is any day of it)."""
     t = Catalog(settings.report_language)
+    keys = sorted({(store, day.replace(day=1)) for store, day in store_months})
     stores = sorted({s for s, _ in keys})
-    months = months_of(min(d for _, d in keys), max(d for _, d in keys))
-    first, last = months[0], month_last_day(months[-1])
+    first, last = min(m for _, m in keys), month_last_day(max(m for _, m in keys))
     items = defaultdict(list)
     for item in load_items(con, stores, first, last):
         items[(item.store_id, item.business_date.replace(day=1))].append(item)
@@ -86,6 +78,5 @@ def month_close_reports(settings: Settings, con: duckdb.DuckDBPyConnection, keys
     calendar = BusinessDays(min([first, *known]), max([last, *known]), settings.extra_non_working_days)
     return [
         build_month_close(t, settings.store(store), month, items[(store, month)], reversals[(store, month)], as_of[store], calendar)
-        for store in stores
-        for month in months
+        for store, month in keys
     ]
