@@ -94,10 +94,16 @@ def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[st
 
 def _summary(con, settings: Settings, stores: list[str], start: dt.date, end: dt.date, run_ids: list[str]) -> int:
     by_status = con.execute(
-        """SELECT status, count(*), count(*) FILTER (WHERE refund_candidate),
-                  string_agg(DISTINCT reason, ', ' ORDER BY reason) FILTER (WHERE status IN ('MATCHED', 'AMOUNT_MISMATCH', 'ORPHAN_PAYMENT', 'CURRENCY_MISMATCH') AND reason IS NOT NULL)
-           FROM recon_items
-           WHERE list_contains(?, store_id) AND business_date BETWEEN ? AND ? GROUP BY status ORDER BY status""",
+        # Reasons are listed for the statuses a reason tells apart (several reasons) that are matched
+        # or need a person; refund candidates are the status catalog's (reconciliation/catalog.py).
+        """WITH told_apart AS (
+               SELECT status FROM status_catalog WHERE status_group IN ('matched', 'needs_action') GROUP BY status HAVING count(*) > 1
+           )
+           SELECT i.status, count(*), count(*) FILTER (WHERE k.refund_candidate),
+                  string_agg(DISTINCT i.reason, ', ' ORDER BY i.reason) FILTER (WHERE i.status IN (FROM told_apart) AND i.reason IS NOT NULL)
+           FROM recon_items AS i
+           LEFT JOIN status_catalog AS k ON k.status = i.status AND k.reason IS NOT DISTINCT FROM i.reason
+           WHERE list_contains(?, i.store_id) AND i.business_date BETWEEN ? AND ? GROUP BY i.status ORDER BY i.status""",
         [stores, start, end],
     ).fetchall()
     reasons = dict(

@@ -12,7 +12,8 @@ from pagorecon_dagster.reconciliation.models import Window, reference_count_drif
 from pagorecon_dagster.resources import PagoreconHome
 from pagorecon_dagster.warehouse.duckdb import set_variables, table_type
 
-SECONDARY = "('DUPLICATE_PAYMENT', 'ORPHAN_PAYMENT')"
+# A paid CIP's extra row, not an order's own (status_catalog, seeded from reconciliation/catalog.py).
+SECONDARY = "(SELECT status FROM status_catalog WHERE NOT primary_item)"
 RANGE_START, RANGE_END, PARTITION = (
     "dagster/asset_partition_range_start", "dagster/asset_partition_range_end", "dagster/partition",
 )
@@ -104,6 +105,22 @@ def summary_matches_items(context: dg.AssetCheckExecutionContext, pagorecon: Pag
     )
 
 
+@dg.asset_check(asset="recon_items", description="Every item's status and reason are in the status catalog (reconciliation/catalog.py)")
+def statuses_in_catalog(context: dg.AssetCheckExecutionContext, pagorecon: PagoreconHome) -> dg.AssetCheckResult:
+    with pagorecon.warehouse() as con:
+        if not _exists(con, "recon_items"):
+            return dg.AssetCheckResult(passed=True, metadata={"note": "nothing reconciled yet"})
+        in_scope, where = _scope(context, pagorecon, con)
+        unknown = con.execute(
+            f"""SELECT status, reason, count(*) FROM recon_items AS i WHERE {in_scope}
+                  AND NOT EXISTS (SELECT 1 FROM status_catalog AS k WHERE k.status = i.status AND k.reason IS NOT DISTINCT FROM i.reason)
+                GROUP BY ALL ORDER BY ALL LIMIT 20"""
+        ).fetchall()
+    return dg.AssetCheckResult(
+        passed=not unknown, metadata={**where, "not_in_catalog": dg.MetadataValue.json([list(map(str, r)) for r in unknown])}
+    )
+
+
 @dg.asset_check(
     asset="reference_counts",
     description="The stored reference counts and their CIPs equal a recount of the references of the run's orders and payments",
@@ -129,4 +146,4 @@ def _exists(con, table: str) -> bool:
     return table_type(con, table) is not None
 
 
-reconciliation_checks = [each_order_once, summary_matches_items, counts_match_a_recount]
+reconciliation_checks = [each_order_once, summary_matches_items, statuses_in_catalog, counts_match_a_recount]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import duckdb
 
+from pagorecon_dagster.reconciliation import catalog as status_catalog
+
 def _sql_dir() -> Path:
     """`dbt_like_sql/`: shipped inside the package as `_sql/` by the wheel (pyproject.toml maps the
     top-level folder there); read from the top of the source tree in a checkout or editable install."""
@@ -105,15 +107,17 @@ def schema_sql() -> str:
 
 
 def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Apply the DDL when this warehouse has not seen this version of it yet. Re-running it on
-    every open would be slow and makes two connections of one process race on the catalog."""
+    """Apply the DDL and seed `status_catalog` (reconciliation/catalog.py) when this warehouse has
+    not seen this version of them yet. Re-running them on every open would be slow and makes two
+    connections of one process race on the catalog."""
     ddl = schema_sql()
-    version = hashlib.sha256(ddl.encode("utf-8")).hexdigest()
+    version = hashlib.sha256((ddl + status_catalog.fingerprint()).encode("utf-8")).hexdigest()
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (sha256 VARCHAR NOT NULL)")
     if con.execute("SELECT count(*) FROM schema_version WHERE sha256 = ?", [version]).fetchone()[0]:
         return
     with transaction(con):
         con.execute(ddl)
+        status_catalog.seed(con)
         con.execute("DELETE FROM schema_version")
         con.execute("INSERT INTO schema_version VALUES (?)", [version])
 
