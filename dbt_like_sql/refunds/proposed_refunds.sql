@@ -10,6 +10,9 @@ WITH candidates AS (
     FROM recon_items AS i
     JOIN status_catalog AS k ON k.status = i.status AND k.reason IS NOT DISTINCT FROM i.reason
     WHERE k.refund_candidate AND i.cip IS NOT NULL
+      -- the same catalog as a filter, which DuckDB applies before the view writes evidence: only
+      -- candidates get a sentence
+      AND i.status IN (SELECT status FROM status_catalog WHERE refund_candidate)
 )
 SELECT
     'auto-' || c.store_id || '-' || c.cip || '-' || lower(c.refund_reason) AS refund_id,
