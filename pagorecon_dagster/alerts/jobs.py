@@ -17,7 +17,7 @@ RECORD_RUN_FAILURE = "record_run_failure"
 # Runs of these jobs are never alerted as RUN_FAILED: a failed delivery would raise an alert that
 # needs delivering, and a failed recording would ask to record itself, without end.
 ALERT_JOBS = frozenset({DELIVER_ALERTS, RECORD_RUN_FAILURE})
-# Three more attempts, 5 s, 15 s and 35 s after the first failure: a webhook or warehouse that is
+# Three more attempts, waiting 5 s, then 15 s, then 35 s: a webhook or warehouse that is
 # briefly away does not wait for the next sensor tick.
 RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
