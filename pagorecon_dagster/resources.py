@@ -45,8 +45,7 @@ class Warehouse(dg.ConfigurableResource):
 
     @property
     def path(self) -> Path:
-        home = value(self.home)
-        return Path(home).expanduser().resolve() if home else home_dir()
+        return Path(self.home).expanduser().resolve() if self.home else home_dir()
 
     def settings(self) -> Settings:
         return load_settings(self.path)
