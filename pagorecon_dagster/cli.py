@@ -57,7 +57,7 @@ def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[st
     stores (all stores, or one store: one run). Returns the process exit code."""
     from pagorecon_dagster.definitions import MAIN_JOB, build_definitions
     from pagorecon_dagster.partitions import contiguous_store_blocks, range_tags
-    from pagorecon_dagster.warehouse.duckdb import connect
+    from pagorecon_dagster.resources import warehouse_from_environment
 
     unknown = sorted(set(stores or []) - set(settings.store_ids))
     if unknown:
@@ -74,21 +74,21 @@ def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[st
         folder.mkdir(parents=True, exist_ok=True)
     job = build_definitions(settings).resolve_job_def(MAIN_JOB)
     instance = _instance(settings)
-    os.environ[progress.ENV] = "1"
     run_ids = []
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    for block in contiguous_store_blocks(settings, selected):
-        progress.step(f"run: stores {', '.join(block)}, {start}..{end}")
-        result = job.execute_in_process(
-            instance=instance, tags=range_tags(block, start, end), run_config=quiet, raise_on_error=False
-        )
-        run_ids.append(result.run_id)
-        if not result.success:
-            failure = next((e for e in result.all_events if e.is_failure), None)
-            detail = failure.event_specific_data.error.message if failure and getattr(failure.event_specific_data, "error", None) else ""
-            print(f"pagorecon: run {result.run_id} failed. {detail}".rstrip(), file=sys.stderr)
-            return EXIT_RUN_FAILED
-    with connect(settings.warehouse_path) as con:
+    with progress.shown():
+        for block in contiguous_store_blocks(settings, selected):
+            progress.step(f"run: stores {', '.join(block)}, {start}..{end}")
+            result = job.execute_in_process(
+                instance=instance, tags=range_tags(block, start, end), run_config=quiet, raise_on_error=False
+            )
+            run_ids.append(result.run_id)
+            if not result.success:
+                failure = next((e for e in result.all_events if e.is_failure), None)
+                detail = failure.event_specific_data.error.message if failure and getattr(failure.event_specific_data, "error", None) else ""
+                print(f"pagorecon: run {result.run_id} failed. {detail}".rstrip(), file=sys.stderr)
+                return EXIT_RUN_FAILED
+    with warehouse_from_environment(settings).warehouse() as con:
         return _summary(con, settings, selected, start, end, run_ids)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -58,9 +57,11 @@ def _open(path: Path, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyCo
 
 
 @contextlib.contextmanager
-def connect(path: Path | str, *, read_only: bool = False, wait_seconds: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: Path | str, *, read_only: bool = False, wait_seconds: float = 600.0,
+            memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse. Read-write creates its tables; `read_only=True` creates nothing, writes
-    nothing, shares the file with other readers and refuses any statement that writes."""
+    nothing, shares the file with other readers and refuses any statement that writes.
+    `memory_limit` (like 2600MB) caps DuckDB's memory; the `Warehouse` resource passes its own."""
     path = Path(path)
     if read_only and not path.exists():
         raise WarehouseMissing(f"no warehouse at {path} yet: run `pagorecon run` (or `pagorecon demo`) in this home first")
@@ -69,7 +70,7 @@ def connect(path: Path | str, *, read_only: bool = False, wait_seconds: float = 
     con = _open(path, read_only, wait_seconds)
     try:
         con.execute("SET TimeZone = 'America/Lima'")
-        _limit_memory(con)
+        _limit_memory(con, memory_limit)
         if not read_only:
             _ensure_schema(con)
         yield con
@@ -77,13 +78,14 @@ def connect(path: Path | str, *, read_only: bool = False, wait_seconds: float = 
         con.close()
 
 
+# The variable the `Warehouse` resource reads the memory limit from (named in errors).
 MEMORY_LIMIT_ENV = "PAGORECON_DUCKDB_MEMORY_LIMIT"
 
 
-def _limit_memory(con: duckdb.DuckDBPyConnection) -> None:
-    """DuckDB may use 80% of the machine's RAM; `PAGORECON_DUCKDB_MEMORY_LIMIT=2600MB` caps it
-    (larger work spills to disk and runs a little slower)."""
-    limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+def _limit_memory(con: duckdb.DuckDBPyConnection, limit: str | None) -> None:
+    """DuckDB may use 80% of the machine's RAM; a limit like 2600MB caps it (larger work spills to
+    disk and runs a little slower)."""
+    limit = (limit or "").strip()
     if not limit:
         return
     try:
