@@ -17,6 +17,9 @@ RECORD_RUN_FAILURE = "record_run_failure"
 # Runs of these jobs are never alerted as RUN_FAILED: a failed delivery would raise an alert that
 # needs delivering, and a failed recording would ask to record itself, without end.
 ALERT_JOBS = frozenset({DELIVER_ALERTS, RECORD_RUN_FAILURE})
+# Ops are named apart from their jobs: a repository refuses an op and a job of one name.
+DELIVER_OP = "deliver_pending_alerts"
+RECORD_OP = "record_failed_runs"
 # Three more attempts, waiting 5 s, then 15 s, then 35 s: a webhook or warehouse that is
 # briefly away does not wait for the next sensor tick.
 RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL)
@@ -28,7 +31,7 @@ class FailedRuns(dg.Config):
     run_ids: list[str]
 
 
-@dg.op(name=DELIVER_ALERTS)
+@dg.op(name=DELIVER_OP)
 def deliver_alerts_op(context: dg.OpExecutionContext, pagorecon: PagoreconHome, alert_channel: AlertChannel) -> dg.Output[int]:
     def log(text: str) -> None:
         context.log.warning(text)
@@ -46,7 +49,7 @@ def deliver_alerts_op(context: dg.OpExecutionContext, pagorecon: PagoreconHome, 
     return dg.Output(len(report.delivered), metadata={"delivered": len(report.delivered), "webhook": alert_channel.has_webhook})
 
 
-@dg.op(name=RECORD_RUN_FAILURE)
+@dg.op(name=RECORD_OP)
 def record_run_failure_op(context: dg.OpExecutionContext, config: FailedRuns, pagorecon: PagoreconHome) -> dg.Output[int]:
     runs = [context.instance.get_run_by_id(run_id) for run_id in config.run_ids]
     unknown = [run_id for run_id, run in zip(config.run_ids, runs) if run is None]

@@ -8,7 +8,7 @@ import datetime as dt
 import dagster as dg
 import duckdb
 
-from pagorecon_dagster.alerts.jobs import ALERT_JOBS, DELIVER_ALERTS, RECORD_RUN_FAILURE
+from pagorecon_dagster.alerts.jobs import ALERT_JOBS, DELIVER_ALERTS, RECORD_OP, RECORD_RUN_FAILURE
 from pagorecon_dagster.alerts.rules import RUN_FAILED
 from pagorecon_dagster.resources import PagoreconHome
 from pagorecon_dagster.warehouse.duckdb import WarehouseMissing, connect
@@ -32,7 +32,7 @@ def record_request(run_ids: list[str], run_key: str | None = None) -> dg.RunRequ
     return dg.RunRequest(
         run_key=run_key,
         job_name=RECORD_RUN_FAILURE,
-        run_config={"ops": {RECORD_RUN_FAILURE: {"config": {"run_ids": run_ids}}}},
+        run_config={"ops": {RECORD_OP: {"config": {"run_ids": run_ids}}}},
         tags={FAILED_RUN_TAG: ",".join(run_ids)},
     )
 
