@@ -476,7 +476,7 @@ def test_failed_run_becomes_a_run_failed_alert_once(home):
         assert not (home.path / "warehouse.duckdb").exists()
         assert (request.job_name, request.run_key, request.run_config) == (
             "record_run_failure", f"RUN_FAILED|{failed.run_id}",
-            {"ops": {"record_run_failure": {"config": {"run_ids": [failed.run_id]}}}})
+            {"ops": {"record_failed_runs": {"config": {"run_ids": [failed.run_id]}}}})
         execute(home, request, instance)
         (alert,) = alerts(home, "RUN_FAILED")
         assert (alert["alert_id"], alert["store_id"], alert["severity"], alert["value"]) == (
@@ -499,7 +499,7 @@ def test_a_failed_run_the_failure_sensor_missed_is_caught_up_by_the_delivery_sen
         failed = fail_a_run(home, instance)
         (request,) = requested(tick(home, instance))
         assert (request.job_name, request.run_config) == (
-            "record_run_failure", {"ops": {"record_run_failure": {"config": {"run_ids": [failed.run_id]}}}})
+            "record_run_failure", {"ops": {"record_failed_runs": {"config": {"run_ids": [failed.run_id]}}}})
         execute(home, request, instance)
         assert ids(home, "RUN_FAILED") == [f"RUN_FAILED|{failed.run_id}"]
         # recorded: the next tick asks for its delivery and no second recording
@@ -515,7 +515,7 @@ def test_failed_runs_of_the_alert_jobs_raise_no_alert_and_no_run(home, monkeypat
         failed_delivery = deliver(home, instance, ok=False)
         # a recording that cannot succeed (no such run) fails too
         failed_recording = execute(home, dg.RunRequest(job_name="record_run_failure", run_config={
-            "ops": {"record_run_failure": {"config": {"run_ids": ["no-such-run"]}}}}), instance, ok=False)
+            "ops": {"record_failed_runs": {"config": {"run_ids": ["no-such-run"]}}}}), instance, ok=False)
         assert "no run no-such-run in this Dagster instance" in run_log(failed_recording)
         for failed in (failed_delivery, failed_recording):
             skipped = run_failure_tick(home, instance, failed)
