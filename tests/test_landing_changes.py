@@ -96,3 +96,30 @@ def test_coverage_passing_a_cips_expiry_requests_its_orders_day(home):
     ]
     run_all(home, late)
     assert {i["order_id"]: i["status"] for i in home.items() if i["order_id"]} == {"E1": "EXPIRED_UNPAID"}
+
+
+def test_the_grace_days_configured_decide_which_order_days_coverage_changes(home):
+    """Wednesday's order marked paid: with 1 grace business day, a statement reaching Thursday makes it
+    MISSING_PAYMENT and its day is requested; with 2 it still waits and its day is not."""
+    requested = {}
+    for grace in (1, 2):
+        home.config(missing_payment_grace_business_days=grace)
+        for path in (home.path / "landing").rglob("*.csv"):
+            path.unlink()
+        (home.path / "warehouse.duckdb").unlink(missing_ok=True)
+        home.orders("G1,2026-07-15 10:00:00,paid,PEN,10.00,0.00,PagoEfectivo,,,\n")
+        home.statements(STATEMENT.format(cip="90000001", ref="X0", amount="10.00", created="2026-07-15T09:00:00-05:00",
+                                         paid="2026-07-15T12:00:00-05:00") + "\n")
+        first = tick(home)
+        run_all(home, first)
+        home.statements(STATEMENT.format(cip="90000002", ref="X1", amount="10.00", created="2026-07-16T09:00:00-05:00",
+                                         paid="2026-07-16T12:00:00-05:00") + "\n", name="thursday.csv")
+        late = tick(home, cursor=first.cursor)
+        requested[grace] = ranges(late)
+        run_all(home, late)
+        assert {i["order_id"]: i["status"] for i in home.items() if i["order_id"]} == {
+            "G1": "MISSING_PAYMENT" if grace == 1 else "AWAITING_PAYMENT"}
+    assert requested == {
+        1: [(range_tags(["shop"], D("2026-07-15"), D("2026-07-16")), "landing_files")],
+        2: [(range_tags(["shop"], D("2026-07-16"), D("2026-07-16")), "landing_files")],
+    }
