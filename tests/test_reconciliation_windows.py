@@ -56,6 +56,7 @@ def test_items_of_a_warehouse_written_before_recon_item_rows_are_kept_word_for_w
         con.execute("DROP TABLE recon_item_rows")
         con.execute("ALTER TABLE old_items RENAME TO recon_items")
         con.execute("DELETE FROM schema_version")  # written by the earlier version's DDL
+        con.execute("DROP TABLE schema_migrations")  # an earlier version had none
     home.run("2026-07-15", "2026-07-15")
     kept, rerun = home.items()
     assert (kept["order_id"], kept["evidence"]) == ("A1", "as written then: CIP 90000001 paid PEN 10.00 on 2026-07-14 11:00 Lima, equal to the order total PEN 10.00.")
