@@ -163,7 +163,8 @@ def reference_count_drift(con: duckdb.DuckDBPyConnection, orders_scope: str, pay
         con.execute("RESET VARIABLE touched_only")
 
 
-def refresh_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+def refresh_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """Rebuild `business_calendar` around every order and payment date; returns its days."""
     lo, hi = con.execute(
         """SELECT min(d), max(d) FROM (
                SELECT min(business_date) AS d FROM order_rows UNION ALL SELECT max(business_date) FROM order_rows
@@ -172,10 +173,11 @@ def refresh_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> None
     ).fetchone()
     first = min(d for d in (lo, settings.start_date) if d is not None) - dt.timedelta(days=31)
     last = max(d for d in (hi, settings.start_date) if d is not None) + dt.timedelta(days=400)
-    frame = business_calendar(first, last, settings.extra_non_working_days)  # noqa: F841 (read by DuckDB below)
+    frame = business_calendar(first, last, settings.extra_non_working_days)  # read by DuckDB below
     with transaction(con):
         con.execute("DELETE FROM business_calendar")
         con.execute("INSERT INTO business_calendar SELECT day, is_business_day, business_day_seq FROM frame")
+    return len(frame)
 
 
 def reconcile(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window) -> int:

@@ -27,6 +27,10 @@ def _sql_dir() -> Path:
 SQL_DIR = _sql_dir()
 
 
+# Definition metadata of an asset: every warehouse table or view it writes (docs/operations.md, Tables).
+WRITES = "pagorecon/writes"
+
+
 class WarehouseMissing(Exception):
     """A read-only command found no warehouse: nothing has been run in this home yet."""
 
