@@ -29,6 +29,17 @@ SQL_DIR = _sql_dir()
 
 # Definition metadata of an asset: every warehouse table or view it writes (docs/operations.md, Tables).
 WRITES = "pagorecon/writes"
+# The only tables no asset writes: the warehouse's record of how it was built and run, not data a
+# person reads (docs/operations.md, Tables). A reference table seeded with the schema goes here too.
+BOOKKEEPING_TABLES = {
+    "schema_version": "the version of the DDL this warehouse has",
+    "schema_migrations": "the numbered migrations applied, once each",
+    "ingested_files": "every landing file read, by every landing asset, with its counts or its error",
+    "quarantine": "every rejected row, with every error found",
+    "current_state_marks": "how far each current-state table has read its raw rows",
+    "touched_references": "references to recount at the next reference_counts refresh",
+    "audit_log": "every refund decision, hash-chained, from runs and from the refunds commands",
+}
 
 
 class WarehouseMissing(Exception):
