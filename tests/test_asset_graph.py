@@ -72,11 +72,13 @@ def test_migrations_are_applied_once_in_order_and_an_older_warehouse_is_upgraded
     with connect(path) as con:
         assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(names)
 
-    # an older warehouse: no schema_migrations, a CIP needed a reference, recon_items was a table
+    # an older warehouse: no schema_migrations, a CIP needed a reference, alerts were never resolved,
+    # recon_items was a table
     with duckdb.connect(str(path)) as con:
         con.execute("DROP TABLE schema_migrations")
         con.execute("DELETE FROM statement_rows")
         con.execute("ALTER TABLE statement_rows ALTER COLUMN reference SET NOT NULL")
+        con.execute("ALTER TABLE alerts DROP COLUMN resolved_at")
         con.execute("DROP VIEW IF EXISTS recon_items")
         con.execute(
             "CREATE TABLE recon_items AS SELECT * EXCLUDE (paid_at, evidence_detail), 'as written then' AS evidence FROM recon_item_rows"
@@ -91,6 +93,7 @@ def test_migrations_are_applied_once_in_order_and_an_older_warehouse_is_upgraded
             "SELECT is_nullable FROM information_schema.columns WHERE table_name = 'statement_rows' AND column_name = 'reference'"
         ).fetchone()[0]
         assert nullable == "YES"
+        assert con.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = 'alerts' AND column_name = 'resolved_at'").fetchone()[0] == 1
         assert con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'recon_items'").fetchone()[0] == "VIEW"
         assert con.execute("SELECT evidence_detail FROM recon_item_rows").fetchall() == [("as written then",)]
     with connect(path) as con:  # applied once
