@@ -12,6 +12,7 @@ from pydantic import Field
 from pagorecon_dagster.refunds.intake import intake
 from pagorecon_dagster.refunds.payout import API, DEFAULT_IN_FLIGHT_GRACE_SECONDS, executor_name, pay_out
 from pagorecon_dagster.resources import PagoreconHome, RefundProvider
+from pagorecon_dagster.warehouse.duckdb import WRITES
 
 GROUP = "refunds"
 JOB = "refund_payout"
@@ -62,7 +63,8 @@ def refunds(context: dg.AssetExecutionContext, pagorecon: PagoreconHome) -> dg.M
     deps=[refunds],
     kinds={"duckdb"},
     description="Approved refunds paid out exactly once through the executor (api provider or bank-transfer "
-    "batch file), and bank confirmations matched back.",
+    "batch file), and bank confirmations matched back (table refund_confirmations).",
+    metadata={WRITES: ["refunds", "refund_confirmations"]},
 )
 def refund_payouts(context: dg.AssetExecutionContext, config: PayoutConfig, pagorecon: PagoreconHome,
                    refund_provider: RefundProvider) -> dg.MaterializeResult:

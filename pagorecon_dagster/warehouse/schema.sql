@@ -1,3 +1,11 @@
+-- The warehouse as it is now, for a new warehouse (idempotent DDL, applied when it changes). A change
+-- to an existing table is also a numbered migration in migrations/, which upgrades older warehouses
+-- once (warehouse/duckdb.py, apply_migrations; docs/operations.md, Tables).
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    name       VARCHAR PRIMARY KEY,   -- NNNN_name of migrations/NNNN_name.sql or .py
+    applied_at TIMESTAMPTZ NOT NULL
+);
+
 -- Warehouse tables that are written row by row. Model outputs (orders, payments, fx_rates,
 -- recon_items, recon_daily_summary) are created from `dbt_like_sql/` with the same columns.
 CREATE SEQUENCE IF NOT EXISTS file_seq START 1;
@@ -53,10 +61,6 @@ CREATE TABLE IF NOT EXISTS statement_rows (
     file_seq             BIGINT NOT NULL,
     line                 BIGINT NOT NULL
 );
-
--- Warehouses made before a CIP could arrive without a reference.
-ALTER TABLE statement_rows ALTER COLUMN transaction_code DROP NOT NULL;
-ALTER TABLE statement_rows ALTER COLUMN reference DROP NOT NULL;
 
 CREATE TABLE IF NOT EXISTS order_rows (
     store_id          VARCHAR NOT NULL,
@@ -141,7 +145,6 @@ CREATE TABLE IF NOT EXISTS touched_references (
     store_id  VARCHAR NOT NULL,
     reference VARCHAR              -- NULL: the store's CIPs without a reference
 );
-ALTER TABLE touched_references ALTER COLUMN reference DROP NOT NULL;
 
 -- The store x Lima days each loaded landing file may change (dbt_like_sql/changed_days.sql),
 -- written with the file's rows in one transaction (ingestion/loader.py); the landing sensor
