@@ -51,9 +51,8 @@ class PayoutError(Exception):
 def executor_name(settings: Settings, override: str | None = None) -> str:
     """Run config, else $PAGORECON_REFUND_EXECUTOR, else `refunds.executor` in pagorecon.yaml,
     else `api` when $PAGORECON_REFUND_API_URL is set, else `payout_file`."""
-    configured = settings.raw.get("refunds") if isinstance(settings.raw.get("refunds"), dict) else {}
     for where, value in (("the run config's executor", override), (f"${EXECUTOR_ENV}", os.environ.get(EXECUTOR_ENV)),
-                         ("pagorecon.yaml: `refunds.executor`", configured.get("executor"))):
+                         ("pagorecon.yaml: `refunds.executor`", settings.refunds.executor)):
         if value and str(value).strip():
             if str(value).strip() not in EXECUTORS:
                 raise ConfigError(f"{where} must be one of {', '.join(EXECUTORS)}, got {value!r}")
