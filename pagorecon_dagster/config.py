@@ -95,12 +95,13 @@ def whole_number(low: int = 0, high: int | None = None, note: str = "") -> Any:
 def one_of(choices: tuple[str, ...], *, optional: bool = False) -> Any:
     """A Literal of `choices`, refused with the choices listed; when optional, blank or absent is None."""
 
-    def check(value: Any) -> str | None:
-        if optional and (value is None or (isinstance(value, str) and not value.strip())):
+    def check(given: Any) -> str | None:
+        value = (given.strip() or None) if optional and isinstance(given, str) else given
+        if value is None and optional:
             return None
-        if (value.strip() if optional and isinstance(value, str) else value) not in choices:
-            raise Problem(f"must be one of {', '.join(choices)}, got {value!r}")
-        return value.strip() if optional else value
+        if value not in choices:
+            raise Problem(f"must be one of {', '.join(choices)}, got {given!r}")
+        return value
 
     literal = Literal[choices]  # type: ignore[valid-type]
     return Annotated[literal | None if optional else literal, BeforeValidator(check)]
@@ -115,13 +116,15 @@ def _date(value: Any) -> dt.date:
         raise Problem(f"must be an ISO date YYYY-MM-DD, got {value!r}") from None
 
 
-def _cents(value: Any) -> int | None:
-    if value is None:
-        return None
+def _cents(value: Any) -> int:
     try:
-        return parse_cents(str(value))
+        return parse_cents("" if value is None else str(value))
     except MoneyError as exc:
         raise Problem(str(exc)) from None
+
+
+def _cents_or_none(value: Any) -> int | None:
+    return None if value is None else _cents(value)
 
 
 def _text(value: Any) -> str:
@@ -144,7 +147,7 @@ IsoDate = Annotated[dt.date, BeforeValidator(_date)]
 # PEN written as a decimal string ("150.00"), held as integer céntimos, written back the same way.
 Cents = Annotated[int, BeforeValidator(_cents), PlainSerializer(lambda c: format_cents(c), return_type=str)]
 OptionalCents = Annotated[
-    int | None, BeforeValidator(_cents), PlainSerializer(lambda c: None if c is None else format_cents(c))
+    int | None, BeforeValidator(_cents_or_none), PlainSerializer(lambda c: None if c is None else format_cents(c))
 ]
 WholeNumber = whole_number()
 StoreId = _matching(STORE_ID_RE, "match [a-z0-9_]{1,32}")
