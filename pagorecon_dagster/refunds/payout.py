@@ -51,9 +51,8 @@ def executor_name(settings: Settings, override: str | None = None, provider: Any
     else `api` when $PAGORECON_REFUND_API_URL is set, else `payout_file`. The variables come
     through `provider`, the `RefundProvider` resource (None: neither is set)."""
     env_executor, env_url = (provider.executor_value(), provider.url_value()) if provider is not None else ("", "")
-    configured = settings.raw.get("refunds") if isinstance(settings.raw.get("refunds"), dict) else {}
     for where, value in (("the run config's executor", override), (f"${EXECUTOR_ENV}", env_executor),
-                         ("pagorecon.yaml: `refunds.executor`", configured.get("executor"))):
+                         ("pagorecon.yaml: `refunds.executor`", settings.refunds.executor)):
         if value and str(value).strip():
             if str(value).strip() not in EXECUTORS:
                 raise ConfigError(f"{where} must be one of {', '.join(EXECUTORS)}, got {value!r}")
