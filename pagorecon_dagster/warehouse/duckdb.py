@@ -15,6 +15,8 @@ from pathlib import Path
 
 import duckdb
 
+from pagorecon_dagster.reconciliation import evidence_catalog
+
 def _sql_dir() -> Path:
     """`dbt_like_sql/`: shipped inside the package as `_sql/` by the wheel (pyproject.toml maps the
     top-level folder there); read from the top of the source tree in a checkout or editable install."""
@@ -101,6 +103,8 @@ def schema_sql() -> str:
         ddl = resources.files(f"pagorecon_dagster.{package}").joinpath("schema.sql")
         if ddl.is_file():
             parts.append(ddl.read_text(encoding="utf-8"))
+    # The English evidence of `recon_items`, generated from the one message catalog.
+    parts.append(evidence_catalog.macro_sql())
     return "\n".join(parts)
 
 

@@ -163,9 +163,15 @@ CREATE TABLE IF NOT EXISTS recon_item_rows (
     difference_cents  BIGINT,
     refund_candidate  BOOLEAN NOT NULL,
     paid_at           TIMESTAMPTZ,        -- when the item's CIP was paid
-    evidence_detail   VARCHAR USING COMPRESSION uncompressed,  -- the evidence, except a plain match's (the view writes it)
+    evidence_detail   VARCHAR USING COMPRESSION uncompressed,  -- the evidence as text, only on rows written before evidence_code
     refunded_cents    BIGINT NOT NULL
 );
+-- The evidence as a message code and its values (JSON), rendered in every language from
+-- reconciliation/evidence_catalog.py; a plain match stores no values (they are the row's columns).
+-- Rows written before these columns keep their sentence in evidence_detail, or, a plain match, none.
+ALTER TABLE recon_item_rows ADD COLUMN IF NOT EXISTS evidence_code VARCHAR;
+ALTER TABLE recon_item_rows ADD COLUMN IF NOT EXISTS evidence_args JSON;
+UPDATE recon_item_rows SET evidence_code = 'PAID_IN_FULL' WHERE evidence_code IS NULL AND evidence_detail IS NULL;
 
 -- Formatting for evidence a person reads: `PEN 1234.50`, Lima wall-clock time.
 -- Céntimos print through an exact DECIMAL(18, 2) (faster than formatting the two parts; benchmarks/README.md);
