@@ -326,7 +326,9 @@ paid_refunds AS (
 SELECT
     items.store_id, business_date, reference, order_id, items.cip, status, reason,
     order_currency, order_total_cents, paid_currency, paid_amount_cents, difference_cents,
-    refund_candidate, paid_at, evidence_code, evidence_args,
-    coalesce(r.refunded_cents, 0) AS refunded_cents
+    refund_candidate, paid_at,
+    CAST(NULL AS VARCHAR) AS evidence_detail,  -- the evidence as text: only rows written by earlier versions have it
+    coalesce(r.refunded_cents, 0) AS refunded_cents,
+    evidence_code, evidence_args
 FROM items
 LEFT JOIN paid_refunds AS r ON r.store_id = items.store_id AND r.cip = items.cip AND items.paid_amount_cents IS NOT NULL
