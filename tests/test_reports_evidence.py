@@ -131,3 +131,27 @@ def test_changing_an_english_template_changes_the_column_and_the_english_report_
         ("A1", "Paid in full: PEN 10.00 by CIP 90000001."), ("B1", "Overpaid: PEN 5.00 more than PEN 20.00.")]
     for _, english, code, args in rows:
         assert evidence_in("en", code, args, english) == english
+
+
+def test_a_spanish_report_shows_spanish_evidence_for_every_code_and_an_english_one_the_column():
+    import datetime as dt
+
+    from pagorecon_dagster.reports.daily import discrepancies_table
+    from pagorecon_dagster.reports.data import Item
+    from pagorecon_dagster.reports.language import Catalog
+
+    def item(code: str | None, args: str | None, evidence: str) -> Item:
+        return Item("shop", dt.date(2026, 7, 14), "A1", "A1", code, "AMOUNT_MISMATCH", "OVERPAID", "PEN", 1000, "PEN", 1100,
+                    100, True, 0, evidence, None, None, code, args)
+
+    items = [item(code, json.dumps(all_args(code)), render(code, all_args(code), "en")) for code in sorted(MESSAGES)]
+    items.append(item(None, None, "A sentence from an older version."))
+    for language in LANGUAGES:
+        table = discrepancies_table(Catalog(language), items)
+        shown = {row[3]: row[-1] for row in table.rows}  # by the CIP column, which holds the code here
+        assert len(shown) == len(MESSAGES) + 1
+        assert shown[None] == "A sentence from an older version."
+        for i in items[:-1]:
+            assert shown[i.evidence_code] == (i.evidence if language == "en" else render(i.evidence_code, i.evidence_args, "es"))
+            if language == "es":
+                assert_spanish(i.evidence, shown[i.evidence_code])
