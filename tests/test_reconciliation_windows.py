@@ -5,6 +5,8 @@ import datetime as dt
 
 import duckdb
 
+from pagorecon_dagster.warehouse.duckdb import connect
+
 
 def test_a_shared_reference_is_owned_by_the_earlier_order_even_when_only_the_later_day_runs(home):
     home.orders(
@@ -77,7 +79,15 @@ def test_items_written_before_evidence_codes_keep_their_sentences_until_their_da
         con.execute("DROP VIEW recon_items")
         con.execute("ALTER TABLE recon_item_rows DROP COLUMN evidence_code")
         con.execute("ALTER TABLE recon_item_rows DROP COLUMN evidence_args")
+        con.execute("CREATE VIEW recon_items AS SELECT * EXCLUDE (evidence_detail), evidence_detail AS evidence FROM recon_item_rows")
         con.execute("DELETE FROM schema_version")  # written by the earlier version's DDL
+    # Opened by this version, before any rerun: its view, with the codes it can give.
+    with connect(home.path / "warehouse.duckdb") as con:
+        assert con.execute("SELECT order_id, evidence_code, evidence FROM recon_items ORDER BY order_id").fetchall() == [
+            ("A1", "PAID_IN_FULL", "CIP 90000001 paid PEN 10.00 on 2026-07-14 11:00 Lima, equal to the order total PEN 10.00."),
+            ("B1", None, "as written then: No CIP for reference B1 appears in the statements yet."),
+            ("C1", None, "as written then: CIP 90000003 paid PEN 31.00 on 2026-07-15 11:00 Lima against the order total PEN 30.00: overpaid by PEN 1.00."),
+        ]
     home.run("2026-07-15", "2026-07-15")
     assert [(i["order_id"], i["evidence"]) for i in home.items()] == [
         ("A1", "CIP 90000001 paid PEN 10.00 on 2026-07-14 11:00 Lima, equal to the order total PEN 10.00."),

@@ -118,6 +118,10 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         return
     with transaction(con):
         con.execute(ddl)
+        # The items view reads columns and macros of this DDL: a warehouse read before its next
+        # reconciliation gets the view of this version too.
+        if table_type(con, "recon_items") == "VIEW":
+            build_view(con, "recon_items")
         con.execute("DELETE FROM schema_version")
         con.execute("INSERT INTO schema_version VALUES (?)", [version])
 
