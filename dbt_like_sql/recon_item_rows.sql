@@ -110,7 +110,7 @@ primary_facts AS (
         o.order_status = 'cancelled' AS is_cancelled,
         o.order_status IN ('paid', 'refunded') AS marked_paid,
         cov.coverage_at, cov.coverage_date,
-        grace_day.day AS grace_day,
+        g.grace_day,
         r.sell, r.rate_date,
         params.tolerance_pct, params.grace,
         -- the paid amount in the order's currency (only when they differ and a rate is known)
@@ -134,9 +134,7 @@ primary_facts AS (
        AND r.currency = CASE WHEN o.paid_currency <> 'PEN' THEN o.paid_currency ELSE o.order_currency END
        AND r.day = o.payment_date
     LEFT JOIN statement_coverage AS cov ON cov.store_id = o.store_id
-    LEFT JOIN business_calendar AS order_day ON order_day.day = o.business_date
-    LEFT JOIN business_calendar AS grace_day
-        ON grace_day.is_business_day AND grace_day.business_day_seq = order_day.business_day_seq + params.grace
+    LEFT JOIN grace_days(CAST(getvariable('grace_business_days') AS INTEGER)) AS g ON g.business_date = o.business_date
 ),
 primary_rows AS (
     SELECT f.*,
@@ -148,8 +146,8 @@ primary_rows AS (
             WHEN paid_cip IS NOT NULL THEN 'CURRENCY_MISMATCH'
             WHEN is_cancelled THEN 'CANCELLED_UNPAID'
             WHEN any_reversed THEN 'REVERSED'
-            WHEN marked_paid AND coverage_date >= grace_day THEN 'MISSING_PAYMENT'
-            WHEN NOT marked_paid AND (latest_status IN ('expired', 'deleted') OR latest_expiry < coverage_at) THEN 'EXPIRED_UNPAID'
+            WHEN marked_paid AND covers_grace_day(coverage_date, grace_day) THEN 'MISSING_PAYMENT'
+            WHEN NOT marked_paid AND (latest_status IN ('expired', 'deleted') OR expired_by(latest_expiry, coverage_at)) THEN 'EXPIRED_UNPAID'
             ELSE 'AWAITING_PAYMENT'
         END AS status,
         -- a plain match (MATCHED, same currency, one CIP, no other cip on the order): the view writes

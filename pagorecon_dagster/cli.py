@@ -57,7 +57,7 @@ def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[st
     stores (all stores, or one store: one run). Returns the process exit code."""
     from pagorecon_dagster.definitions import MAIN_JOB, build_definitions
     from pagorecon_dagster.partitions import contiguous_store_blocks, range_tags
-    from pagorecon_dagster.warehouse.duckdb import connect
+    from pagorecon_dagster.resources import warehouse_from_environment
 
     unknown = sorted(set(stores or []) - set(settings.store_ids))
     if unknown:
@@ -74,30 +74,36 @@ def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[st
         folder.mkdir(parents=True, exist_ok=True)
     job = build_definitions(settings).resolve_job_def(MAIN_JOB)
     instance = _instance(settings)
-    os.environ[progress.ENV] = "1"
     run_ids = []
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    for block in contiguous_store_blocks(settings, selected):
-        progress.step(f"run: stores {', '.join(block)}, {start}..{end}")
-        result = job.execute_in_process(
-            instance=instance, tags=range_tags(block, start, end), run_config=quiet, raise_on_error=False
-        )
-        run_ids.append(result.run_id)
-        if not result.success:
-            failure = next((e for e in result.all_events if e.is_failure), None)
-            detail = failure.event_specific_data.error.message if failure and getattr(failure.event_specific_data, "error", None) else ""
-            print(f"pagorecon: run {result.run_id} failed. {detail}".rstrip(), file=sys.stderr)
-            return EXIT_RUN_FAILED
-    with connect(settings.warehouse_path) as con:
+    with progress.shown():
+        for block in contiguous_store_blocks(settings, selected):
+            progress.step(f"run: stores {', '.join(block)}, {start}..{end}")
+            result = job.execute_in_process(
+                instance=instance, tags=range_tags(block, start, end), run_config=quiet, raise_on_error=False
+            )
+            run_ids.append(result.run_id)
+            if not result.success:
+                failure = next((e for e in result.all_events if e.is_failure), None)
+                detail = failure.event_specific_data.error.message if failure and getattr(failure.event_specific_data, "error", None) else ""
+                print(f"pagorecon: run {result.run_id} failed. {detail}".rstrip(), file=sys.stderr)
+                return EXIT_RUN_FAILED
+    with warehouse_from_environment(settings).warehouse() as con:
         return _summary(con, settings, selected, start, end, run_ids)
 
 
 def _summary(con, settings: Settings, stores: list[str], start: dt.date, end: dt.date, run_ids: list[str]) -> int:
     by_status = con.execute(
-        """SELECT status, count(*), count(*) FILTER (WHERE refund_candidate),
-                  string_agg(DISTINCT reason, ', ' ORDER BY reason) FILTER (WHERE status IN ('MATCHED', 'AMOUNT_MISMATCH', 'ORPHAN_PAYMENT', 'CURRENCY_MISMATCH') AND reason IS NOT NULL)
-           FROM recon_items
-           WHERE list_contains(?, store_id) AND business_date BETWEEN ? AND ? GROUP BY status ORDER BY status""",
+        # Reasons are listed for the statuses a reason tells apart (several reasons) that are matched
+        # or need a person; refund candidates are the status catalog's (reconciliation/catalog.py).
+        """WITH told_apart AS (
+               SELECT status FROM status_catalog WHERE status_group IN ('matched', 'needs_action') GROUP BY status HAVING count(*) > 1
+           )
+           SELECT i.status, count(*), count(*) FILTER (WHERE k.refund_candidate),
+                  string_agg(DISTINCT i.reason, ', ' ORDER BY i.reason) FILTER (WHERE i.status IN (FROM told_apart) AND i.reason IS NOT NULL)
+           FROM recon_items AS i
+           LEFT JOIN status_catalog AS k ON k.status = i.status AND k.reason IS NOT DISTINCT FROM i.reason
+           WHERE list_contains(?, i.store_id) AND i.business_date BETWEEN ? AND ? GROUP BY i.status ORDER BY i.status""",
         [stores, start, end],
     ).fetchall()
     reasons = dict(

@@ -1,38 +1,46 @@
-"""`PAGORECON_HOME` and `pagorecon.yaml`: where state lives and the policy knobs (README.md, Configuration)."""
+"""`PAGORECON_HOME` and `pagorecon.yaml`: where state lives and the policy knobs (README.md, Configuration).
+
+`pagorecon.yaml` is validated by one model, `PagoreconConfig`: every section refuses unknown keys,
+every value has its type and bounds here, and every refusal is one `ConfigError` naming the key
+path, e.g. ``pagorecon.yaml: `alerts.refund_rate_pct` must be a number between 0 and 100, got 150``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from pagorecon_dagster.core.money import MoneyError, parse_cents
+from pagorecon_dagster.core.money import MoneyError, format_cents, parse_cents
 
 CONFIG_FILE = "pagorecon.yaml"
 DEFAULT_HOME = Path.home() / ".pagorecon"
 STORE_ID_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 ORDER_FORMATS = ("shopify", "canonical")
+REPORT_LANGUAGES = ("en", "es")
+# How approved refunds are paid out (refunds/payout.py): the provider's API or a bank-transfer file.
+REFUND_EXECUTORS = ("api", "payout_file")
 # Fields a store may have sent to PagoEfectivo as `transactionCode`, per export format.
 REFERENCE_FIELDS = {
     "canonical": ("order_id", "cip"),
     "shopify": ("name", "id", "payment_reference"),
 }
-
-
-# Sections whose keys are read by their domain (alerts/policy.py, orchestration/schedules.py,
-# refunds/payout.py), which check the values; here, a misspelt key is refused.
-SECTION_KEYS = {
-    "alerts": ("refund_rate_pct", "unreconciled_pct", "statement_cutoff_business_days", "refund_overdue_business_days"),
-    "schedule": ("hour", "lookback_days"),
-    "refunds": ("executor",),
-}
-
 
 # The audit chain's head is anchored outside the warehouse; lines are keyed with this secret when set.
 AUDIT_KEY_ENV = "PAGORECON_AUDIT_KEY"
@@ -45,36 +53,325 @@ class ConfigError(ValueError):
     """A `pagorecon.yaml` that cannot be used; the message names the key and the problem."""
 
 
-@dataclass(frozen=True)
-class StoreConfig:
-    id: str
-    name: str
-    order_format: str
-    reference_field: str
-    auto_refund_limit_cents: int
+class Problem(ValueError):
+    """A value the model refuses; `path` continues the key path below where the validator runs."""
+
+    def __init__(self, message: str, *path: str | int):
+        super().__init__(message)
+        self.path = path
 
 
-@dataclass(frozen=True)
-class Approver:
+# -- value types: each states its type, bounds and the words of its refusal once ---------------------
+
+def _number(value: Any) -> Decimal:
+    try:
+        number = None if isinstance(value, bool) else Decimal(str(value))
+    except InvalidOperation:
+        number = None
+    if number is None or number.is_nan():
+        raise Problem(f"must be a number, got {value!r}")
+    return number
+
+
+def _percent(value: Any) -> Decimal:
+    number = _number(value)
+    if not number.is_finite() or not 0 <= number <= 100:
+        raise Problem(f"must be a number between 0 and 100, got {value!r}")
+    return number
+
+
+def whole_number(low: int = 0, high: int | None = None, note: str = "") -> Any:
+    """An int in [low, high] (no upper bound when high is None); YAML's true/false are not numbers."""
+    bounds = f"{low}-{high}" if high is not None else f">= {low}"
+
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+            raise Problem(f"must be a whole number {bounds}{note}, got {value!r}")
+        return value
+
+    return Annotated[int, BeforeValidator(check)]
+
+
+def one_of(choices: tuple[str, ...], *, optional: bool = False) -> Any:
+    """A Literal of `choices`, refused with the choices listed; when optional, blank or absent is None."""
+
+    def check(given: Any) -> str | None:
+        value = (given.strip() or None) if optional and isinstance(given, str) else given
+        if value is None and optional:
+            return None
+        if value not in choices:
+            raise Problem(f"must be one of {', '.join(choices)}, got {given!r}")
+        return value
+
+    literal = Literal[choices]  # type: ignore[valid-type]
+    return Annotated[literal | None if optional else literal, BeforeValidator(check)]
+
+
+def _date(value: Any) -> dt.date:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise Problem(f"must be an ISO date YYYY-MM-DD, got {value!r}") from None
+
+
+def _cents(value: Any) -> int:
+    try:
+        return parse_cents("" if value is None else str(value))
+    except MoneyError as exc:
+        raise Problem(str(exc)) from None
+
+
+def _cents_or_none(value: Any) -> int | None:
+    return None if value is None else _cents(value)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Problem(f"must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> Any:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not pattern.match(value):
+            raise Problem(f"must {what}, got {value!r}")
+        return value
+
+    return Annotated[str, BeforeValidator(check)]
+
+
+Percent = Annotated[Decimal, BeforeValidator(_percent)]
+IsoDate = Annotated[dt.date, BeforeValidator(_date)]
+# PEN written as a decimal string ("150.00"), held as integer céntimos, written back the same way.
+Cents = Annotated[int, BeforeValidator(_cents), PlainSerializer(lambda c: format_cents(c), return_type=str)]
+OptionalCents = Annotated[
+    int | None, BeforeValidator(_cents_or_none), PlainSerializer(lambda c: None if c is None else format_cents(c))
+]
+WholeNumber = whole_number()
+StoreId = _matching(STORE_ID_RE, "match [a-z0-9_]{1,32}")
+OsUser = _matching(OS_USER_RE, "be an operating-system account name (letters, digits, _ . -)")
+OrderFormat = one_of(ORDER_FORMATS)
+ReportLanguage = one_of(REPORT_LANGUAGES)
+RefundExecutor = one_of(REFUND_EXECUTORS, optional=True)
+Hour = whole_number(0, 23, " (Lima time)")
+LookbackDays = whole_number(0, 366)
+
+
+def _no_duplicates(items: tuple[Any, ...], key: str) -> None:
+    seen: set[Any] = set()
+    for index, item in enumerate(items):
+        value = getattr(item, key)
+        if value in seen:
+            raise Problem(f"{value!r} is listed twice", index, key)
+        seen.add(value)
+
+
+# -- the sections ------------------------------------------------------------------------------------
+
+class Section(BaseModel):
+    """A mapping of `pagorecon.yaml`: only its own keys, frozen once read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A section may be left empty (`alerts:`) and takes every default; a list entry may not.
+    may_be_empty: ClassVar[bool] = True
+    not_a_mapping: ClassVar[str] = ""   # the refusal of a value that is not a mapping; default: the keys
+    unknown_keys: ClassVar[str] = "has unknown key(s)"
+
+    @classmethod
+    def allowed_keys(cls) -> list[str]:
+        return [field.alias or name for name, field in cls.model_fields.items()]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        allowed = cls.allowed_keys()
+        if data is None and cls.may_be_empty:
+            return {}
+        if not isinstance(data, dict):
+            raise Problem(cls.not_a_mapping or f"must be a mapping with keys {', '.join(allowed)}")
+        unknown = sorted(set(map(str, data)) - set(allowed))
+        if unknown:
+            raise Problem(f"{cls.unknown_keys} {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+        return data
+
+
+class StoreConfig(Section):
+    may_be_empty: ClassVar[bool] = False
+
+    id: StoreId
+    name: str = Field(None, validate_default=True)   # default: the id
+    order_format: OrderFormat
+    # The order field sent to PagoEfectivo as `transactionCode`; default `name` (shopify), `order_id` (canonical).
+    reference_field: str = Field(None, validate_default=True)
+    auto_refund_limit_cents: Cents = Field(0, alias="auto_refund_limit")   # refunds above it wait for a person
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: Any, info: ValidationInfo) -> str:
+        return _text(info.data.get("id") if value is None else value)
+
+    @field_validator("reference_field", mode="before")
+    @classmethod
+    def _reference_field(cls, value: Any, info: ValidationInfo) -> Any:
+        fmt = info.data.get("order_format")
+        if fmt not in REFERENCE_FIELDS:
+            return value   # the order format is refused already
+        if value is None:
+            return REFERENCE_FIELDS[fmt][0]
+        normalised = str(value).strip().lower().replace(" ", "_")
+        if normalised not in REFERENCE_FIELDS[fmt]:
+            raise Problem(f"must be one of {', '.join(REFERENCE_FIELDS[fmt])} for {fmt} orders, got {value!r}")
+        return normalised
+
+
+class Approver(Section):
     """A person who may decide refunds, known by the operating-system account they run pagorecon as."""
 
-    user: str
-    name: str
-    approval_limit_cents: int | None = None  # PEN per approval; None: no limit
+    may_be_empty: ClassVar[bool] = False
 
+    user: OsUser
+    name: str = Field(None, validate_default=True)   # default: the user
+    approval_limit_cents: OptionalCents = Field(None, alias="approval_limit")   # PEN per approval; None: no limit
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: Any, info: ValidationInfo) -> str:
+        return _text(info.data.get("user") if value is None else value)
+
+
+class AlertsConfig(Section):
+    """Thresholds of the alert rules (`dbt_like_sql/alerts/*.sql` read them as variables)."""
+
+    refund_rate_pct: Percent = Decimal("5.0")
+    unreconciled_pct: Percent = Decimal("10")
+    statement_cutoff_business_days: WholeNumber = 1
+    refund_overdue_business_days: WholeNumber = 3
+
+
+class ScheduleConfig(Section):
+    hour: Hour = 6                   # Lima hour of the daily run
+    lookback_days: LookbackDays = 3  # days before yesterday re-run for late statements and orders
+
+
+class RefundsConfig(Section):
+    # None: $PAGORECON_REFUND_EXECUTOR decides, else `api` when the provider's URL is set (refunds/payout.py).
+    executor: RefundExecutor = None
+
+
+class PagoreconConfig(Section):
+    """The whole of `pagorecon.yaml`."""
+
+    may_be_empty: ClassVar[bool] = False
+    not_a_mapping: ClassVar[str] = "must be a mapping with at least `stores`"
+    unknown_keys: ClassVar[str] = "unknown key(s)"
+
+    stores: tuple[StoreConfig, ...]
+    start_date: IsoDate = dt.date(2024, 1, 1)
+    fx_tolerance_pct: Percent = Decimal("1.0")
+    missing_payment_grace_business_days: WholeNumber = 2
+    extra_non_working_days: tuple[IsoDate, ...] = ()
+    alerts: AlertsConfig = AlertsConfig()
+    report_language: ReportLanguage = "en"
+    refunds: RefundsConfig = RefundsConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    approvers: tuple[Approver, ...] = ()
+
+    @field_validator("stores", mode="before")
+    @classmethod
+    def _some_stores(cls, value: Any) -> Any:
+        if not isinstance(value, list) or not value:
+            raise Problem("must be a non-empty list of stores")
+        return value
+
+    @field_validator("extra_non_working_days", mode="before")
+    @classmethod
+    def _list_of_days(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise Problem("must be a list of ISO dates")
+        return value
+
+    @field_validator("approvers", mode="before")
+    @classmethod
+    def _roster(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise Problem('must be a list of entries like {user: maria, name: María Quispe, approval_limit: "2000.00"}')
+        return value
+
+    @field_validator("stores")
+    @classmethod
+    def _unique_stores(cls, stores: tuple[StoreConfig, ...]) -> tuple[StoreConfig, ...]:
+        _no_duplicates(stores, "id")
+        return stores
+
+    @field_validator("approvers")
+    @classmethod
+    def _unique_approvers(cls, approvers: tuple[Approver, ...]) -> tuple[Approver, ...]:
+        _no_duplicates(approvers, "user")
+        return approvers
+
+    @field_validator("extra_non_working_days")
+    @classmethod
+    def _sorted_days(cls, days: tuple[dt.date, ...]) -> tuple[dt.date, ...]:
+        return tuple(sorted(days))
+
+
+def key_path(loc: tuple[str | int, ...]) -> str:
+    """`('stores', 0, 'id')` -> `stores[0].id`."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _refusal(error: dict[str, Any], where: str) -> str:
+    loc, problem = tuple(error["loc"]), error.get("ctx", {}).get("error")
+    if isinstance(problem, Problem):
+        loc, text = loc + problem.path, str(problem)
+    elif error["type"] == "missing":
+        text = "is required"
+    else:   # a check of pydantic's own; every value above is checked by a validator first
+        text = f"{error['msg'][:1].lower()}{error['msg'][1:]}, got {error.get('input')!r}"
+    key = key_path(loc)
+    return f"{where}: `{key}` {text}" if key else f"{where}: {text}"
+
+
+def parse_config(data: Any, *, source: str = CONFIG_FILE) -> PagoreconConfig:
+    """The parsed YAML as the model; the first problem found is raised as a `ConfigError`."""
+    try:
+        return PagoreconConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_refusal(exc.errors()[0], source)) from None
+
+
+# -- what the code reads -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Settings:
     home: Path
     stores: tuple[StoreConfig, ...]
-    start_date: dt.date = dt.date(2024, 1, 1)
-    fx_tolerance_pct: Decimal = Decimal("1.0")
-    missing_payment_grace_business_days: int = 2
-    extra_non_working_days: tuple[dt.date, ...] = ()
-    refund_rate_pct: Decimal = Decimal("5.0")
-    report_language: str = "en"
-    approvers: tuple[Approver, ...] = ()
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    start_date: dt.date
+    fx_tolerance_pct: Decimal
+    missing_payment_grace_business_days: int
+    extra_non_working_days: tuple[dt.date, ...]
+    report_language: str
+    approvers: tuple[Approver, ...]
+    alerts: AlertsConfig
+    schedule: ScheduleConfig
+    refunds: RefundsConfig
+
+    @classmethod
+    def from_config(cls, config: PagoreconConfig, home: Path) -> "Settings":
+        return cls(home=home, **{name: getattr(config, name) for name in PagoreconConfig.model_fields})
+
+    @property
+    def refund_rate_pct(self) -> Decimal:
+        return self.alerts.refund_rate_pct
 
     @property
     def landing(self) -> Path:
@@ -139,141 +436,5 @@ def load_settings(home: Path | None = None) -> Settings:
     return parse_settings(data, home=home, source=str(path))
 
 
-def _decimal(value: Any, key: str, where: str, *, minimum: Decimal = Decimal(0)) -> Decimal:
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}: `{key}` must be a number, got {value!r}")
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise ConfigError(f"{where}: `{key}` must be a number, got {value!r}") from None
-    if not number.is_finite() or number < minimum:
-        raise ConfigError(f"{where}: `{key}` must be a number >= {minimum}, got {value!r}")
-    return number
-
-
-def _date(value: Any, key: str, where: str) -> dt.date:
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ConfigError(f"{where}: `{key}` must be an ISO date YYYY-MM-DD, got {value!r}") from None
-
-
-def _parse_store(index: int, raw: Any, where: str) -> StoreConfig:
-    key = f"stores[{index}]"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: `{key}` must be a mapping with id, name, order_format, ...")
-    known = {"id", "name", "order_format", "reference_field", "auto_refund_limit"}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"{where}: `{key}` has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
-    store_id = raw.get("id")
-    if not isinstance(store_id, str) or not STORE_ID_RE.match(store_id):
-        raise ConfigError(f"{where}: `{key}.id` must match [a-z0-9_]{{1,32}}, got {store_id!r}")
-    fmt = raw.get("order_format")
-    if fmt not in ORDER_FORMATS:
-        raise ConfigError(f"{where}: `{key}.order_format` must be one of {', '.join(ORDER_FORMATS)}, got {fmt!r}")
-    ref = raw.get("reference_field", "name" if fmt == "shopify" else "order_id")
-    ref_norm = str(ref).strip().lower().replace(" ", "_")
-    if ref_norm not in REFERENCE_FIELDS[fmt]:
-        allowed = ", ".join(REFERENCE_FIELDS[fmt])
-        raise ConfigError(f"{where}: `{key}.reference_field` must be one of {allowed} for {fmt} orders, got {ref!r}")
-    limit_raw = raw.get("auto_refund_limit", "0.00")
-    try:
-        limit = parse_cents(str(limit_raw))
-    except MoneyError as exc:
-        raise ConfigError(f"{where}: `{key}.auto_refund_limit` {exc}") from None
-    name = raw.get("name", store_id)
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{where}: `{key}.name` must be a non-empty string, got {name!r}")
-    return StoreConfig(store_id, name.strip(), fmt, ref_norm, limit)
-
-
-def _parse_approvers(raw: Any, where: str) -> tuple[Approver, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise ConfigError(f"{where}: `approvers` must be a list of entries like {{user: maria, name: María Quispe, approval_limit: \"2000.00\"}}")
-    approvers: list[Approver] = []
-    for index, entry in enumerate(raw):
-        key = f"approvers[{index}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: `{key}` must be a mapping with user, and optionally name and approval_limit")
-        known = {"user", "name", "approval_limit"}
-        unknown = sorted(set(entry) - known)
-        if unknown:
-            raise ConfigError(f"{where}: `{key}` has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
-        user = entry.get("user")
-        if not isinstance(user, str) or not OS_USER_RE.match(user):
-            raise ConfigError(f"{where}: `{key}.user` must be an operating-system account name (letters, digits, _ . -), got {user!r}")
-        if any(a.user == user for a in approvers):
-            raise ConfigError(f"{where}: `{key}.user` {user!r} is listed twice")
-        name = entry.get("name", user)
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"{where}: `{key}.name` must be a non-empty string, got {name!r}")
-        limit = entry.get("approval_limit")
-        if limit is not None:
-            try:
-                limit = parse_cents(str(limit))
-            except MoneyError as exc:
-                raise ConfigError(f"{where}: `{key}.approval_limit` {exc}") from None
-        approvers.append(Approver(user, name.strip(), limit))
-    return tuple(approvers)
-
-
 def parse_settings(data: Any, *, home: Path, source: str = CONFIG_FILE) -> Settings:
-    where = source
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: must be a mapping with at least `stores`")
-    known = {
-        "stores", "start_date", "fx_tolerance_pct", "missing_payment_grace_business_days",
-        "extra_non_working_days", "alerts", "report_language", "refunds", "schedule", "approvers",
-    }
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
-    stores_raw = data.get("stores")
-    if not isinstance(stores_raw, list) or not stores_raw:
-        raise ConfigError(f"{where}: `stores` must be a non-empty list of stores")
-    stores = tuple(_parse_store(i, s, where) for i, s in enumerate(stores_raw))
-    seen: set[str] = set()
-    for i, s in enumerate(stores):
-        if s.id in seen:
-            raise ConfigError(f"{where}: `stores[{i}].id` {s.id!r} is listed twice")
-        seen.add(s.id)
-    start = _date(data.get("start_date", "2024-01-01"), "start_date", where)
-    tolerance = _decimal(data.get("fx_tolerance_pct", "1.0"), "fx_tolerance_pct", where)
-    if tolerance > 100:
-        raise ConfigError(f"{where}: `fx_tolerance_pct` must be between 0 and 100, got {data.get('fx_tolerance_pct')!r}")
-    grace = data.get("missing_payment_grace_business_days", 2)
-    if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
-        raise ConfigError(f"{where}: `missing_payment_grace_business_days` must be a whole number >= 0, got {grace!r}")
-    extra = data.get("extra_non_working_days") or []
-    if not isinstance(extra, list):
-        raise ConfigError(f"{where}: `extra_non_working_days` must be a list of ISO dates")
-    extra_days = tuple(sorted(_date(d, f"extra_non_working_days[{i}]", where) for i, d in enumerate(extra)))
-    for section, allowed in SECTION_KEYS.items():
-        value = data.get(section) or {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: `{section}` must be a mapping with keys {', '.join(allowed)}")
-        unknown = sorted(set(value) - set(allowed))
-        if unknown:
-            raise ConfigError(f"{where}: `{section}` has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
-    alerts = data.get("alerts") or {}
-    refund_rate = _decimal(alerts.get("refund_rate_pct", "5.0"), "alerts.refund_rate_pct", where)
-    language = data.get("report_language", "en")
-    if language not in ("en", "es"):
-        raise ConfigError(f"{where}: `report_language` must be en or es, got {language!r}")
-    return Settings(
-        home=home,
-        stores=stores,
-        start_date=start,
-        fx_tolerance_pct=tolerance,
-        missing_payment_grace_business_days=grace,
-        extra_non_working_days=extra_days,
-        refund_rate_pct=refund_rate,
-        report_language=language,
-        approvers=_parse_approvers(data.get("approvers"), where),
-        raw=data,
-    )
+    return Settings.from_config(parse_config(data, source=source), home)

@@ -5,36 +5,32 @@ Stores and partitions come from `$PAGORECON_HOME/pagorecon.yaml`."""
 import dagster as dg
 
 from pagorecon_dagster.alerts import defs as alerts_defs
-from pagorecon_dagster.alerts.policy import AlertPolicy
 from pagorecon_dagster.config import Settings, load_settings
 from pagorecon_dagster.ingestion import defs as ingestion_defs
 from pagorecon_dagster.jobs import MAIN_JOB, main_job  # noqa: F401  (MAIN_JOB: the name runs use)
 from pagorecon_dagster.orchestration import defs as orchestration_defs
-from pagorecon_dagster.orchestration.schedules import SchedulePolicy
 from pagorecon_dagster.reconciliation import defs as reconciliation_defs
 from pagorecon_dagster.refunds import defs as refunds_defs
 from pagorecon_dagster.refunds.payout import executor_name
 from pagorecon_dagster.reports import defs as reports_defs
-from pagorecon_dagster.resources import PagoreconHome
+from pagorecon_dagster.resources import REFUND_PROVIDER, from_environment
 
 DOMAINS = (ingestion_defs, reconciliation_defs, refunds_defs, alerts_defs, reports_defs, orchestration_defs)
 
 
-def validate_policies(settings: Settings) -> None:
-    """Values of the domain sections, checked at start so a bad config never waits for a run."""
-    AlertPolicy.from_settings(settings)
-    SchedulePolicy.from_settings(settings)
-    executor_name(settings)
-
-
-def build_definitions(settings: Settings) -> dg.Definitions:
-    validate_policies(settings)
+def build_definitions(settings: Settings, resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
+    """The definitions with the deployment's resources, configured from its environment
+    (resources.py); `resources` replaces some of them by key (a sandbox provider in the demo)."""
+    resources = {**from_environment(settings), **(resources or {})}
+    # `pagorecon.yaml` was checked whole when `settings` was loaded; the executor may also come from
+    # the environment, checked here too so a bad one never waits for a run.
+    executor_name(settings, provider=resources[REFUND_PROVIDER])
     domain_defs = [domain.build(settings) for domain in DOMAINS]
     return dg.Definitions.merge(
         *domain_defs,
         dg.Definitions(
             jobs=[main_job()],
-            resources={"pagorecon": PagoreconHome(home=str(settings.home))},
+            resources=resources,
             # One DuckDB file: steps run one after another in the run's process.
             executor=dg.in_process_executor,
         ),

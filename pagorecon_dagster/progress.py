@@ -1,17 +1,30 @@
-"""Progress for a person at a terminal (the CLI turns it on); silent inside `dagster dev`."""
+"""Progress for a person at a terminal (the CLI turns it on around the runs it executes in its
+own process); silent inside `dagster dev`."""
 
 from __future__ import annotations
 
-import os
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 
-ENV = "PAGORECON_PROGRESS"
 _last = 0.0
+_shown = False
 
 
 def enabled() -> bool:
-    return os.environ.get(ENV) == "1"
+    return _shown
+
+
+@contextlib.contextmanager
+def shown() -> Iterator[None]:
+    """Show progress while inside (runs executed in this process)."""
+    global _shown
+    before, _shown = _shown, True
+    try:
+        yield
+    finally:
+        _shown = before
 
 
 def update(message: str) -> None:

@@ -1,21 +1,47 @@
-"""Where the warehouse lives. Assets ask this resource; they never know the deployment."""
+"""The outside world as Dagster resources: the warehouse, the refund provider and the PagoEfectivo
+API. Assets, sensors and CLI commands receive them; nothing else reads the environment for them.
 
+`from_environment(settings)` configures them the way a deployment does: each setting is an
+`EnvVar` of its variable (README.md, Configuration), read where the resource is used (a run, a
+sensor tick, a command), so no value, and no secret, is stored in the definitions or shown in the
+Dagster UI. A variable that is not set leaves the resource's default. Tests and the demo pass
+resources of their own (a sandbox provider's URL and key) instead."""
+
+from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
+from pydantic import Field
 
 from pagorecon_dagster.config import Settings, home_dir, load_settings
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.pagoefectivo import credentials
+from pagorecon_dagster.refunds.payout import EXECUTOR_ENV
+from pagorecon_dagster.refunds.provider_api import KEY_ENV, TIMEOUT_ENV, URL_ENV, ApiSettings, api_settings
+from pagorecon_dagster.warehouse.duckdb import MEMORY_LIMIT_ENV, connect
+
+# Resource keys: the names assets, checks and sensors take the resources by.
+WAREHOUSE, REFUND_PROVIDER, PAGOEFECTIVO = "pagorecon", "refund_provider", "pagoefectivo"
 
 
-class PagoreconHome(dg.ConfigurableResource):
-    """`PAGORECON_HOME`: config, landing folder and the DuckDB warehouse."""
+def value(field: Any) -> str:
+    """A field's text: an `EnvVar` not yet resolved (definitions, a command) is read now."""
+    if isinstance(field, dg.EnvVar):
+        return field.get_value(default="") or ""
+    return "" if field is None else str(field)
 
-    home: str = ""
+
+class Warehouse(dg.ConfigurableResource):
+    """`PAGORECON_HOME` (config, landing folder and the DuckDB warehouse) and DuckDB's memory limit."""
+
+    home: str = Field(default="", description="the state folder; empty: $PAGORECON_HOME, else ~/.pagorecon")
+    memory_limit: str = Field(default="", description="DuckDB memory cap like 2600MB ($PAGORECON_DUCKDB_MEMORY_LIMIT); "
+                              "empty: DuckDB's default, 80% of the machine's RAM")
 
     @property
     def path(self) -> Path:
@@ -25,6 +51,77 @@ class PagoreconHome(dg.ConfigurableResource):
         return load_settings(self.path)
 
     @contextlib.contextmanager
-    def warehouse(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with connect(self.path / "warehouse.duckdb") as con:
+    def warehouse(self, *, read_only: bool = False, wait_seconds: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+        with connect(self.path / "warehouse.duckdb", read_only=read_only, wait_seconds=wait_seconds,
+                     memory_limit=value(self.memory_limit)) as con:
             yield con
+
+
+# The name assets and checks have always annotated the warehouse resource with.
+PagoreconHome = Warehouse
+
+
+class RefundProvider(dg.ConfigurableResource):
+    """The `api` refund executor's provider, and which executor pays refunds out."""
+
+    url: str = Field(default="", description="the provider's base URL ($PAGORECON_REFUND_API_URL)")
+    key: str = Field(default="", repr=False, description="the provider's API key ($PAGORECON_REFUND_API_KEY); secret")
+    timeout_seconds: str = Field(default="", description="per provider call ($PAGORECON_REFUND_API_TIMEOUT_SECONDS); empty: 10")
+    executor: str = Field(default="", description="api | payout_file ($PAGORECON_REFUND_EXECUTOR); empty: pagorecon.yaml "
+                          "`refunds.executor`, else api when a URL is set, else payout_file")
+
+    def url_value(self) -> str:
+        return value(self.url).strip()
+
+    def executor_value(self) -> str:
+        return value(self.executor).strip()
+
+    def api_settings(self, **tuning: Any) -> ApiSettings:
+        """The client's settings; a missing URL or key, or a timeout that is not a number, is a
+        ConfigError naming its variable."""
+        return api_settings(value(self.url), value(self.key), value(self.timeout_seconds), **tuning)
+
+
+class PagoEfectivoApi(dg.ConfigurableResource):
+    """PagoEfectivo credentials per store: the `PAGORECON_PE_*` variables (pagoefectivo/credentials.py
+    says which a store reads). All are secret."""
+
+    variables: dict[str, str] = Field(default_factory=dict, repr=False,
+                                      description="PAGORECON_PE_<STORE>_<FIELD> and PAGORECON_PE_<FIELD> values, by name")
+
+    def environ(self) -> dict[str, str]:
+        return {name: value(field) for name, field in self.variables.items()}
+
+    def credentials_for(self, store_id: str) -> credentials.Credentials:
+        return credentials.credentials_for(store_id, self.environ())
+
+    def lookup(self, store_id: str, name: str) -> str | None:
+        return credentials.lookup(store_id, name, self.environ())
+
+
+def _env_var(name: str, default: str = "") -> Any:
+    """`EnvVar(name)` when the variable is set, else the default (an unset EnvVar fails a run)."""
+    return dg.EnvVar(name) if os.environ.get(name, "").strip() else default
+
+
+def warehouse_from_environment(settings: Settings) -> Warehouse:
+    return Warehouse(home=str(settings.home), memory_limit=_env_var(MEMORY_LIMIT_ENV))
+
+
+def refund_provider_from_environment() -> RefundProvider:
+    return RefundProvider(url=_env_var(URL_ENV), key=_env_var(KEY_ENV), timeout_seconds=_env_var(TIMEOUT_ENV),
+                          executor=_env_var(EXECUTOR_ENV))
+
+
+def pagoefectivo_from_environment() -> PagoEfectivoApi:
+    names = sorted(name for name in os.environ if name.startswith(credentials.ENV_PREFIX))
+    return PagoEfectivoApi(variables={name: _env_var(name) for name in names if os.environ[name].strip()})
+
+
+def from_environment(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """The resources of a deployment, by key, configured from its environment variables."""
+    return {
+        WAREHOUSE: warehouse_from_environment(settings),
+        REFUND_PROVIDER: refund_provider_from_environment(),
+        PAGOEFECTIVO: pagoefectivo_from_environment(),
+    }

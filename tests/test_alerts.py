@@ -1,6 +1,8 @@
 """Alerts: each kind fires on a day that should fire it and stays silent on one that should not;
-reruns update in place; delivery goes to the log and to a real webhook on loopback, retried until
-it gets through; failed runs become RUN_FAILED alerts.
+reruns update in place; the sensors only request runs: delivery happens in a real `deliver_alerts`
+run, to the log and to a real webhook on loopback, retried until it gets through; failed runs
+become RUN_FAILED alerts through `record_run_failure` runs, once, and the alert jobs' own failures
+never feed back into alerts.
 
 Runs here materialize ingestion, reconciliation and alerts (reports are left out for speed)."""
 
@@ -13,12 +15,14 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pagorecon_dagster.alerts import delivery
+from pagorecon_dagster.alerts import delivery, jobs
+from pagorecon_dagster.alerts.channel import WEBHOOK_ENV, AlertChannel, alert_channel
 from pagorecon_dagster.alerts.rules import refresh
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.definitions import build_definitions
 from pagorecon_dagster.partitions import range_tags
 from pagorecon_dagster.reconciliation.models import Window
+from pagorecon_dagster.resources import PagoreconHome
 
 D = dt.date.fromisoformat
 UTC = dt.timezone.utc
@@ -239,7 +243,7 @@ def test_fx_rate_missing_fires_before_the_first_rate_and_resolves_when_one_arriv
     assert alert["message"] == "1 payment(s) on 2026-07-14 need an SBS rate that is not known (landing/fx): CIP 90000001 USD 10.00 needs USD."
 
     # delivered, then the rate arrives: the rerun marks it resolved (and the resolution is delivered)
-    delivery.deliver_pending(lambda: duckdb.connect(str(home.path / "warehouse.duckdb")), lambda text: None, webhook_url="")
+    delivery.deliver_pending(lambda: duckdb.connect(str(home.path / "warehouse.duckdb")), lambda text: None, AlertChannel())
     delivered_at = alerts(home, "FX_RATE_MISSING")[0]["delivered_at"]
     assert delivered_at is not None
     run(home, "2026-07-14", "2026-07-16")  # same inputs: the same alert, still delivered
@@ -250,7 +254,7 @@ def test_fx_rate_missing_fires_before_the_first_rate_and_resolves_when_one_arriv
     (resolved,) = alerts(home, "FX_RATE_MISSING")
     assert resolved["resolved_at"] is not None and resolved["delivered_at"] is None
     sent = []
-    delivery.deliver_pending(lambda: duckdb.connect(str(home.path / "warehouse.duckdb")), sent.append, webhook_url="")
+    delivery.deliver_pending(lambda: duckdb.connect(str(home.path / "warehouse.duckdb")), sent.append, AlertChannel())
     assert [s for s in sent if "FX_RATE_MISSING" in s] == [
         "pagorecon RESOLVED FX_RATE_MISSING shop 2026-07-14: 1 payment(s) on 2026-07-14 need an SBS rate that is not known"
         " (landing/fx): CIP 90000001 USD 10.00 needs USD. — condition cleared on rerun."
@@ -321,87 +325,159 @@ def open_schema():
     return schema_sql()
 
 
-def delivery_tick(home, instance=None):
-    sensor = build_definitions(load_settings(home.path)).resolve_sensor_def("alert_delivery")
-    return sensor(dg.build_sensor_context(instance=instance or dg.DagsterInstance.ephemeral()))
+def tick(home, instance, sensor="alert_delivery"):
+    """One evaluation of a sensor of the real definitions (built now: the webhook variable as set)."""
+    sensor_def = build_definitions(load_settings(home.path)).resolve_sensor_def(sensor)
+    return sensor_def(dg.build_sensor_context(instance=instance, resources={"pagorecon": PagoreconHome(home=str(home.path))}))
+
+
+def requested(result) -> list[dg.RunRequest]:
+    """The run requests of a tick (none when it skipped)."""
+    if isinstance(result, dg.SkipReason):
+        return []
+    return [result] if isinstance(result, dg.RunRequest) else list(result)
+
+
+def execute(home, request: dg.RunRequest, instance, ok=True):
+    """Run what the sensor requested, as the daemon would: the job of the real definitions, its
+    config and tags, on the same instance."""
+    job = build_definitions(load_settings(home.path)).resolve_job_def(request.job_name)
+    result = job.execute_in_process(run_config=request.run_config, instance=instance, tags=request.tags, raise_on_error=False)
+    assert result.success is ok
+    return result
+
+
+def deliver(home, instance, ok=True):
+    """A delivery tick must request exactly one deliver_alerts run; it is executed."""
+    (request,) = requested(tick(home, instance))
+    assert request.job_name == "deliver_alerts"
+    return execute(home, request, instance, ok=ok)
+
+
+def run_log(result) -> str:
+    """Every event message of the run, with the errors of its failures and retries."""
+    errors = [getattr(e.event_specific_data, "error", None) for e in result.all_events]
+    return "\n".join([str(e.message) for e in result.all_events] + [error.to_string() for error in errors if error])
 
 
 @pytest.fixture
 def quick_retries(monkeypatch):
-    monkeypatch.setattr(delivery, "BACKOFF_SECONDS", (0.01, 0.01))
+    """The real RetryPolicy's attempts, without its waits."""
+    monkeypatch.setattr(jobs, "RETRY_POLICY", dg.RetryPolicy(max_retries=jobs.RETRY_POLICY.max_retries, delay=0.01))
 
 
-def test_webhook_failing_the_first_delivery_is_retried_and_delivered_masked(home, monkeypatch, quick_retries):
+def test_the_delivery_sensor_only_reads_and_the_run_delivers_a_retried_webhook_masked(home, monkeypatch, quick_retries):
     seed_alert(home)
-    with Receiver(failures=1) as receiver:
-        monkeypatch.setenv(delivery.WEBHOOK_ENV, receiver.url)
-        result = delivery_tick(home)
-    assert receiver.statuses == [500, 200]
-    text = "pagorecon [warning] UNRECONCILED_HIGH shop 2026-07-14: Buyer a********@example.pe paid CIP 90000001 twice. (value 20.0%, threshold 10%)"
-    assert receiver.bodies == [{"text": text}, {"text": text}]
-    (alert,) = alerts(home)
-    assert alert["delivered_at"] is not None and alert["delivery_error"] is None
-    assert "delivered 1 alert(s)" in result.skip_message
-    # delivered once: the next tick sends nothing
-    with Receiver(failures=0) as again:
-        monkeypatch.setenv(delivery.WEBHOOK_ENV, again.url)
-        delivery_tick(home)
-    assert again.bodies == []
-
-
-def test_a_delivery_that_keeps_failing_is_recorded_and_retried_on_a_later_tick(home, monkeypatch, quick_retries):
-    seed_alert(home)
-    with Receiver(failures=3) as receiver:
-        monkeypatch.setenv(delivery.WEBHOOK_ENV, receiver.url)
-        delivery_tick(home)
+    with Receiver(failures=1) as receiver, dg.instance_for_test() as instance:
+        monkeypatch.setenv(WEBHOOK_ENV, receiver.url)
+        (request,) = requested(tick(home, instance))
+        # the tick posted nothing and wrote nothing: it asked for a run
+        assert (request.job_name, request.tags["pagorecon/alerts_pending"]) == ("deliver_alerts", "1")
+        assert receiver.bodies == [] and alerts(home)[0]["delivered_at"] is None
+        result = execute(home, request, instance)
+        # the first attempt's 500 failed the op; the RetryPolicy's second attempt got through
+        assert receiver.statuses == [500, 200]
+        assert len([e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_RESTARTED]) == 1
+        text = "pagorecon [warning] UNRECONCILED_HIGH shop 2026-07-14: Buyer a********@example.pe paid CIP 90000001 twice. (value 20.0%, threshold 10%)"
+        assert receiver.bodies == [{"text": text}, {"text": text}]
+        assert "secret-token" not in run_log(result)
         (alert,) = alerts(home)
-        assert receiver.statuses == [500, 500, 500]
+        assert alert["delivered_at"] is not None and alert["delivery_error"] is None
+        # delivered once: the next tick asks for nothing
+        skipped = tick(home, instance)
+        assert requested(skipped) == [] and skipped.skip_message == "no alert to deliver, every failed run recorded"
+    assert receiver.bodies == [{"text": text}, {"text": text}]
+
+
+def test_a_delivery_that_keeps_failing_fails_its_run_and_a_later_run_delivers_it(home, monkeypatch, quick_retries):
+    seed_alert(home)
+    with Receiver(failures=4) as receiver, dg.instance_for_test() as instance:
+        monkeypatch.setenv(WEBHOOK_ENV, receiver.url)
+        failed = deliver(home, instance, ok=False)
+        assert receiver.statuses == [500, 500, 500, 500]  # the first attempt and the policy's 3 retries
+        (alert,) = alerts(home)
         assert alert["delivered_at"] is None
-        assert alert["delivery_error"].endswith("webhook: HTTP 500 boom after 3 attempts")
-        assert "secret-token" not in alert["delivery_error"]
-        delivery_tick(home)
-        assert receiver.statuses == [500, 500, 500, 200]
+        assert alert["delivery_error"].endswith("webhook: HTTP 500 boom")
+        assert "secret-token" not in alert["delivery_error"] and "secret-token" not in run_log(failed)
+        # the next tick asks for another delivery run, and nothing about the failed one
+        deliver(home, instance)
+        assert receiver.statuses == [500, 500, 500, 500, 200]
     (alert,) = alerts(home)
     assert alert["delivered_at"] is not None and alert["delivery_error"] is None
+    assert ids(home, "RUN_FAILED") == []
 
 
 def test_unreachable_webhook_keeps_the_alert_pending(home, monkeypatch, quick_retries):
     seed_alert(home)
     with Receiver(failures=0) as receiver:
         url = receiver.url
-    monkeypatch.setenv(delivery.WEBHOOK_ENV, url)  # the server is gone: connection refused
-    delivery_tick(home)
+    monkeypatch.setenv(WEBHOOK_ENV, url)  # the server is gone: connection refused
+    with dg.instance_for_test() as instance:
+        failed = deliver(home, instance, ok=False)
     (alert,) = alerts(home)
-    assert alert["delivered_at"] is None and alert["delivery_error"].endswith("webhook: ConnectionError after 3 attempts")
+    assert alert["delivered_at"] is None and alert["delivery_error"].endswith("webhook: ConnectionError")
+    assert "secret-token" not in run_log(failed)
 
 
 def test_without_a_webhook_the_log_is_the_delivery(home, monkeypatch):
-    monkeypatch.delenv(delivery.WEBHOOK_ENV, raising=False)
+    monkeypatch.delenv(WEBHOOK_ENV, raising=False)
     seed_alert(home)
     logged = []
-    delivery.deliver_pending(lambda: duckdb.connect(str(home.path / "warehouse.duckdb")), logged.append)
+    delivery.deliver_pending(lambda: duckdb.connect(str(home.path / "warehouse.duckdb")), logged.append, alert_channel())
     assert logged == ["pagorecon [warning] UNRECONCILED_HIGH shop 2026-07-14: Buyer a********@example.pe paid CIP 90000001 twice."
                       " (value 20.0%, threshold 10%)"]
     assert alerts(home)[0]["delivered_at"] is not None
 
 
+def test_the_webhook_url_is_an_env_var_of_the_alert_channel_resource(monkeypatch):
+    monkeypatch.setenv(WEBHOOK_ENV, "http://127.0.0.1:9/hooks/secret-token")
+    channel = alert_channel()
+    assert channel.has_webhook
+    assert channel.webhook_url == dg.EnvVar(WEBHOOK_ENV)  # resolved when a run starts, shown by name in the UI
+    monkeypatch.setenv(WEBHOOK_ENV, "  ")
+    assert not alert_channel().has_webhook
+
+
+def test_a_running_delivery_is_not_requested_again(home):
+    seed_alert(home)
+    with dg.instance_for_test() as instance:
+        instance.add_run(dg.DagsterRun(job_name="deliver_alerts", run_id="0" * 8 + "-0000-4000-8000-" + "0" * 12,
+                                       status=dg.DagsterRunStatus.STARTED))
+        skipped = tick(home, instance)
+    assert requested(skipped) == [] and skipped.skip_message == "1 alert(s) wait for the deliver_alerts run going"
+
+
 # --- failed runs ------------------------------------------------------------------------------
+
+
+def fail_a_run(home, instance):
+    """A real run of the reconciliation that fails at its first step (an empty store list)."""
+    job = job_for(home, ("ingestion", "reconciliation"))
+    (home.path / "pagorecon.yaml").write_text("stores: []\n", encoding="utf-8")  # breaks every step
+    failed = run(home, "2026-07-14", "2026-07-14", job=job, instance=instance, ok=False)
+    home.config()
+    return failed
+
+
+def run_failure_tick(home, instance, failed):
+    event = next(e for e in failed.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="run_failed_alert", dagster_instance=instance, dagster_run=failed.dagster_run, dagster_event=event,
+    ).for_run_failure()
+    return build_definitions(load_settings(home.path)).resolve_sensor_def("run_failed_alert")(context)
 
 
 def test_failed_run_becomes_a_run_failed_alert_once(home):
     home.orders("A1,2026-07-14 10:00:00,pending,PEN,10.00,0.00,PagoEfectivo,,,\n")
-    settings = load_settings(home.path)
-    defs = build_definitions(settings)
     with dg.instance_for_test() as instance:
-        job = job_for(home, ("ingestion", "reconciliation"))
-        (home.path / "pagorecon.yaml").write_text("stores: []\n", encoding="utf-8")  # breaks every step
-        failed = run(home, "2026-07-14", "2026-07-14", job=job, instance=instance, ok=False)
-        home.config()
-        event = next(e for e in failed.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="run_failed_alert", dagster_instance=instance, dagster_run=failed.dagster_run, dagster_event=event,
-        ).for_run_failure()
-        defs.resolve_sensor_def("run_failed_alert")(context)
+        failed = fail_a_run(home, instance)
+        request = run_failure_tick(home, instance, failed)
+        # the sensor writes nothing: it asks for one run, keyed by the failed run so it is asked once
+        assert not (home.path / "warehouse.duckdb").exists()
+        assert (request.job_name, request.run_key, request.run_config) == (
+            "record_run_failure", f"RUN_FAILED|{failed.run_id}",
+            {"ops": {"record_failed_runs": {"config": {"run_ids": [failed.run_id]}}}})
+        execute(home, request, instance)
         (alert,) = alerts(home, "RUN_FAILED")
         assert (alert["alert_id"], alert["store_id"], alert["severity"], alert["value"]) == (
             f"RUN_FAILED|{failed.run_id}", "shop", "critical", failed.run_id)
@@ -409,17 +485,41 @@ def test_failed_run_becomes_a_run_failed_alert_once(home):
             f"Run {failed.run_id} of job with_alerts (2026-07-14|shop .. 2026-07-14|shop) failed at step "
         )
         assert alert["message"].endswith("pagorecon.yaml: `stores` must be a non-empty list of stores")
-        # the delivery sensor's catch-up finds the same failed run and adds nothing
-        delivery_tick(home, instance=instance)
+        # recording it again (a second request, a catch-up) adds nothing
+        execute(home, request, instance)
+        assert ids(home, "RUN_FAILED") == [f"RUN_FAILED|{failed.run_id}"]
+        # the delivery sensor finds it recorded: it asks only for its delivery
+        deliver(home, instance)
         assert ids(home, "RUN_FAILED") == [f"RUN_FAILED|{failed.run_id}"]
         assert alerts(home, "RUN_FAILED")[0]["delivered_at"] is not None
 
 
 def test_a_failed_run_the_failure_sensor_missed_is_caught_up_by_the_delivery_sensor(home):
     with dg.instance_for_test() as instance:
-        job = job_for(home, ("ingestion", "reconciliation"))
-        (home.path / "pagorecon.yaml").write_text("stores: []\n", encoding="utf-8")
-        failed = run(home, "2026-07-14", "2026-07-14", job=job, instance=instance, ok=False)
-        home.config()
-        delivery_tick(home, instance=instance)
+        failed = fail_a_run(home, instance)
+        (request,) = requested(tick(home, instance))
+        assert (request.job_name, request.run_config) == (
+            "record_run_failure", {"ops": {"record_failed_runs": {"config": {"run_ids": [failed.run_id]}}}})
+        execute(home, request, instance)
         assert ids(home, "RUN_FAILED") == [f"RUN_FAILED|{failed.run_id}"]
+        # recorded: the next tick asks for its delivery and no second recording
+        assert [r.job_name for r in requested(tick(home, instance))] == ["deliver_alerts"]
+
+
+def test_failed_runs_of_the_alert_jobs_raise_no_alert_and_no_run(home, monkeypatch, quick_retries):
+    seed_alert(home)
+    with Receiver(failures=0) as receiver:
+        url = receiver.url
+    monkeypatch.setenv(WEBHOOK_ENV, url)  # nobody answers: the delivery run fails
+    with dg.instance_for_test() as instance:
+        failed_delivery = deliver(home, instance, ok=False)
+        # a recording that cannot succeed (no such run) fails too
+        failed_recording = execute(home, dg.RunRequest(job_name="record_run_failure", run_config={
+            "ops": {"record_failed_runs": {"config": {"run_ids": ["no-such-run"]}}}}), instance, ok=False)
+        assert "no run no-such-run in this Dagster instance" in run_log(failed_recording)
+        for failed in (failed_delivery, failed_recording):
+            skipped = run_failure_tick(home, instance, failed)
+            assert isinstance(skipped, dg.SkipReason) and "not alerted" in skipped.skip_message
+        # the catch-up does not pick them up either: only the pending alert is asked for
+        assert [r.job_name for r in requested(tick(home, instance))] == ["deliver_alerts"]
+    assert ids(home, "RUN_FAILED") == []

@@ -18,6 +18,7 @@ import dagster as dg
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.definitions import MAIN_JOB, build_definitions
 from pagorecon_dagster.orchestration import landing
+from pagorecon_dagster.orchestration.sensors import INGESTION_ASSETS
 from pagorecon_dagster.partitions import range_tags
 
 D = dt.date.fromisoformat
@@ -35,11 +36,31 @@ def definitions(home):
     return build_definitions(load_settings(home.path))
 
 
-def tick(home, cursor=None, instance=None):
-    """One evaluation of the landing sensor over a real (ephemeral) instance."""
+def evaluate(home, cursor, instance):
     sensor = definitions(home).resolve_sensor_def("landing_files")
-    context = dg.build_sensor_context(instance=instance or dg.DagsterInstance.ephemeral(), cursor=cursor)
-    return sensor(context)
+    return sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+
+
+def tick(home, cursor=None, instance=None):
+    """The landing sensor over a real (ephemeral) instance, as the daemon drives it: when it asks
+    for new files to be ingested, that run is executed with its exact selection and tags and the
+    sensor evaluated again. Returns what asks for no ingestion: the reconcile runs (of both
+    evaluations) and the last cursor, or the skip."""
+    instance = instance or dg.DagsterInstance.ephemeral()
+    result = evaluate(home, cursor, instance)
+    if isinstance(result, dg.SkipReason):
+        return result
+    ingest = [r for r in result.run_requests if r.asset_selection]
+    if not ingest:
+        return result
+    (request,) = ingest
+    job = definitions(home).resolve_job_def(MAIN_JOB)
+    assert job.execute_in_process(instance=instance, asset_selection=request.asset_selection, tags=request.tags).success
+    again = evaluate(home, result.cursor, instance)
+    if isinstance(again, dg.SkipReason):
+        return again
+    earlier = [r for r in result.run_requests if not r.asset_selection]
+    return dg.SensorResult(run_requests=earlier + list(again.run_requests), cursor=again.cursor, skip_reason=again.skip_reason)
 
 
 def ranges(result) -> list[tuple[dict, str]]:
@@ -62,15 +83,17 @@ def execute(home, tags: dict, instance=None):
 
 
 def touched(home, relative):
+    """The store x days one landing file changes, as its ingestion recorded them."""
     settings = load_settings(home.path)
-    files = [f for f in landing.scan(settings) if f.relative == relative]
+    job = definitions(home).resolve_job_def(MAIN_JOB)
+    assert job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), asset_selection=INGESTION_ASSETS).success
+    (file,) = [f for f in landing.scan(settings) if f.relative == relative]
     con = landing.open_warehouse(settings)
     try:
-        found = landing.touched_partitions(settings, files, con, today=D("2026-11-01"))
+        found = landing.touched_by_ingested(settings, con, [file.sha256], today=D("2026-11-01"))
     finally:
-        if con is not None:
-            con.close()
-    return {store: sorted(days) for store, days in found[files[0].sha256].days.items()}
+        con.close()
+    return {store: sorted(days) for store, days in found[file.sha256].days.items()}
 
 
 def test_new_file_requests_exactly_its_partitions_and_the_same_bytes_again_nothing(home):

@@ -59,6 +59,7 @@ def test_items_of_a_warehouse_written_before_recon_item_rows_are_kept_word_for_w
         con.execute("DROP TABLE recon_item_rows")
         con.execute("ALTER TABLE old_items RENAME TO recon_items")
         con.execute("DELETE FROM schema_version")  # written by the earlier version's DDL
+        con.execute("DROP TABLE schema_migrations")  # an earlier version had none
     home.run("2026-07-15", "2026-07-15")
     kept, rerun = home.items()
     assert (kept["order_id"], kept["evidence"]) == ("A1", "as written then: CIP 90000001 paid PEN 10.00 on 2026-07-14 11:00 Lima, equal to the order total PEN 10.00.")
@@ -135,12 +136,9 @@ def test_every_window_gives_the_rows_a_run_over_the_whole_range_gives_for_its_st
 def test_the_invariants_hold_over_the_runs_window_and_over_everything_when_run_alone(home):
     """A day reconciled earlier is not re-judged against an order that arrived since (it is, once
     rerun); checked alone, with no run window, the invariant looks at every reconciled day."""
-    import dagster as dg
-
     from pagorecon_dagster.config import load_settings
-    from pagorecon_dagster.reconciliation.checks import each_order_once, run_window
-    from pagorecon_dagster.reconciliation.models import Window
-    from pagorecon_dagster.resources import PagoreconHome
+    from pagorecon_dagster.reconciliation.checks import each_order_once
+    from pagorecon_dagster.warehouse.duckdb import connect
 
     home.orders("A1,2026-07-14 10:00:00,pending,PEN,50.00,0.00,PagoEfectivo,,,\n", name="a.csv")
     home.run("2026-07-14", "2026-07-14")
@@ -149,27 +147,20 @@ def test_the_invariants_hold_over_the_runs_window_and_over_everything_when_run_a
     (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "each_order_once"]
     assert check.metadata["scope"].value == "shop, shopi 2026-07-15..2026-07-15"
 
-    alone = each_order_once(dg.build_asset_check_context(), pagorecon=PagoreconHome(home=str(home.path)))
-    assert not alone.passed and alone.metadata["orders_missing"].value == [["shop", "A2", "2026-07-14"]]
-    home.run("2026-07-14", "2026-07-14")
-    assert each_order_once(dg.build_asset_check_context(), pagorecon=PagoreconHome(home=str(home.path))).passed
-
     settings = load_settings(home.path)
-    from pagorecon_dagster.partitions import partition_key, range_tags
-
-    day = dt.date(2026, 7, 14)
-    assert run_window(range_tags(["shop"], day, day + dt.timedelta(days=2)), settings) == Window(("shop",), day, day + dt.timedelta(days=2))
-    assert run_window({"dagster/partition": str(partition_key("shop", day))}, settings) == Window(("shop",), day, day)
-    assert run_window({}, settings) is None
+    with connect(settings.warehouse_path) as con:
+        alone = each_order_once(con, settings)
+    assert not alone.passed and alone.metadata["orders_missing"].value == [["shop", "A2", "2026-07-14"]]
+    assert alone.metadata["scope"].value == "everything reconciled so far"
+    home.run("2026-07-14", "2026-07-14")
+    with connect(settings.warehouse_path) as con:
+        assert each_order_once(con, settings).passed
 
 
 def test_reference_counts_that_drift_from_the_orders_and_cips_fail_their_check_until_recounted(home):
-    import dagster as dg
-
     from pagorecon_dagster.config import load_settings
     from pagorecon_dagster.reconciliation.checks import counts_match_a_recount
     from pagorecon_dagster.reconciliation.models import Window, reference_count_drift
-    from pagorecon_dagster.resources import PagoreconHome
     from pagorecon_dagster.warehouse.duckdb import connect, set_variables
 
     # orders of earlier days: 07-14 and 07-11 each hold a seventh of them, so a check of one of
@@ -192,12 +183,13 @@ def test_reference_counts_that_drift_from_the_orders_and_cips_fail_their_check_u
         con.execute("UPDATE reference_counts SET cip_count = 3")
     expected = [("CIP missing", "shop", "A1", "90000002 paid"), ("recount only", "shop", "A1", "1 orders, 2 CIPs"),
                 ("stored only", "shop", "A1", "1 orders, 3 CIPs")]
-    alone = counts_match_a_recount(dg.build_asset_check_context(), pagorecon=PagoreconHome(home=str(home.path)))
+    settings = load_settings(home.path)
+    with connect(settings.warehouse_path) as con:
+        alone = counts_match_a_recount(con, settings)
     assert not alone.passed
     assert alone.metadata["differences"].value == [list(row) for row in expected]
     # the same drift, seen from the day's window (a partial recount), from another small day's
     # (which does not look at A1) and from a day holding most orders (checked whole)
-    settings = load_settings(home.path)
     with connect(settings.warehouse_path) as con:
         for day, found in ((dt.date(2026, 7, 14), expected), (dt.date(2026, 7, 11), []), (dt.date(2026, 7, 10), expected)):
             set_variables(con, Window(("shop", "shopi"), day, day).variables(settings))
@@ -206,5 +198,6 @@ def test_reference_counts_that_drift_from_the_orders_and_cips_fail_their_check_u
     with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
         con.execute("DELETE FROM current_state_marks WHERE model = 'reference_counts'")
     home.run("2026-07-14", "2026-07-14")
-    assert counts_match_a_recount(dg.build_asset_check_context(), pagorecon=PagoreconHome(home=str(home.path))).passed
+    with connect(settings.warehouse_path) as con:
+        assert counts_match_a_recount(con, settings).passed
     assert home.query("SELECT cip_count FROM reference_counts") == [{"cip_count": 2}]

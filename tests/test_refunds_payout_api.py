@@ -26,7 +26,7 @@ from pagorecon_dagster.refunds.demo import run_demo_refunds
 from pagorecon_dagster.refunds.provider_api import KEY_ENV, TIMEOUT_ENV, URL_ENV, ApiSettings
 from pagorecon_dagster.refunds.sandbox_provider import SandboxRefundProvider
 from pagorecon_dagster.refunds.sensors import refund_payout_sensor
-from pagorecon_dagster.resources import PagoreconHome
+from pagorecon_dagster.resources import REFUND_PROVIDER, PagoreconHome, RefundProvider
 from pagorecon_dagster.warehouse.duckdb import connect
 
 
@@ -130,8 +130,9 @@ SUBPROCESS = textwrap.dedent("""
     import sys
     from pagorecon_dagster.config import load_settings
     from pagorecon_dagster.refunds.payout import pay_out
-    from pagorecon_dagster.refunds.provider_api import api_settings_from_env
-    summary = pay_out(load_settings(sys.argv[1]), executor="api", api=api_settings_from_env(backoff_seconds=0.01))
+    from pagorecon_dagster.resources import refund_provider_from_environment
+    summary = pay_out(load_settings(sys.argv[1]), executor="api",
+                      api=refund_provider_from_environment().api_settings(backoff_seconds=0.01))
     print(summary.paid, flush=True)
 """)
 
@@ -266,17 +267,16 @@ def test_refused_credentials_stop_the_pass_with_the_env_var_named_and_no_secret(
 # -- Dagster: the sensor starts the job; paid refunds reach the reconciliation -------------------------
 
 def test_sensor_starts_the_job_that_pays_and_reconciliation_shows_the_refunds(taken_in, provider, monkeypatch):
-    monkeypatch.setenv(URL_ENV, provider.url)
-    monkeypatch.setenv(KEY_ENV, provider.api_key)
     monkeypatch.delenv("PAGORECON_REFUND_EXECUTOR", raising=False)
     instance = dg.DagsterInstance.ephemeral()
-    resources = {"pagorecon": PagoreconHome(home=str(taken_in.path))}
+    sandbox = RefundProvider(url=provider.url, key=provider.api_key)  # a URL and no executor: the api executor
+    resources = {"pagorecon": PagoreconHome(home=str(taken_in.path)), REFUND_PROVIDER: sandbox}
 
     request = refund_payout_sensor(dg.build_sensor_context(instance=instance, resources=resources))
     assert isinstance(request, dg.RunRequest)
     assert request.tags["pagorecon/refunds_waiting"] == "approved=6"
 
-    job = build_definitions(load_settings(taken_in.path)).resolve_job_def("refund_payout")
+    job = build_definitions(load_settings(taken_in.path), {REFUND_PROVIDER: sandbox}).resolve_job_def("refund_payout")
     result = job.execute_in_process(instance=instance, run_config={"ops": {"refund_payouts": {"config": {"backoff_seconds": 0.01}}}})
     assert result.success
     (materialization,) = [m for m in result.asset_materializations_for_node("refund_payouts")]

@@ -14,7 +14,7 @@ from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.refunds import approval, payout_file, state
 from pagorecon_dagster.refunds.payout import pay_out
 from pagorecon_dagster.refunds.sensors import refund_payout_sensor
-from pagorecon_dagster.resources import PagoreconHome
+from pagorecon_dagster.resources import REFUND_PROVIDER, PagoreconHome, RefundProvider
 from pagorecon_dagster.warehouse.duckdb import connect
 
 
@@ -95,7 +95,8 @@ def test_bank_confirmations_are_matched_back_once(taken_in):
                   + "shop-R-M4-A,paid,10.00,PEN,,,\n"
                   + "shop-R-M1-OK,paid,1O0.00,PEN,,,\n")
     sensor = refund_payout_sensor(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(),
-                                                          resources={"pagorecon": PagoreconHome(home=str(taken_in.path))}))
+                                                          resources={"pagorecon": PagoreconHome(home=str(taken_in.path)),
+                                                                     REFUND_PROVIDER: RefundProvider()}))
     assert "confirmation_files=1" in sensor.tags["pagorecon/refunds_waiting"]
 
     summary = pay_by_file(taken_in, APPROVED_AT + dt.timedelta(days=1))

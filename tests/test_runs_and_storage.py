@@ -185,15 +185,20 @@ def test_every_config_section_is_checked_at_start(home, capsys, overrides, messa
 
 
 def test_duckdb_memory_limit_from_the_environment(home, monkeypatch):
+    from pagorecon_dagster.config import load_settings
+    from pagorecon_dagster.definitions import build_definitions
     from pagorecon_dagster.warehouse.duckdb import connect
 
     seed(home)
     monkeypatch.setenv("PAGORECON_DUCKDB_MEMORY_LIMIT", "300MB")
     home.run("2026-07-14", "2026-07-15")
-    with connect(home.path / "warehouse.duckdb") as con:
+    warehouse = build_definitions(load_settings(home.path)).resources["pagorecon"]
+    with warehouse.warehouse() as con:
         assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "286.1 MiB"
+    with connect(home.path / "warehouse.duckdb") as con:  # the limit comes from the resource, not from connect
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] != "286.1 MiB"
     assert len(home.query("SELECT * FROM recon_items")) == 3
     monkeypatch.setenv("PAGORECON_DUCKDB_MEMORY_LIMIT", "plenty")
     with pytest.raises(ValueError, match="PAGORECON_DUCKDB_MEMORY_LIMIT='plenty' is not a memory size"):
-        with connect(home.path / "warehouse.duckdb"):
+        with warehouse.warehouse():
             pass

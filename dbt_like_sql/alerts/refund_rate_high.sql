@@ -1,6 +1,7 @@
 -- REFUND_RATE_HIGH: refunds asked for a day's payments above alerts.refund_rate_pct percent of
 -- them, by count or by amount (per currency). The day's payments are the paid items reconciled on
--- that Lima business date (recon_items); a refund counts unless it was rejected.
+-- that Lima business date (recon_items; a reversed payment is not paid, so it has no paid
+-- amount); a refund counts unless it was rejected.
 -- Variables: stores, start_date, end_date, refund_rate_pct.
 WITH
 params AS (
@@ -11,7 +12,7 @@ paid AS (
     SELECT i.store_id, i.business_date, i.cip, i.paid_currency AS currency, i.paid_amount_cents
     FROM recon_items AS i
     WHERE in_window(i.store_id, i.business_date)
-      AND i.paid_amount_cents IS NOT NULL AND i.cip IS NOT NULL AND i.status <> 'REVERSED'
+      AND i.paid_amount_cents IS NOT NULL AND i.cip IS NOT NULL
 ),
 refunded AS (
     SELECT r.store_id, r.cip, CAST(sum(r.amount_cents) AS BIGINT) AS refund_cents

@@ -1,6 +1,6 @@
 -- UNRECONCILED_HIGH: the share of a day's reconciled items that need a person is above
--- alerts.unreconciled_pct percent. Every status but MATCHED needs a person, except the ones that
--- only wait on the buyer: AWAITING_PAYMENT, EXPIRED_UNPAID and CANCELLED_UNPAID.
+-- alerts.unreconciled_pct percent. A status needs a person when its group in `status_catalog`
+-- (reconciliation/catalog.py) is needs_action, or when the catalog does not know it.
 -- Variables: stores, start_date, end_date, unreconciled_pct.
 WITH
 params AS (
@@ -9,8 +9,9 @@ params AS (
 ),
 by_status AS (
     SELECT s.store_id, s.business_date, s.status, sum(s.items) AS items,
-        s.status NOT IN ('MATCHED', 'AWAITING_PAYMENT', 'EXPIRED_UNPAID', 'CANCELLED_UNPAID') AS needs_person
+        coalesce(any_value(k.status_group), 'needs_action') = 'needs_action' AS needs_person
     FROM recon_daily_summary AS s
+    LEFT JOIN (SELECT DISTINCT status, status_group FROM status_catalog) AS k ON k.status = s.status
     WHERE in_window(s.store_id, s.business_date)
     GROUP BY s.store_id, s.business_date, s.status
 ),

@@ -1,16 +1,18 @@
--- Refunds the reconciliation proposes: one per recon item flagged `refund_candidate`, for the
--- money that item shows as not owed, back to the person who paid that CIP (original route).
--- The refund id is derived from store, CIP and reason, so proposing again proposes nothing new.
+-- Refunds the reconciliation proposes: one per recon item whose status and reason are a refund
+-- candidate in `status_catalog` (reconciliation/catalog.py), for the money that item shows as
+-- not owed (`difference_cents`: the excess of an overpayment, all of a duplicate payment, of a
+-- paid cancelled order, of a payment for an order paid another way), back to the person who
+-- paid that CIP (original route). The refund id is derived from store, CIP and the catalog's
+-- refund reason, so proposing again proposes nothing new.
 -- A plain SELECT: run it in the DuckDB shell to see what the next intake would propose.
 WITH candidates AS (
-    SELECT i.*,
-        CASE i.status
-            WHEN 'AMOUNT_MISMATCH' THEN 'OVERPAID'                    -- the excess over the order total
-            WHEN 'ORPHAN_PAYMENT' THEN 'ORDER_PAID_OTHER_METHOD'      -- the buyer paid twice
-            ELSE i.status                                             -- DUPLICATE_PAYMENT, PAID_CANCELLED_ORDER: all of it
-        END AS refund_reason
+    SELECT i.*, k.refund_reason
     FROM recon_items AS i
-    WHERE i.refund_candidate AND i.cip IS NOT NULL
+    JOIN status_catalog AS k ON k.status = i.status AND k.reason IS NOT DISTINCT FROM i.reason
+    WHERE k.refund_candidate AND i.cip IS NOT NULL
+      -- the same catalog as a filter, which DuckDB applies before the view writes evidence: only
+      -- candidates get a sentence
+      AND i.status IN (SELECT status FROM status_catalog WHERE refund_candidate)
 )
 SELECT
     'auto-' || c.store_id || '-' || c.cip || '-' || lower(c.refund_reason) AS refund_id,
@@ -18,7 +20,7 @@ SELECT
     c.store_id,
     c.order_id,
     c.cip,
-    CASE WHEN c.status = 'AMOUNT_MISMATCH' THEN c.difference_cents ELSE c.paid_amount_cents END AS amount_cents,
+    c.difference_cents AS amount_cents,
     c.paid_currency AS currency,
     c.refund_reason AS reason,
     'reconciliation' AS source,

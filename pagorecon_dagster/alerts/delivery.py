@@ -1,33 +1,27 @@
-"""Delivering alerts: always to the log, and to a Slack-compatible webhook (`{"text": ...}`) when
-`PAGORECON_ALERT_WEBHOOK_URL` is set. A delivery that fails after its retries stays undelivered
-with its `delivery_error` and is tried again on a later tick: never lost. Messages are masked
-(emails, document numbers, accounts); the webhook URL is a secret and never logged."""
+"""Delivering alerts: always to the log, and to the `AlertChannel`'s webhook when it has one. A
+delivery that fails stays undelivered with its `delivery_error` and is tried again (the job's
+RetryPolicy, then a later run): never lost. Messages are masked (emails, document numbers,
+accounts); run ids, ISO dates and times stay readable."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import duckdb
-import requests
 
+from pagorecon_dagster.alerts.channel import AlertChannel, DeliveryFailed
 from pagorecon_dagster.core.masking import mask_text
 
-WEBHOOK_ENV = "PAGORECON_ALERT_WEBHOOK_URL"
 # Run ids stay readable: mask_text would take a run of their dash-grouped digits for an account.
 # It already leaves ISO dates and times alone; they are kept here too.
 _NOT_PERSONAL = re.compile(
     r"(\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b|\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?)"
 )
-ATTEMPTS = 3
-BACKOFF_SECONDS = (0.5, 2.0)  # waits between attempts within one tick
-TIMEOUT_SECONDS = 10
-BATCH = 50  # alerts per tick: a backlog drains over a few ticks without blocking the warehouse
+BATCH = 50  # alerts per run: a backlog drains over a few runs, each holding the warehouse briefly
 
 PENDING_SQL = f"""
     SELECT alert_id, kind, store_id, business_date, severity, value, threshold, message, resolved_at
@@ -68,27 +62,6 @@ def mask_message(text: str) -> str:
     return "".join(part if index % 2 else mask_text(part) for index, part in enumerate(parts))
 
 
-class DeliveryFailed(Exception):
-    pass
-
-
-def post_webhook(url: str, text: str, *, sleep: Callable[[float], None] = time.sleep) -> None:
-    """POST `{"text": text}`; retry timeouts, connection errors and non-2xx answers."""
-    problem = ""
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            reply = requests.post(url, json={"text": text}, timeout=TIMEOUT_SECONDS)
-            if 200 <= reply.status_code < 300:
-                return
-            problem = f"HTTP {reply.status_code} {reply.text[:200].strip()}".strip()
-        except requests.RequestException as exc:
-            # str(exc) names the URL, which is a secret: keep only the kind of failure.
-            problem = type(exc).__name__
-        if attempt < ATTEMPTS:
-            sleep(BACKOFF_SECONDS[min(attempt - 1, len(BACKOFF_SECONDS) - 1)])
-    raise DeliveryFailed(f"webhook: {problem} after {ATTEMPTS} attempts")
-
-
 @dataclass
 class DeliveryReport:
     delivered: list[str] = field(default_factory=list)
@@ -96,11 +69,10 @@ class DeliveryReport:
 
 
 def deliver_pending(connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
-                    log: Callable[[str], None], *, webhook_url: str | None = None,
+                    log: Callable[[str], None], channel: AlertChannel, *,
                     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)) -> DeliveryReport:
-    """Read undelivered alerts, deliver them with the warehouse closed (HTTP can be slow), then
-    record each outcome. An alert whose content changed meanwhile stays undelivered for next time."""
-    url = webhook_url if webhook_url is not None else os.environ.get(WEBHOOK_ENV, "").strip() or None
+    """Read undelivered alerts, deliver each once with the warehouse closed (HTTP can be slow),
+    then record each outcome. An alert whose content changed meanwhile stays undelivered for next time."""
     with connect() as con:
         pending = [PendingAlert(*row) for row in con.execute(PENDING_SQL).fetchall()]
     report = DeliveryReport()
@@ -109,8 +81,7 @@ def deliver_pending(connect: Callable[[], AbstractContextManager[duckdb.DuckDBPy
         text = alert.text()
         log(text)
         try:
-            if url:
-                post_webhook(url, text)
+            channel.send(text)
             outcomes.append((alert, now(), None))
             report.delivered.append(alert.alert_id)
         except DeliveryFailed as exc:

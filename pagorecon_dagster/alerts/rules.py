@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import duckdb
 
-from pagorecon_dagster.alerts.policy import AlertPolicy
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.reconciliation.models import Window
 from pagorecon_dagster.warehouse.duckdb import model_sql, set_variables, transaction
@@ -55,10 +54,9 @@ class Changes:
 def refresh(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window, *,
             now: dt.datetime, today: dt.date) -> Changes:
     """Recompute every partition kind for the window and apply it to `alerts`, in one transaction."""
-    policy = AlertPolicy.from_settings(settings)
     set_variables(con, {
         "stores": list(window.stores), "start_date": window.start, "end_date": window.end,
-        "today": today, **policy.variables(),
+        "today": today, **settings.alerts.model_dump(),
     })
     union = "\nUNION ALL\n".join(f"SELECT * FROM ({rule_sql(kind)})" for kind in PARTITION_KINDS)
     in_window = (

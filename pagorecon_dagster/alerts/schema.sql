@@ -10,8 +10,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     message        VARCHAR NOT NULL,
     created_at     TIMESTAMPTZ NOT NULL,
     delivered_at   TIMESTAMPTZ,
-    delivery_error VARCHAR
+    delivery_error VARCHAR,
+    -- A delivered alert whose condition cleared on a rerun is kept, marked resolved (and the
+    -- resolution is delivered in turn).
+    resolved_at    TIMESTAMPTZ
 );
--- A delivered alert whose condition cleared on a rerun is kept, marked resolved (and the
--- resolution is delivered in turn).
-ALTER TABLE alerts ADD COLUMN IF NOT EXISTS resolved_at TIMESTAMPTZ;

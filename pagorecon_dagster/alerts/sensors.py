@@ -1,76 +1,114 @@
-"""Alert sensors: delivery of pending alerts, and a RUN_FAILED alert for every failed run."""
+"""Alert sensors: they only decide. `alert_delivery` requests a `deliver_alerts` run when alerts
+wait, and a `record_run_failure` run for failed runs that have no RUN_FAILED alert yet;
+`run_failed_alert` requests a `record_run_failure` run for every failed run, once. Posting and
+writing happen in those runs, where a RetryPolicy covers them and the run log shows them."""
 
 import datetime as dt
-import logging
 
 import dagster as dg
 import duckdb
 
-from pagorecon_dagster.alerts.delivery import deliver_pending
-from pagorecon_dagster.alerts.run_failures import record_run_failure
-from pagorecon_dagster.config import Settings
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.alerts.jobs import ALERT_JOBS, DELIVER_ALERTS, RECORD_OP, RECORD_RUN_FAILURE
+from pagorecon_dagster.alerts.rules import RUN_FAILED
+from pagorecon_dagster.resources import PagoreconHome
+from pagorecon_dagster.warehouse.duckdb import WarehouseMissing, connect
 
 DELIVERY_INTERVAL_SECONDS = 60
-# A sensor tick must finish within Dagster's sensor timeout; a run holding the warehouse longer
-# than this makes the tick skip and try again later (nothing is lost: the rows stay pending).
-LOCK_WAIT_SECONDS = 20
-# Failed runs looked for again by the delivery sensor, in case the run-failure sensor could not
-# write its alert (the warehouse was busy for longer than a tick).
+# A tick only reads; a run holding the warehouse longer than this makes it skip and decide again
+# next tick (nothing is lost: the rows stay pending).
+LOCK_WAIT_SECONDS = 5.0
+# Failed runs looked for again by the delivery sensor, in case their recording failed or the
+# run-failure sensor did not see them.
 CATCH_UP = dt.timedelta(days=7)
+CATCH_UP_LIMIT = 100
+ACTIVE_RUN_STATUSES = [
+    dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+]
+FAILED_RUN_TAG = "pagorecon/failed_runs"
 
-logger = logging.getLogger("pagorecon.alerts")
+
+def record_request(run_ids: list[str], run_key: str | None = None) -> dg.RunRequest:
+    """A `record_run_failure` run for these failed runs."""
+    return dg.RunRequest(
+        run_key=run_key,
+        job_name=RECORD_RUN_FAILURE,
+        run_config={"ops": {RECORD_OP: {"config": {"run_ids": run_ids}}}},
+        tags={FAILED_RUN_TAG: ",".join(run_ids)},
+    )
 
 
-def alert_sensors(settings: Settings) -> list[dg.SensorDefinition]:
-    warehouse = settings.warehouse_path
-
-    def open_warehouse():
-        return connect(warehouse, wait_seconds=LOCK_WAIT_SECONDS)
-
+def alert_sensors(deliver_alerts: dg.JobDefinition, record_run_failure: dg.JobDefinition) -> list[dg.SensorDefinition]:
     @dg.sensor(
         name="alert_delivery",
+        jobs=[deliver_alerts, record_run_failure],
         minimum_interval_seconds=DELIVERY_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Delivers undelivered alerts to the log and to $PAGORECON_ALERT_WEBHOOK_URL; failed deliveries are retried on later ticks.",
+        description="Requests deliver_alerts when alerts wait to be delivered, and record_run_failure for failed runs of "
+        "the last 7 days with no RUN_FAILED alert yet; skips what a run of the same job is already doing.",
     )
-    def alert_delivery(context: dg.SensorEvaluationContext):
-        def log(text: str) -> None:
-            context.log.warning(text)
-            logger.warning(text)
-
+    def alert_delivery(context: dg.SensorEvaluationContext, pagorecon: PagoreconHome):
+        instance = context.instance
+        failed = recent_failed_runs(instance)
         try:
-            caught_up = catch_up_run_failures(context.instance, open_warehouse)
-            report = deliver_pending(open_warehouse, log)
+            with connect(pagorecon.settings().warehouse_path, read_only=True, wait_seconds=LOCK_WAIT_SECONDS) as con:
+                pending = con.execute("SELECT count(*) FROM alerts WHERE delivered_at IS NULL").fetchone()[0]
+                recorded = recorded_failures(con, failed)
+        except WarehouseMissing:
+            pending, recorded = 0, set()  # nothing ran yet but failed runs: recording them creates it
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
-            return dg.SkipReason(f"warehouse busy (a run holds it), trying again next tick: {exc}")
-        if not report.delivered and not report.failed:
-            return dg.SkipReason(f"no alert to deliver ({caught_up} failed run(s) recorded)")
-        for alert_id, error in report.failed.items():
-            context.log.error(f"alert {alert_id} not delivered, will retry: {error}")
-        return dg.SkipReason(f"delivered {len(report.delivered)} alert(s), {len(report.failed)} failed and will be retried")
+            return dg.SkipReason(f"warehouse busy (a run holds it), deciding again next tick: {exc}")
+        unrecorded = [run_id for run_id in failed if run_id not in recorded]
+        requests, busy = [], []
+        if unrecorded:
+            if active_run(instance, RECORD_RUN_FAILURE):
+                busy.append(f"{len(unrecorded)} failed run(s) to record wait for the {RECORD_RUN_FAILURE} run going")
+            else:
+                requests.append(record_request(unrecorded))
+        if pending:
+            if active_run(instance, DELIVER_ALERTS):
+                busy.append(f"{pending} alert(s) wait for the {DELIVER_ALERTS} run going")
+            else:
+                requests.append(dg.RunRequest(job_name=DELIVER_ALERTS, tags={"pagorecon/alerts_pending": str(pending)}))
+        if requests:
+            return requests
+        return dg.SkipReason("; ".join(busy) or "no alert to deliver, every failed run recorded")
 
     @dg.run_failure_sensor(
         name="run_failed_alert",
+        request_job=record_run_failure,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Writes a RUN_FAILED alert for every failed run of this code location.",
+        description="Requests record_run_failure, once, for every failed run of this code location (runs of the alert "
+        "jobs excepted).",
     )
     def run_failed_alert(context: dg.RunFailureSensorContext):
-        with open_warehouse() as con:
-            record_run_failure(con, context.instance, context.dagster_run)
+        run = context.dagster_run
+        if run.job_name in ALERT_JOBS:
+            return dg.SkipReason(f"run {run.run_id} of {run.job_name} is an alert job's: not alerted (no alert about alerting)")
+        return record_request([run.run_id], run_key=f"{RUN_FAILED}|{run.run_id}")
 
     return [alert_delivery, run_failed_alert]
 
 
-def catch_up_run_failures(instance: dg.DagsterInstance, open_warehouse) -> int:
-    """Record RUN_FAILED for recent failed runs that have none yet (idempotent)."""
+def active_run(instance: dg.DagsterInstance, job_name: str) -> bool:
+    return bool(instance.get_run_ids(filters=dg.RunsFilter(job_name=job_name, statuses=ACTIVE_RUN_STATUSES), limit=1))
+
+
+def recent_failed_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Failed runs of the last CATCH_UP, newest first, those of the alert jobs left out."""
     since = dt.datetime.now(dt.timezone.utc) - CATCH_UP
     records = instance.get_run_records(
-        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], updated_after=since), limit=100
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], updated_after=since), limit=CATCH_UP_LIMIT
     )
-    if not records:
-        return 0
-    with open_warehouse() as con:
-        return sum(record_run_failure(con, instance, record.dagster_run) for record in records)
+    return [r.dagster_run.run_id for r in records if r.dagster_run.job_name not in ALERT_JOBS]
+
+
+def recorded_failures(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> set[str]:
+    """Those of `run_ids` whose RUN_FAILED alert is in the warehouse."""
+    if not run_ids:
+        return set()
+    rows = con.execute(
+        "SELECT alert_id FROM alerts WHERE alert_id IN (SELECT unnest(?))", [[f"{RUN_FAILED}|{r}" for r in run_ids]]
+    ).fetchall()
+    return {alert_id.split("|", 1)[1] for (alert_id,) in rows}

@@ -2,8 +2,9 @@
 
 A file goes through: content hash (a re-dropped file is a no-op) -> decode (UTF-8 or cp1252)
 -> chunks of rows -> the source's Pandera schema -> clean rows to the source's raw table, bad
-rows to `quarantine` with every error -> one `ingested_files` row. A file that cannot be read
-at all rolls back whatever of it was staged and is recorded as `failed`."""
+rows to `quarantine` with every error -> the store x days it may change to `changed_days`
+(dbt_like_sql/changed_days.sql) -> one `ingested_files` row. A file that cannot be read at all
+rolls back whatever of it was staged and is recorded as `failed`."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from pagorecon_dagster.ingestion.sources import (
     Source,
 )
 from pagorecon_dagster.validation import schemas
-from pagorecon_dagster.warehouse.duckdb import transaction
+from pagorecon_dagster.warehouse.duckdb import model_sql, set_variables, table_type, transaction
 
 CHUNK_ROWS = 50_000
 Progress = Callable[[str], None]
@@ -147,12 +148,27 @@ def ingest_file(
             file_seq = con.execute("SELECT nextval('file_seq')").fetchone()[0]
             for judged in judge_chunks(path, facts, source, store):
                 _load_chunk(con, source, store, judged, name, file_seq, outcome)
+            _record_changed_days(con, settings, file_seq)
             _record(con, outcome, facts, file_seq, run_id)
     except readers.UnreadableFile as exc:
         _fail(con, outcome, str(exc), facts, run_id)
     except Exception as exc:  # noqa: BLE001 - whatever one file does, the other files still load
         _fail(con, outcome, readers.unexpected_failure(exc), facts, run_id)
     return outcome
+
+
+# What a loaded file changes is read against the current state it changes; before the first
+# refresh those tables do not exist yet, and stand empty (each refresh rebuilds them whole).
+CHANGED_DAYS_READS = ("orders", "payments", "reference_cips", "fx_rates", "statement_coverage")
+
+
+def _record_changed_days(con, settings: Settings, file_seq: int) -> None:
+    """The store x days the file may change, in the file's transaction (dbt_like_sql/changed_days.sql)."""
+    for name in CHANGED_DAYS_READS:
+        if table_type(con, name) is None:
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({model_sql(name)}) LIMIT 0")
+    set_variables(con, {"file_seq": file_seq, "grace_business_days": settings.missing_payment_grace_business_days})
+    con.execute(f"INSERT INTO changed_days BY NAME {model_sql('changed_days')}")
 
 
 def _fail(con, outcome: FileOutcome, error: str, facts, run_id) -> None:

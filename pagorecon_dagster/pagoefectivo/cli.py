@@ -65,6 +65,13 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def _api():
+    """The `PagoEfectivoApi` resource, configured from this process's environment."""
+    from pagorecon_dagster.resources import pagoefectivo_from_environment
+
+    return pagoefectivo_from_environment()
+
+
 def _unknown_stores(settings: Settings, stores: list[str] | None) -> list[str]:
     return sorted(set(stores or []) - set(settings.store_ids))
 
@@ -75,7 +82,7 @@ def cmd_webhook_serve(args) -> int:
     _setup_logging()
     settings = load_settings(args.home)
     try:
-        server = make_server(settings, args.host, args.port)
+        server = make_server(settings, args.host, args.port, environ=_api().environ())
     except OSError as exc:
         print(f"pagorecon: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return EXIT_FAILED
@@ -106,9 +113,10 @@ def cmd_pull(args) -> int:
         print(f"pagorecon: --start {args.start} is after --end {args.end}", file=sys.stderr)
         return EXIT_USAGE
     code = EXIT_OK
+    api = _api()
     for store_id in args.store or settings.store_ids:
         try:
-            result = pull_cips(settings, store_id, args.start, args.end)
+            result = pull_cips(settings, store_id, args.start, args.end, api=api)
         except credentials.MissingCredentials as exc:
             print(f"pagorecon: {exc}", file=sys.stderr)
             code = max(code, EXIT_USAGE)
@@ -143,8 +151,9 @@ def cmd_sandbox(args) -> int:
             return EXIT_USAGE
         cips.extend(items)
     services: dict[str, SandboxService] = {}
+    api = _api()
     for store_id in settings.store_ids:
-        values = {name: credentials.lookup(store_id, name) for name in (credentials.SERVICE_ID, credentials.ACCESS_KEY, credentials.SECRET_KEY)}
+        values = {name: api.lookup(store_id, name) for name in (credentials.SERVICE_ID, credentials.ACCESS_KEY, credentials.SECRET_KEY)}
         if None in values.values():
             continue
         service_id = values[credentials.SERVICE_ID]
@@ -173,7 +182,7 @@ def cmd_notify(args) -> int:
     if _unknown_stores(settings, [args.store]):
         print(f"pagorecon: unknown store {args.store}; pagorecon.yaml has {', '.join(settings.store_ids)}", file=sys.stderr)
         return EXIT_USAGE
-    secret = credentials.secret_key(args.store)
+    secret = _api().lookup(args.store, credentials.SECRET_KEY)
     if secret is None:
         print(f"pagorecon: set {' or '.join(credentials.env_names(args.store, credentials.SECRET_KEY))}", file=sys.stderr)
         return EXIT_USAGE

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import requests
 
 from pagorecon_dagster.core.masking import mask_text
-from pagorecon_dagster.pagoefectivo.credentials import Credentials, credentials_for
+from pagorecon_dagster.pagoefectivo.credentials import Credentials
 
 log = logging.getLogger("pagorecon.pagoefectivo")
 
@@ -133,10 +133,6 @@ class PagoEfectivoClient:
         self.sleep = sleep
         self.session = session or requests.Session()
         self._token: Token | None = None
-
-    @classmethod
-    def from_env(cls, store_id: str, environ: Mapping[str, str] | None = None, **options) -> PagoEfectivoClient:
-        return cls(credentials_for(store_id, environ), **options)
 
     def __repr__(self) -> str:
         return f"PagoEfectivoClient(store={self.credentials.store_id!r}, url={self.credentials.api_url!r})"

@@ -1,4 +1,5 @@
-"""PagoEfectivo credentials per store, from environment variables only (never from files).
+"""PagoEfectivo credentials per store, from environment variables only (never from files); the
+`PagoEfectivoApi` resource (resources.py) holds them and hands them to these functions.
 
 `PAGORECON_PE_<STORE_ID_UPPER>_<FIELD>`; FIELD is ACCESS_KEY, SECRET_KEY, SERVICE_ID or API_URL.
 ACCESS_KEY and API_URL fall back to `PAGORECON_PE_<FIELD>` for a store with no variable of its own.
@@ -6,7 +7,6 @@ SECRET_KEY and SERVICE_ID never do: they tell one store's notifications from ano
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -36,8 +36,7 @@ def env_names(store_id: str, name: str) -> tuple[str, ...]:
     return (own,) if name in PER_STORE_ONLY else (own, f"{ENV_PREFIX}{name}")
 
 
-def lookup(store_id: str, name: str, environ: Mapping[str, str] | None = None) -> str | None:
-    environ = os.environ if environ is None else environ
+def lookup(store_id: str, name: str, environ: Mapping[str, str]) -> str | None:
     for variable in env_names(store_id, name):
         value = environ.get(variable, "").strip()
         if value:
@@ -45,11 +44,11 @@ def lookup(store_id: str, name: str, environ: Mapping[str, str] | None = None) -
     return None
 
 
-def secret_key(store_id: str, environ: Mapping[str, str] | None = None) -> str | None:
+def secret_key(store_id: str, environ: Mapping[str, str]) -> str | None:
     return lookup(store_id, SECRET_KEY, environ)
 
 
-def credentials_for(store_id: str, environ: Mapping[str, str] | None = None) -> Credentials:
+def credentials_for(store_id: str, environ: Mapping[str, str]) -> Credentials:
     values = {name: lookup(store_id, name, environ) for name in (ACCESS_KEY, SECRET_KEY, SERVICE_ID, API_URL)}
     missing = [name for name, value in values.items() if value is None]
     if missing:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.pagoefectivo.client import PagoEfectivoClient, dumps_exact
 from pagorecon_dagster.pagoefectivo.landing import write_new
+
+if TYPE_CHECKING:
+    from pagorecon_dagster.resources import PagoEfectivoApi
 
 
 @dataclass(frozen=True)
@@ -34,13 +36,17 @@ def pull_cips(
     end: dt.date,
     *,
     client: PagoEfectivoClient | None = None,
-    environ: Mapping[str, str] | None = None,
+    api: PagoEfectivoApi | None = None,
 ) -> PullResult:
+    """Pull with `client`, else with a client made from the store's credentials in `api`."""
     try:
         settings.store(store_id)
     except KeyError:
         raise ValueError(f"store {store_id!r} is not in pagorecon.yaml (known: {', '.join(settings.store_ids)})") from None
-    client = client or PagoEfectivoClient.from_env(store_id, environ)
+    if client is None:
+        if api is None:
+            raise ValueError("pull_cips needs a client or the PagoEfectivoApi resource")
+        client = PagoEfectivoClient(api.credentials_for(store_id))
     reply = client.search_cips(start, end)
     content = reply_bytes(reply)
     sha8 = hashlib.sha256(content).hexdigest()[:8]

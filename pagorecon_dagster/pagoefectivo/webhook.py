@@ -117,7 +117,8 @@ class Outcome:
 class NotificationReceiver:
     """What the endpoint does with one request, apart from HTTP: verify, parse, land."""
 
-    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None):
+    def __init__(self, settings: Settings, environ: Mapping[str, str]):
+        """`environ`: the PAGORECON_PE_* credentials, as the `PagoEfectivoApi` resource holds them."""
         self.landing = settings.landing
         self.secrets = {store_id: credentials.secret_key(store_id, environ) for store_id in settings.store_ids}
         self.services = {store_id: credentials.lookup(store_id, credentials.SERVICE_ID, environ) for store_id in settings.store_ids}
@@ -357,7 +358,7 @@ class NotificationServer:
 
 
 def make_server(settings: Settings, host: str = "127.0.0.1", port: int = 8787,
-                environ: Mapping[str, str] | None = None, *, read_timeout: float = READ_TIMEOUT_SECONDS) -> NotificationServer:
+                *, environ: Mapping[str, str], read_timeout: float = READ_TIMEOUT_SECONDS) -> NotificationServer:
     receiver = NotificationReceiver(settings, environ)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

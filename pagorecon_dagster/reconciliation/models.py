@@ -163,7 +163,8 @@ def reference_count_drift(con: duckdb.DuckDBPyConnection, orders_scope: str, pay
         con.execute("RESET VARIABLE touched_only")
 
 
-def refresh_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+def refresh_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """Rebuild `business_calendar` around every order and payment date; returns its days."""
     lo, hi = con.execute(
         """SELECT min(d), max(d) FROM (
                SELECT min(business_date) AS d FROM order_rows UNION ALL SELECT max(business_date) FROM order_rows
@@ -172,62 +173,23 @@ def refresh_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> None
     ).fetchone()
     first = min(d for d in (lo, settings.start_date) if d is not None) - dt.timedelta(days=31)
     last = max(d for d in (hi, settings.start_date) if d is not None) + dt.timedelta(days=400)
-    frame = business_calendar(first, last, settings.extra_non_working_days)  # noqa: F841 (read by DuckDB below)
+    frame = business_calendar(first, last, settings.extra_non_working_days)  # read by DuckDB below
     with transaction(con):
         con.execute("DELETE FROM business_calendar")
         con.execute("INSERT INTO business_calendar SELECT day, is_business_day, business_day_seq FROM frame")
+    return len(frame)
 
 
 def reconcile(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window) -> int:
     """Write the window's items to `recon_item_rows`; `recon_items` is the view that reads them."""
-    _keep_items_of_older_warehouse(con)
-    # Normally done by the current state's own asset; a no-op then, and a safeguard when only
-    # recon_items is materialized after orders or payments changed.
-    refresh_reference_counts(con)
     by_store = [Window((store,), window.start, window.end).variables(settings) for store in window.stores]
     inserted = replace_window(con, "recon_item_rows", window.predicate, window.variables(settings), parts=by_store)
     build_view(con, "recon_items")
     return inserted
 
 
-def _keep_items_of_older_warehouse(con: duckdb.DuckDBPyConnection) -> None:
-    """Before `recon_item_rows`, `recon_items` was a table with every sentence stored: its rows
-    move over as they are (their evidence kept word for word), so no reconciled day is lost."""
-    if table_type(con, "recon_items") != "BASE TABLE":
-        return
-    with transaction(con):
-        con.execute(
-            "INSERT INTO recon_item_rows BY NAME SELECT * EXCLUDE (evidence), "
-            "CAST(NULL AS TIMESTAMPTZ) AS paid_at, evidence AS evidence_detail FROM recon_items"
-        )
-        con.execute("DROP TABLE recon_items")
-
-
 def summarize(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window) -> int:
-    _regroup_summary_of_older_warehouse(con, settings)
     return replace_window(con, "recon_daily_summary", window.predicate, window.variables(settings))
-
-
-def _regroup_summary_of_older_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Before `paid_currency` was part of its grain, the summary added an FX item's payment into
-    the order's currency: it is summed again, at the new grain, from the items it summarized."""
-    if table_type(con, "recon_daily_summary") != "BASE TABLE" or con.execute(
-        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'recon_daily_summary' AND column_name = 'paid_currency'"
-    ).fetchone()[0]:
-        return
-    stores, start, end = con.execute(
-        "SELECT list(DISTINCT store_id ORDER BY store_id), min(business_date), max(business_date) FROM recon_daily_summary"
-    ).fetchone()
-    if stores:
-        set_variables(con, Window(tuple(stores), start, end).variables(settings))
-    with transaction(con):
-        con.execute(
-            f"CREATE TABLE recon_daily_summary_regrouped AS SELECT * FROM ({model_sql('recon_daily_summary')}) "
-            "WHERE (store_id, business_date) IN (SELECT (store_id, business_date) FROM recon_daily_summary)"
-            + ("" if stores else " AND false")
-        )
-        con.execute("DROP TABLE recon_daily_summary")
-        con.execute("ALTER TABLE recon_daily_summary_regrouped RENAME TO recon_daily_summary")
 
 
 def window_of(partition_keys: Sequence[tuple[str, dt.date]]) -> Window:

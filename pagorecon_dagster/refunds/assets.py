@@ -11,8 +11,8 @@ from pydantic import Field
 
 from pagorecon_dagster.refunds.intake import intake
 from pagorecon_dagster.refunds.payout import API, DEFAULT_IN_FLIGHT_GRACE_SECONDS, executor_name, pay_out
-from pagorecon_dagster.refunds.provider_api import api_settings_from_env
-from pagorecon_dagster.resources import PagoreconHome
+from pagorecon_dagster.resources import PagoreconHome, RefundProvider
+from pagorecon_dagster.warehouse.duckdb import WRITES
 
 GROUP = "refunds"
 JOB = "refund_payout"
@@ -63,18 +63,20 @@ def refunds(context: dg.AssetExecutionContext, pagorecon: PagoreconHome) -> dg.M
     deps=[refunds],
     kinds={"duckdb"},
     description="Approved refunds paid out exactly once through the executor (api provider or bank-transfer "
-    "batch file), and bank confirmations matched back.",
+    "batch file), and bank confirmations matched back (table refund_confirmations).",
+    metadata={WRITES: ["refunds", "refund_confirmations"]},
 )
-def refund_payouts(context: dg.AssetExecutionContext, config: PayoutConfig, pagorecon: PagoreconHome) -> dg.MaterializeResult:
+def refund_payouts(context: dg.AssetExecutionContext, config: PayoutConfig, pagorecon: PagoreconHome,
+                   refund_provider: RefundProvider) -> dg.MaterializeResult:
     settings = pagorecon.settings()
-    name = executor_name(settings, config.executor or None)
+    name = executor_name(settings, config.executor or None, refund_provider)
     api = None
     if name == API:
         tuning = {"max_attempts": config.max_attempts, "backoff_seconds": config.backoff_seconds,
                   "max_retry_after_seconds": config.max_retry_after_seconds}
         if config.timeout_seconds is not None:
             tuning["timeout_seconds"] = config.timeout_seconds
-        api = api_settings_from_env(**tuning)
+        api = refund_provider.api_settings(**tuning)
     # pay_out opens the warehouse only for short transactions: no connection during provider calls.
     summary = pay_out(settings, executor=name, api=api, in_flight_grace_seconds=config.in_flight_grace_seconds)
     for held in summary.held:

@@ -4,45 +4,26 @@ one run of the `refund_payout` job pays the approved ones out."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
-
 import dagster as dg
 
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.core.money import format_cents
 from pagorecon_dagster.refunds.assets import JOB
-from pagorecon_dagster.refunds.payout import EXECUTOR_ENV
-from pagorecon_dagster.refunds.provider_api import KEY_ENV, URL_ENV
+from pagorecon_dagster.refunds.payout import API
 from pagorecon_dagster.refunds.sandbox_provider import SandboxRefundProvider
+from pagorecon_dagster.resources import REFUND_PROVIDER, RefundProvider
 from pagorecon_dagster.warehouse.duckdb import connect
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def run_demo_refunds(settings: Settings, instance: dg.DagsterInstance) -> list[str]:
     """Run `refund_payout` once against a sandbox provider; return lines saying what happened."""
     from pagorecon_dagster.definitions import build_definitions
 
-    job = build_definitions(settings).resolve_job_def(JOB)
-    with SandboxRefundProvider() as provider, _environment(
-        {URL_ENV: provider.url, KEY_ENV: provider.api_key, EXECUTOR_ENV: "api"}
-    ):
+    with SandboxRefundProvider() as provider:
+        sandbox = RefundProvider(url=provider.url, key=provider.api_key, executor=API)
+        job = build_definitions(settings, {REFUND_PROVIDER: sandbox}).resolve_job_def(JOB)
         result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
         payouts = len(provider.ledger())
     with connect(settings.warehouse_path) as con:

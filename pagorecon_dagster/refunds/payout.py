@@ -12,7 +12,6 @@ The rules that make it exactly once:
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,13 +23,12 @@ from pagorecon_dagster.refunds.provider_api import (
     PAID,
     PROCESSING,
     UNKNOWN,
-    URL_ENV,
     ApiSettings,
     Outcome,
     ProviderError,
     ProviderUnreachable,
     RefundApiClient,
-    api_settings_from_env,
+    api_settings,
 )
 from pagorecon_dagster.refunds.state import APPROVED, PAYABLE_SQL, SUBMITTED
 from pagorecon_dagster.warehouse.duckdb import table_type
@@ -48,17 +46,18 @@ class PayoutError(Exception):
     """The provider answered in a way a person must look at; the refund stays submitted."""
 
 
-def executor_name(settings: Settings, override: str | None = None) -> str:
+def executor_name(settings: Settings, override: str | None = None, provider: Any = None) -> str:
     """Run config, else $PAGORECON_REFUND_EXECUTOR, else `refunds.executor` in pagorecon.yaml,
-    else `api` when $PAGORECON_REFUND_API_URL is set, else `payout_file`."""
-    configured = settings.raw.get("refunds") if isinstance(settings.raw.get("refunds"), dict) else {}
-    for where, value in (("the run config's executor", override), (f"${EXECUTOR_ENV}", os.environ.get(EXECUTOR_ENV)),
-                         ("pagorecon.yaml: `refunds.executor`", configured.get("executor"))):
+    else `api` when $PAGORECON_REFUND_API_URL is set, else `payout_file`. The variables come
+    through `provider`, the `RefundProvider` resource (None: neither is set)."""
+    env_executor, env_url = (provider.executor_value(), provider.url_value()) if provider is not None else ("", "")
+    for where, value in (("the run config's executor", override), (f"${EXECUTOR_ENV}", env_executor),
+                         ("pagorecon.yaml: `refunds.executor`", settings.refunds.executor)):
         if value and str(value).strip():
             if str(value).strip() not in EXECUTORS:
                 raise ConfigError(f"{where} must be one of {', '.join(EXECUTORS)}, got {value!r}")
             return str(value).strip()
-    return API if os.environ.get(URL_ENV, "").strip() else PAYOUT_FILE
+    return API if env_url.strip() else PAYOUT_FILE
 
 
 @dataclass
@@ -104,7 +103,7 @@ def pay_out(
         payout_file.write_batch(settings, batch)
         summary.batches.append(batch)
     if name == API:
-        client = RefundApiClient(api or api_settings_from_env())
+        client = RefundApiClient(api or api_settings(url="", key=""))  # none given: the error names the variables
         for refund in accepted:
             _resolve(settings, client, refund, summary, clock, resend=False)
         for refund in unanswered:

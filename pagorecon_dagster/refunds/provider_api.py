@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pagorecon_dagster.config import ConfigError
 from pagorecon_dagster.core.masking import mask_text
 from pagorecon_dagster.core.money import MoneyError, format_cents, parse_cents
 
+# The variables the `RefundProvider` resource is configured from (named in errors).
 URL_ENV = "PAGORECON_REFUND_API_URL"
 KEY_ENV = "PAGORECON_REFUND_API_KEY"
 TIMEOUT_ENV = "PAGORECON_REFUND_API_TIMEOUT_SECONDS"
@@ -49,19 +49,19 @@ class ApiSettings:
         return f"ApiSettings(url={self.url!r}, timeout_seconds={self.timeout_seconds}, max_attempts={self.max_attempts})"
 
 
-def api_settings_from_env(**overrides: Any) -> ApiSettings:
-    url = os.environ.get(URL_ENV, "").strip().rstrip("/")
-    key = os.environ.get(KEY_ENV, "").strip()
+def api_settings(url: str, key: str, timeout_seconds: str = "", **overrides: Any) -> ApiSettings:
+    """The client's settings from the `RefundProvider` resource's values; an error names the
+    variable to set."""
+    url, key, timeout_seconds = (url or "").strip().rstrip("/"), (key or "").strip(), (timeout_seconds or "").strip()
     if not url:
         raise ConfigError(f"the api refund executor needs the provider's base URL in ${URL_ENV}")
     if not key:
         raise ConfigError(f"the api refund executor needs the provider's API key in ${KEY_ENV}")
-    timeout = os.environ.get(TIMEOUT_ENV, "").strip()
-    if timeout and "timeout_seconds" not in overrides:
+    if timeout_seconds and "timeout_seconds" not in overrides:
         try:
-            overrides["timeout_seconds"] = float(timeout)
+            overrides["timeout_seconds"] = float(timeout_seconds)
         except ValueError:
-            raise ConfigError(f"${TIMEOUT_ENV} must be a number of seconds, got {timeout!r}") from None
+            raise ConfigError(f"${TIMEOUT_ENV} must be a number of seconds, got {timeout_seconds!r}") from None
     return ApiSettings(url=url, key=key, **overrides)
 
 

@@ -31,9 +31,6 @@ CREATE TABLE IF NOT EXISTS refunds (
     requested_by_user    VARCHAR,               -- request: the approver account that dropped the file (never its approver)
     account_set_by       VARCHAR                -- the approver account that last set beneficiary_account (never its approver)
 );
--- Warehouses created before the four-eyes columns.
-ALTER TABLE refunds ADD COLUMN IF NOT EXISTS requested_by_user VARCHAR;
-ALTER TABLE refunds ADD COLUMN IF NOT EXISTS account_set_by VARCHAR;
 
 -- Every decision, append-only; each entry carries the hash of the previous one.
 CREATE TABLE IF NOT EXISTS audit_log (

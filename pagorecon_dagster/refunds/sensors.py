@@ -12,8 +12,7 @@ from pagorecon_dagster.refunds import intake, payout_file
 from pagorecon_dagster.refunds.assets import refund_payout_job
 from pagorecon_dagster.refunds.payout import API, DEFAULT_IN_FLIGHT_GRACE_SECONDS, PAYOUT_FILE, executor_name
 from pagorecon_dagster.refunds.state import PAYABLE_SQL, now_utc
-from pagorecon_dagster.resources import PagoreconHome
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.resources import PagoreconHome, RefundProvider
 
 ACTIVE_RUN_STATUSES = [
     dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
@@ -22,13 +21,14 @@ ACTIVE_RUN_STATUSES = [
 WAREHOUSE_WAIT_SECONDS = 5.0
 
 
-def waiting_work(con: duckdb.DuckDBPyConnection, settings: Settings, now: dt.datetime) -> dict[str, int]:
+def waiting_work(con: duckdb.DuckDBPyConnection, settings: Settings, now: dt.datetime,
+                 provider: RefundProvider | None = None) -> dict[str, int]:
     """What a refund_payout run would find to do, by kind (all zero: nothing to do)."""
     work = {"approved": 0, "in_flight": 0, "unwritten_batches": 0,
             "confirmation_files": len(payout_file.unread_confirmation_files(settings, con))}
     if intake.missing_tables(con):
         return work
-    executor = executor_name(settings)
+    executor = executor_name(settings, provider=provider)
     account = " AND beneficiary_account IS NOT NULL" if executor == PAYOUT_FILE else ""
     work["approved"] = con.execute(f"SELECT count(*) FROM refunds WHERE {PAYABLE_SQL}{account}").fetchone()[0]
     if executor == API:
@@ -50,14 +50,14 @@ def waiting_work(con: duckdb.DuckDBPyConnection, settings: Settings, now: dt.dat
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Starts refund_payout when refunds wait (approved, unanswered, unconfirmed) and none is running.",
 )
-def refund_payout_sensor(context: dg.SensorEvaluationContext, pagorecon: PagoreconHome):
+def refund_payout_sensor(context: dg.SensorEvaluationContext, pagorecon: PagoreconHome, refund_provider: RefundProvider):
     active = context.instance.get_runs(filters=dg.RunsFilter(job_name=refund_payout_job.name, statuses=ACTIVE_RUN_STATUSES), limit=1)
     if active:
         return dg.SkipReason(f"run {active[0].run_id} of {refund_payout_job.name} is still going")
     settings = pagorecon.settings()
     try:
-        with connect(settings.warehouse_path, wait_seconds=WAREHOUSE_WAIT_SECONDS) as con:
-            work = waiting_work(con, settings, now_utc())
+        with pagorecon.warehouse(wait_seconds=WAREHOUSE_WAIT_SECONDS) as con:
+            work = waiting_work(con, settings, now_utc(), refund_provider)
     except duckdb.IOException as exc:
         return dg.SkipReason(f"the warehouse is busy ({exc}); trying again next tick")
     waiting = {kind: n for kind, n in work.items() if n}

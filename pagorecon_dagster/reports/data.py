@@ -14,13 +14,15 @@ from pagorecon_dagster.warehouse.duckdb import table_type
 ITEMS_SQL = """
 SELECT r.store_id, r.business_date, r.reference, r.order_id, r.cip, r.status, r.reason,
        r.order_currency, r.order_total_cents, r.paid_currency, r.paid_amount_cents, r.difference_cents,
-       r.refund_candidate, coalesce(r.refunded_cents, 0) AS refunded_cents, r.evidence,
+       coalesce(k.refund_candidate, FALSE) AS refund_candidate, coalesce(r.refunded_cents, 0) AS refunded_cents, r.evidence,
        -- fees belong to the payment that decided the item; an unpaid item has none
        CASE WHEN r.paid_amount_cents IS NOT NULL THEN p.commission_cents END AS commission_cents,
        CASE WHEN r.paid_amount_cents IS NOT NULL THEN p.igv_cents END AS igv_cents,
        r.evidence_code, r.evidence_args
 FROM recon_items AS r
 LEFT JOIN payments AS p ON p.store_id = r.store_id AND p.cip = r.cip
+-- which items are refund candidates is the catalog's word (reconciliation/catalog.py)
+LEFT JOIN status_catalog AS k ON k.status = r.status AND k.reason IS NOT DISTINCT FROM r.reason
 WHERE list_contains(?, r.store_id) AND r.business_date BETWEEN ? AND ?
 ORDER BY r.store_id, r.business_date, r.reference, r.order_id NULLS LAST, r.status = 'DUPLICATE_PAYMENT', r.cip
 """
@@ -38,13 +40,13 @@ WHERE CAST(requested_lima AS DATE) BETWEEN ? AND ? OR CAST(completed_lima AS DAT
 ORDER BY store_id, requested_lima, refund_id
 """
 
-# A reversed CIP belongs to the date of the order it paid (as its order's items do); with no
-# order, to its own payment (or creation) date.
+# A reversed CIP belongs to the date of the order it paid (as its order's items do: the date of
+# the order's own row); with no order, to its own payment (or creation) date.
 REVERSALS_SQL = """
 WITH order_dates AS (
     SELECT store_id, reference, min(business_date) AS business_date
     FROM recon_items
-    WHERE status NOT IN ('DUPLICATE_PAYMENT', 'ORPHAN_PAYMENT') AND list_contains(?, store_id)
+    WHERE status IN (SELECT status FROM status_catalog WHERE primary_item) AND list_contains(?, store_id)
     GROUP BY store_id, reference
 )
 SELECT * FROM (

@@ -12,36 +12,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pagorecon_dagster.core.lima import business_calendar
+from pagorecon_dagster.reconciliation import catalog
 from pagorecon_dagster.reports.data import Item, Reversal
 
-STATUS_ORDER = (
-    "MATCHED", "AMOUNT_MISMATCH", "CURRENCY_MISMATCH", "DUPLICATE_PAYMENT", "PAID_CANCELLED_ORDER",
-    "ORPHAN_PAYMENT", "REVERSED", "MISSING_PAYMENT", "EXPIRED_UNPAID", "AWAITING_PAYMENT", "CANCELLED_UNPAID",
-)
-
-# Status groups for the charts and the all-stores table.
-MATCHED, NEEDS_ACTION, WAITING, CLOSED = "matched", "needs_action", "waiting", "closed"
-GROUPS = (MATCHED, NEEDS_ACTION, WAITING, CLOSED)
-STATUS_GROUP = {
-    "MATCHED": MATCHED,
-    "AMOUNT_MISMATCH": NEEDS_ACTION, "CURRENCY_MISMATCH": NEEDS_ACTION, "DUPLICATE_PAYMENT": NEEDS_ACTION,
-    "PAID_CANCELLED_ORDER": NEEDS_ACTION, "ORPHAN_PAYMENT": NEEDS_ACTION, "REVERSED": NEEDS_ACTION,
-    "MISSING_PAYMENT": NEEDS_ACTION,
-    "AWAITING_PAYMENT": WAITING,
-    "EXPIRED_UNPAID": CLOSED, "CANCELLED_UNPAID": CLOSED,
-}
-# Paid money that must go back to the payer (the item's `difference_cents` is what to refund).
-REFUND_STATUSES = ("DUPLICATE_PAYMENT", "PAID_CANCELLED_ORDER", "ORPHAN_PAYMENT")
+# The statuses in report order, and their groups for the charts and the all-stores table
+# (reconciliation/catalog.py).
+STATUS_ORDER = catalog.status_codes()
+MATCHED, NEEDS_ACTION, WAITING, CLOSED, GROUPS = catalog.MATCHED, catalog.NEEDS_ACTION, catalog.WAITING, catalog.CLOSED, catalog.GROUPS
 AGING_BUCKETS = (("0-2", 0, 2), ("3-7", 3, 7), ("8-30", 8, 30), (">30", 31, None))
 
 
 def status_rank(status: str) -> int:
-    return STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER)
+    codes = catalog.status_codes()
+    return codes.index(status) if status in codes else len(codes)
 
 
-def group_of(status: str) -> str:
-    """A status this code does not know yet needs a person."""
-    return STATUS_GROUP.get(status, NEEDS_ACTION)
+group_of = catalog.group_of
 
 
 def is_discrepancy(item: Item) -> bool:
@@ -113,21 +99,22 @@ def net_by_currency(items: Iterable[Item], reversals: Iterable[Reversal] = ()) -
 
 def open_amount(item: Item) -> tuple[str, int] | None:
     """(currency, céntimos) still to collect, refund or decide on for this item; None when settled."""
-    if item.status in ("MATCHED", "CANCELLED_UNPAID", "EXPIRED_UNPAID"):
+    if group_of(item.status) in (MATCHED, CLOSED):
         return None
-    if item.status in REFUND_STATUSES or (item.status == "AMOUNT_MISMATCH" and item.reason == "OVERPAID"):
+    # Paid money not owed (`difference_cents`): a refund candidate's to refund, a payment with no
+    # order's for a person to decide on; what is refunded already is no longer open.
+    if item.refund_candidate or (item.is_paid and item.order_total_cents is None):
         remaining = (item.difference_cents or 0) - item.refunded_cents
         return (item.paid_currency or item.currency, remaining) if remaining > 0 else None
-    if item.status == "AMOUNT_MISMATCH":  # underpaid: the rest is still to collect
-        return item.currency, -(item.difference_cents or 0)
+    if item.is_paid and item.paid_currency == item.order_currency and (item.difference_cents or 0) < 0:
+        return item.currency, -item.difference_cents  # underpaid: the rest is still to collect
     # awaiting, missing, reversed, currency mismatch: the order itself is not settled
     return item.currency, item.order_total_cents or 0
 
 
 def is_refunded(item: Item) -> bool:
     """A refund candidate whose refunds already cover what had to go back."""
-    wants_refund = item.status in REFUND_STATUSES or (item.status == "AMOUNT_MISMATCH" and item.reason == "OVERPAID")
-    return wants_refund and item.refunded_cents > 0 and open_amount(item) is None
+    return item.refund_candidate and item.refunded_cents > 0 and open_amount(item) is None
 
 
 class BusinessDays:

@@ -2,13 +2,14 @@
 
 Status and reason codes stay as the warehouse writes them (`MATCHED`, `UNDERPAID`): they are what
 finance searches for in `recon_items`. Next to each code the report gives its name and meaning in
-the report's language. The evidence of an item is rendered in the report's language from its
-message code and values (reports/evidence.py)."""
+the report's language, from the status catalog (reconciliation/catalog.py). The evidence of an item
+is rendered in the report's language from its message code and values (reports/evidence.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from pagorecon_dagster.reconciliation import catalog as status_catalog
 from pagorecon_dagster.reports.data import Item
 from pagorecon_dagster.reports.evidence import evidence_in
 
@@ -276,56 +277,6 @@ LABELS: dict[str, dict[str, str]] = {
     },
 }
 
-# status -> (name, meaning)
-STATUSES: dict[str, dict[str, tuple[str, str]]] = {
-    "en": {
-        "MATCHED": ("Matched", "The payment equals the order to the céntimo (or, converted at the SBS rate, is within the tolerance)."),
-        "AMOUNT_MISMATCH": ("Amount differs", "Paid in the order's currency, but a different amount than the order total."),
-        "CURRENCY_MISMATCH": ("Currency differs", "Paid in another currency and no SBS exchange rate explains the amount."),
-        "DUPLICATE_PAYMENT": ("Duplicate payment", "Another CIP paid an order that was already paid."),
-        "PAID_CANCELLED_ORDER": ("Cancelled order paid", "The store cancelled the order, but a CIP for it was paid."),
-        "ORPHAN_PAYMENT": ("Payment without order", "A paid CIP whose reference matches no PagoEfectivo order of the store, or that carries no reference."),
-        "REVERSED": ("Reversed (extorno)", "The bank reversed the order's only payment: the order is unpaid again."),
-        "MISSING_PAYMENT": ("Payment missing", "The store marks the order paid, but the statements show no payment after the grace days."),
-        "EXPIRED_UNPAID": ("Expired unpaid", "The CIP expired or was deleted and the order is not paid."),
-        "AWAITING_PAYMENT": ("Awaiting payment", "No payment yet; it may still arrive."),
-        "CANCELLED_UNPAID": ("Cancelled unpaid", "Cancelled order, nothing paid: nothing to do."),
-    },
-    "es": {
-        "MATCHED": ("Conciliado", "El pago es igual al pedido al céntimo (o, convertido al tipo de cambio SBS, está dentro de la tolerancia)."),
-        "AMOUNT_MISMATCH": ("Monto distinto", "Pagado en la moneda del pedido, pero por un monto distinto al total del pedido."),
-        "CURRENCY_MISMATCH": ("Moneda distinta", "Pagado en otra moneda y ningún tipo de cambio SBS explica el monto."),
-        "DUPLICATE_PAYMENT": ("Pago duplicado", "Otro CIP pagó un pedido que ya estaba pagado."),
-        "PAID_CANCELLED_ORDER": ("Pedido anulado pagado", "La tienda anuló el pedido, pero se pagó un CIP para él."),
-        "ORPHAN_PAYMENT": ("Pago sin pedido", "Un CIP pagado cuya referencia no coincide con ningún pedido PagoEfectivo de la tienda, o que no trae referencia."),
-        "REVERSED": ("Extornado", "El banco revirtió (extornó) el único pago del pedido: el pedido vuelve a estar impago."),
-        "MISSING_PAYMENT": ("Pago no encontrado", "La tienda marca el pedido como pagado, pero los estados de cuenta no muestran el pago pasados los días de gracia."),
-        "EXPIRED_UNPAID": ("Vencido sin pago", "El CIP venció o fue eliminado y el pedido no está pagado."),
-        "AWAITING_PAYMENT": ("Esperando pago", "Aún no hay pago; todavía puede llegar."),
-        "CANCELLED_UNPAID": ("Anulado sin pago", "Pedido anulado y sin pago: nada que hacer."),
-    },
-}
-
-REASONS: dict[str, dict[str, str]] = {
-    "en": {
-        "FX_CONVERTED": "converted at the SBS rate", "UNDERPAID": "underpaid", "OVERPAID": "overpaid",
-        "NO_FX_RATE": "no SBS rate known", "OUTSIDE_FX_TOLERANCE": "outside the FX tolerance", "PAID_AGAIN": "paid again",
-        "ORDER_CANCELLED": "order cancelled", "NO_ORDER": "no order", "NO_REFERENCE": "no reference on the CIP", "ORDER_PAID_OTHER_METHOD": "order paid by another method",
-        "EXTORNO": "extorno", "NOT_IN_STATEMENTS": "not in the statements", "CIP_EXPIRED": "CIP expired",
-        "CIP_DELETED": "CIP deleted", "CIP_PENDING": "CIP pending", "NO_CIP": "no CIP yet", "WITHIN_GRACE": "within the grace days",
-        "DUPLICATE_REFERENCE": "reference shared with another order",
-    },
-    "es": {
-        "FX_CONVERTED": "convertido al tipo de cambio SBS", "UNDERPAID": "pago menor", "OVERPAID": "pago mayor",
-        "NO_FX_RATE": "sin tipo de cambio SBS", "OUTSIDE_FX_TOLERANCE": "fuera de la tolerancia de tipo de cambio",
-        "PAID_AGAIN": "pagado otra vez", "ORDER_CANCELLED": "pedido anulado", "NO_ORDER": "sin pedido", "NO_REFERENCE": "CIP sin referencia",
-        "ORDER_PAID_OTHER_METHOD": "pedido pagado por otro medio", "EXTORNO": "extorno",
-        "NOT_IN_STATEMENTS": "no figura en los estados de cuenta", "CIP_EXPIRED": "CIP vencido", "CIP_DELETED": "CIP eliminado",
-        "CIP_PENDING": "CIP pendiente", "NO_CIP": "aún sin CIP", "WITHIN_GRACE": "dentro de los días de gracia",
-        "DUPLICATE_REFERENCE": "referencia compartida con otro pedido",
-    },
-}
-
 # (status, reason) -> suggested action; (status, None) is the status' default.
 ACTIONS: dict[str, dict[tuple[str, str | None], str]] = {
     "en": {
@@ -394,16 +345,19 @@ class Catalog:
     def evidence(self, item: Item) -> str | None:
         return evidence_in(self.language, item.evidence_code, item.evidence_args, item.evidence)
 
+    # Status names, meanings and reason words come from the status catalog (reconciliation/catalog.py).
     def status_name(self, status: str) -> str:
-        return STATUSES[self.language].get(status, (status, ""))[0]
+        found = status_catalog.status(status)
+        return found.label[self.language] if found else status
 
     def status_meaning(self, status: str) -> str:
-        return STATUSES[self.language].get(status, ("", ""))[1]
+        found = status_catalog.status(status)
+        return found.meaning[self.language] if found else ""
 
     def reason(self, reason: str | None) -> str:
         if not reason:
             return ""
-        return f"{reason} ({REASONS[self.language].get(reason, reason)})"
+        return f"{reason} ({status_catalog.reason_label(reason, self.language) or reason})"
 
     def action(self, status: str, reason: str | None) -> str:
         actions = ACTIONS[self.language]
@@ -420,4 +374,4 @@ class Catalog:
         return f"{MONTHS[self.language][first_day.month - 1]} {first_day.year} ({first_day:%Y-%m})"
 
     def statuses(self) -> list[str]:
-        return list(STATUSES[self.language])
+        return list(status_catalog.status_codes())

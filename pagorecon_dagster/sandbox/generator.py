@@ -1,8 +1,8 @@
 """Seeded, deterministic sandbox data: realistic landing files under a PAGORECON_HOME.
 
 ``generate()`` first *plans* every store (orders, CIPs and their state changes, all in
-memory), then *predicts* the status (docs/reconciliation.md) of each planned item (the ``expected``
-guide), then *writes* one function per file kind. Money is integer céntimos throughout;
+memory), each planted kind labelled with the status it is made to reconcile to (``INTENDED``; their
+counts are the ``expected`` guide), then *writes* one function per file kind. Money is integer céntimos throughout;
 randomness comes only from ``random.Random(seed)`` and generators derived from it.
 
 Layout under ``home``::
@@ -132,7 +132,7 @@ class GeneratedSandbox:
     """What ``generate`` wrote. ``expected`` counts planted statuses (+ QUARANTINED rows);
     ``expected_alerts`` counts the alerts planted on purpose, one per store and day (only
     NOTIFICATION_MISMATCH: alerts that follow from other plants, e.g. VALIDATION_REJECTS, are not
-    predicted here)."""
+    counted here)."""
 
     home: pathlib.Path
     store_ids: list[str]
@@ -179,11 +179,6 @@ def _fold(text: str) -> str:
     """ASCII for e-mail local parts: 'Peña' -> 'pena'."""
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return plain.lower().replace(" ", "")
-
-
-def _norm_ref(ref: str) -> str:
-    ref = ref.strip()
-    return (ref[1:] if ref.startswith("#") else ref).strip().upper()
 
 
 def _ri(rng: random.Random, lo: int, hi: int) -> int:
@@ -272,12 +267,6 @@ class Calendar:
 
     def is_business(self, d: date) -> bool:
         return d.weekday() < 5 and not self.is_holiday(d)
-
-    def nth_business_after(self, d: date, n: int) -> date:
-        while n > 0:
-            d += timedelta(days=1)
-            n -= self.is_business(d)
-        return d
 
 
 class FxTable:
@@ -727,76 +716,33 @@ class StorePlanner:
 
 
 # ---------------------------------------------------------------------------------------------
-# Prediction (the `expected` guide), following docs/reconciliation.md, When each status applies
+# Intended statuses (the `expected` guide): the labels each planted kind was made for
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class PredictedItem:
+class IntendedItem:
     store_id: str
-    reference: str
     status: str
     reason: str | None
-    order: Order | None
 
 
-def coverage(plan: StorePlan) -> datetime | None:
-    """Latest date_payment or date_creation among the store's statement rows."""
-    moments = [c.created for c in plan.cips] + [c.payment for c in plan.cips if c.payment]
-    return max(moments) if moments else None
-
-
-def predict(plan: StorePlan, ctx: Context, tolerance_pct: int = 1, grace_days: int = 2) -> list[PredictedItem]:
-    """What the reconciliation should say about each planned item."""
-    sid, cov = plan.store.id, coverage(plan)
-    orders = {_norm_ref(o.ref): o for o in plan.orders if o.pagoefectivo}
-    other_method = {_norm_ref(o.ref) for o in plan.orders if not o.pagoefectivo}
-    cips: dict[str, list[Cip]] = defaultdict(list)
+def intended(plan: StorePlan) -> list[IntendedItem]:
+    """The reconciled items the plan was made to produce: each PagoEfectivo order's INTENDED
+    primary row, one DUPLICATE_PAYMENT per extra paid CIP of an order, and one ORPHAN_PAYMENT per
+    paid CIP without a PagoEfectivo order (ORDER_PAID_OTHER_METHOD when it belongs to a card order)."""
+    sid, items = plan.store.id, []
+    paid: dict[int, int] = Counter()
     for c in plan.cips:
-        cips[_norm_ref(c.sent_ref(plan.store))].append(c)
-    items = []
-    for ref in sorted(set(orders) | set(cips)):
-        o, linked = orders.get(ref), cips.get(ref, [])
-        paid = sorted((c for c in linked if c.final.state == "paid"), key=lambda c: (c.payment, c.cip))
-        if o is None:
-            reason = "ORDER_PAID_OTHER_METHOD" if ref in other_method else None
-            items += [PredictedItem(sid, ref, "ORPHAN_PAYMENT", reason, None) for _ in paid]
+        if c.final.state != "paid":
             continue
-        status = o.states[-1][1]
-        if paid:
-            first = ("PAID_CANCELLED_ORDER", None) if status == "cancelled" else _judge(o, paid[0], ctx, tolerance_pct)
-            items.append(PredictedItem(sid, ref, *first, o))
-            items += [PredictedItem(sid, ref, "DUPLICATE_PAYMENT", None, o) for _ in paid[1:]]
-            continue
-        latest = max(linked, key=lambda c: (c.created, c.cip)) if linked else None
-        marked_paid = status in ("paid", "refunded")
-        if status == "cancelled":
-            verdict = "CANCELLED_UNPAID"
-        elif any(c.final.state == "reversed" for c in linked):
-            verdict = "REVERSED"
-        elif marked_paid and cov and ctx.calendar.nth_business_after(o.created.date(), grace_days) <= cov.date():
-            verdict = "MISSING_PAYMENT"
-        elif not marked_paid and latest and (latest.final.state in ("expired", "deleted") or latest.final.expiry < cov):
-            verdict = "EXPIRED_UNPAID"
+        if c.order is None or not c.order.pagoefectivo:
+            items.append(IntendedItem(sid, "ORPHAN_PAYMENT", None if c.order is None else "ORDER_PAID_OTHER_METHOD"))
         else:
-            verdict = "AWAITING_PAYMENT"
-        items.append(PredictedItem(sid, ref, verdict, None, o))
+            paid[id(c.order)] += 1
+    for o in plan.orders:
+        if o.pagoefectivo:
+            items.append(IntendedItem(sid, *INTENDED[o.kind]))
+            items += [IntendedItem(sid, "DUPLICATE_PAYMENT", None)] * max(paid[id(o)] - 1, 0)
     return items
-
-
-def _judge(o: Order, c: Cip, ctx: Context, tolerance_pct: int) -> tuple[str, str | None]:
-    if c.currency == o.currency:
-        diff = c.amount - o.total
-        return ("MATCHED", None) if diff == 0 else ("AMOUNT_MISMATCH", "UNDERPAID" if diff < 0 else "OVERPAID")
-    sell = ctx.fx.sell_on(c.payment.date())
-    if sell is None:
-        return "CURRENCY_MISMATCH", None
-    # both sides in thousandths of a céntimo of the order currency, compared without floats
-    if o.currency == "PEN":
-        converted, total = c.amount * sell, o.total * 1000
-    else:
-        converted, total = c.amount * 1000, o.total * sell
-    if abs(converted - total) * 100 <= total * tolerance_pct:
-        return "MATCHED", "FX_CONVERTED"
-    return "CURRENCY_MISMATCH", None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1167,8 +1113,8 @@ class SandboxPlan:
     write_seed: int
     notified: list[NotifiedStore]
 
-    def predicted(self) -> list[PredictedItem]:
-        return [item for plan in self.stores for item in predict(plan, self.ctx)]
+    def intended(self) -> list[IntendedItem]:
+        return [item for plan in self.stores for item in intended(plan)]
 
 
 def plan_sandbox(*, stores: int, days: int, start: date, seed: int, orders_per_day: int,
@@ -1236,7 +1182,7 @@ def _generate(home: pathlib.Path, stores: int, days: int, start: date, seed: int
               broken_rows: bool) -> GeneratedSandbox:
     plan = plan_sandbox(stores=stores, days=days, start=start, seed=seed, orders_per_day=orders_per_day,
                         broken_rows=broken_rows)
-    items = plan.predicted()
+    items = plan.intended()
     expected = {status: 0 for status in STATUSES}
     expected.update(Counter(i.status for i in items))
     reasons = dict(sorted(Counter(i.reason for i in items if i.reason).items()))

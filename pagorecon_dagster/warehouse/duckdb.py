@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
+import importlib
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from pagorecon_dagster.reconciliation import catalog as status_catalog
 from pagorecon_dagster.reconciliation import evidence_catalog
 
 def _sql_dir() -> Path:
@@ -26,6 +27,23 @@ def _sql_dir() -> Path:
 
 
 SQL_DIR = _sql_dir()
+
+
+# Definition metadata of an asset: every warehouse table or view it writes (docs/operations.md, Tables).
+WRITES = "pagorecon/writes"
+# The only tables no asset writes: the warehouse's record of how it was built and run, not data a
+# person reads (docs/operations.md, Tables). A reference table seeded with the schema goes here too.
+BOOKKEEPING_TABLES = {
+    "schema_version": "the version of the DDL this warehouse has",
+    "schema_migrations": "the numbered migrations applied, once each",
+    "ingested_files": "every landing file read, by every landing asset, with its counts or its error",
+    "quarantine": "every rejected row, with every error found",
+    "current_state_marks": "how far each current-state table has read its raw rows",
+    "touched_references": "references to recount at the next reference_counts refresh",
+    "changed_days": "the store x days each loaded landing file may change, for the landing sensor's reruns",
+    "audit_log": "every refund decision, hash-chained, from runs and from the refunds commands",
+    "status_catalog": "reference: the statuses and reasons the SQL joins, seeded with the schema",
+}
 
 
 class WarehouseMissing(Exception):
@@ -58,9 +76,11 @@ def _open(path: Path, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyCo
 
 
 @contextlib.contextmanager
-def connect(path: Path | str, *, read_only: bool = False, wait_seconds: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: Path | str, *, read_only: bool = False, wait_seconds: float = 600.0,
+            memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse. Read-write creates its tables; `read_only=True` creates nothing, writes
-    nothing, shares the file with other readers and refuses any statement that writes."""
+    nothing, shares the file with other readers and refuses any statement that writes.
+    `memory_limit` (like 2600MB) caps DuckDB's memory; the `Warehouse` resource passes its own."""
     path = Path(path)
     if read_only and not path.exists():
         raise WarehouseMissing(f"no warehouse at {path} yet: run `pagorecon run` (or `pagorecon demo`) in this home first")
@@ -69,7 +89,7 @@ def connect(path: Path | str, *, read_only: bool = False, wait_seconds: float = 
     con = _open(path, read_only, wait_seconds)
     try:
         con.execute("SET TimeZone = 'America/Lima'")
-        _limit_memory(con)
+        _limit_memory(con, memory_limit)
         if not read_only:
             _ensure_schema(con)
         yield con
@@ -77,13 +97,14 @@ def connect(path: Path | str, *, read_only: bool = False, wait_seconds: float = 
         con.close()
 
 
+# The variable the `Warehouse` resource reads the memory limit from (named in errors).
 MEMORY_LIMIT_ENV = "PAGORECON_DUCKDB_MEMORY_LIMIT"
 
 
-def _limit_memory(con: duckdb.DuckDBPyConnection) -> None:
-    """DuckDB may use 80% of the machine's RAM; `PAGORECON_DUCKDB_MEMORY_LIMIT=2600MB` caps it
-    (larger work spills to disk and runs a little slower)."""
-    limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+def _limit_memory(con: duckdb.DuckDBPyConnection, limit: str | None) -> None:
+    """DuckDB may use 80% of the machine's RAM; a limit like 2600MB caps it (larger work spills to
+    disk and runs a little slower)."""
+    limit = (limit or "").strip()
     if not limit:
         return
     try:
@@ -109,21 +130,77 @@ def schema_sql() -> str:
 
 
 def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Apply the DDL when this warehouse has not seen this version of it yet. Re-running it on
+    """Apply the DDL and seed `status_catalog` (reconciliation/catalog.py) when this warehouse has
+    not seen this version of them yet, then the migrations it has not had. Re-running the DDL on
     every open would be slow and makes two connections of one process race on the catalog."""
     ddl = schema_sql()
-    version = hashlib.sha256(ddl.encode("utf-8")).hexdigest()
+    version = hashlib.sha256((ddl + status_catalog.fingerprint()).encode("utf-8")).hexdigest()
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (sha256 VARCHAR NOT NULL)")
     if con.execute("SELECT count(*) FROM schema_version WHERE sha256 = ?", [version]).fetchone()[0]:
+        apply_migrations(con)
         return
     with transaction(con):
         con.execute(ddl)
-        # The items view reads columns and macros of this DDL: a warehouse read before its next
-        # reconciliation gets the view of this version too.
+        status_catalog.seed(con)
+    apply_migrations(con)
+    with transaction(con):
+        # The items view reads columns (some added by migrations) and macros of this version: a
+        # warehouse read before its next reconciliation gets the view of this version too.
         if table_type(con, "recon_items") == "VIEW":
             build_view(con, "recon_items")
+        # Recorded last: a crash before this line applies the (idempotent) DDL again next time.
         con.execute("DELETE FROM schema_version")
         con.execute("INSERT INTO schema_version VALUES (?)", [version])
+
+
+MIGRATIONS = "pagorecon_dagster.warehouse.migrations"
+
+
+@dataclass(frozen=True)
+class Migration:
+    """`warehouse/migrations/NNNN_name.sql` (statements) or `.py` (a `migrate(con)` function)."""
+
+    name: str   # the file name without its suffix: NNNN_name
+    suffix: str
+
+    def apply(self, con: duckdb.DuckDBPyConnection) -> None:
+        if self.suffix == ".sql":
+            con.execute(resources.files(MIGRATIONS).joinpath(self.name + ".sql").read_text(encoding="utf-8"))
+        else:
+            importlib.import_module(f"{MIGRATIONS}.{self.name}").migrate(con)
+
+
+@lru_cache(maxsize=1)
+def migrations() -> tuple[Migration, ...]:
+    """Every migration shipped, in the order of its number."""
+    found = []
+    for entry in resources.files(MIGRATIONS).iterdir():
+        stem, dot, suffix = entry.name.partition(".")
+        if dot and "." + suffix in (".sql", ".py") and stem[:4].isdigit() and stem[4:5] == "_":
+            found.append(Migration(stem, "." + suffix))
+    numbers = [m.name[:4] for m in found]
+    duplicated = sorted({n for n in numbers if numbers.count(n) > 1})
+    if duplicated:
+        raise RuntimeError(f"warehouse/migrations: two migrations share the number {', '.join(duplicated)}; renumber one")
+    return tuple(sorted(found, key=lambda m: m.name))
+
+
+def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply, in order, each migration `schema_migrations` does not record yet, each with its record
+    in one transaction: an older warehouse upgrades once, a new one records them all on its first
+    open (each migration leaves a warehouse that does not need it as it is). Returns the names applied."""
+    if table_type(con, "schema_migrations") is None:  # a warehouse older than migrations (the DDL creates it)
+        con.execute("CREATE TABLE schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
+    done = {name for (name,) in con.execute("SELECT name FROM schema_migrations").fetchall()}
+    applied = []
+    for migration in migrations():
+        if migration.name in done:
+            continue
+        with transaction(con):
+            migration.apply(con)
+            con.execute("INSERT INTO schema_migrations VALUES (?, now())", [migration.name])
+        applied.append(migration.name)
+    return applied
 
 
 @lru_cache(maxsize=None)

@@ -1,3 +1,11 @@
+-- The warehouse as it is now, for a new warehouse (idempotent DDL, applied when it changes). A change
+-- to an existing table is also a numbered migration in migrations/, which upgrades older warehouses
+-- once (warehouse/duckdb.py, apply_migrations; docs/operations.md, Tables).
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    name       VARCHAR PRIMARY KEY,   -- NNNN_name of migrations/NNNN_name.sql or .py
+    applied_at TIMESTAMPTZ NOT NULL
+);
+
 -- Warehouse tables that are written row by row. Model outputs (orders, payments, fx_rates,
 -- recon_items, recon_daily_summary) are created from `dbt_like_sql/` with the same columns.
 CREATE SEQUENCE IF NOT EXISTS file_seq START 1;
@@ -53,10 +61,6 @@ CREATE TABLE IF NOT EXISTS statement_rows (
     file_seq             BIGINT NOT NULL,
     line                 BIGINT NOT NULL
 );
-
--- Warehouses made before a CIP could arrive without a reference.
-ALTER TABLE statement_rows ALTER COLUMN transaction_code DROP NOT NULL;
-ALTER TABLE statement_rows ALTER COLUMN reference DROP NOT NULL;
 
 CREATE TABLE IF NOT EXISTS order_rows (
     store_id          VARCHAR NOT NULL,
@@ -141,7 +145,15 @@ CREATE TABLE IF NOT EXISTS touched_references (
     store_id  VARCHAR NOT NULL,
     reference VARCHAR              -- NULL: the store's CIPs without a reference
 );
-ALTER TABLE touched_references ALTER COLUMN reference DROP NOT NULL;
+
+-- The store x Lima days each loaded landing file may change (dbt_like_sql/changed_days.sql),
+-- written with the file's rows in one transaction (ingestion/loader.py); the landing sensor
+-- requests reconcile runs for them (docs/operations.md, The landing sensor).
+CREATE TABLE IF NOT EXISTS changed_days (
+    file_seq      BIGINT NOT NULL,   -- the file (ingested_files.file_seq)
+    store_id      VARCHAR NOT NULL,
+    business_date DATE NOT NULL
+);
 
 -- The reconciled items as stored (dbt_like_sql/recon_item_rows.sql); `recon_items` is the view
 -- over them that everyone reads (dbt_like_sql/recon_items.sql), created by the first reconciliation.
@@ -164,14 +176,12 @@ CREATE TABLE IF NOT EXISTS recon_item_rows (
     refund_candidate  BOOLEAN NOT NULL,
     paid_at           TIMESTAMPTZ,        -- when the item's CIP was paid
     evidence_detail   VARCHAR USING COMPRESSION uncompressed,  -- the evidence as text, only on rows written before evidence_code
-    refunded_cents    BIGINT NOT NULL
+    refunded_cents    BIGINT NOT NULL,
+    -- The evidence as a message code and its values (JSON), rendered in every language from
+    -- reconciliation/evidence_catalog.py; a plain match stores no values (they are the row's columns).
+    evidence_code     VARCHAR,
+    evidence_args     JSON
 );
--- The evidence as a message code and its values (JSON), rendered in every language from
--- reconciliation/evidence_catalog.py; a plain match stores no values (they are the row's columns).
--- Rows written before these columns keep their sentence in evidence_detail, or, a plain match, none.
-ALTER TABLE recon_item_rows ADD COLUMN IF NOT EXISTS evidence_code VARCHAR;
-ALTER TABLE recon_item_rows ADD COLUMN IF NOT EXISTS evidence_args JSON;
-UPDATE recon_item_rows SET evidence_code = 'PAID_IN_FULL' WHERE evidence_code IS NULL AND evidence_detail IS NULL;
 
 -- Formatting for evidence a person reads: `PEN 1234.50`, Lima wall-clock time.
 -- Céntimos print through an exact DECIMAL(18, 2) (faster than formatting the two parts; benchmarks/README.md);
@@ -191,3 +201,15 @@ CREATE OR REPLACE MACRO in_stores(store) AS list_contains(CAST(getvariable('stor
 CREATE OR REPLACE MACRO in_window(store, day) AS
     in_stores(store)
     AND day BETWEEN CAST(getvariable('start_date') AS DATE) AND CAST(getvariable('end_date') AS DATE);
+
+-- The status rules that depend on how far the statements reach (docs/reconciliation.md, Rules),
+-- stated once: recon_item_rows.sql applies them, changed_days.sql finds what moving coverage changes.
+-- The grace day of each Lima day: the `grace`-th business day after it.
+CREATE OR REPLACE MACRO grace_days(grace) AS TABLE
+    SELECT d.day AS business_date, g.day AS grace_day
+    FROM business_calendar AS d
+    JOIN business_calendar AS g ON g.is_business_day AND g.business_day_seq = d.business_day_seq + grace;
+-- An order marked paid with no paid CIP is missing its payment once the statements cover its grace day.
+CREATE OR REPLACE MACRO covers_grace_day(coverage_date, grace_day) AS coverage_date >= grace_day;
+-- An unpaid CIP has expired once the statements reach past its expiry.
+CREATE OR REPLACE MACRO expired_by(expiry, coverage_at) AS expiry < coverage_at;
