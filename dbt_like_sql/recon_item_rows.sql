@@ -203,7 +203,6 @@ primary_items AS (
             WHEN paid_currency = order_currency THEN paid_cents - total_cents
             WHEN converted_cents IS NOT NULL THEN converted_cents - total_cents
         END AS difference_cents,
-        status = 'PAID_CANCELLED_ORDER' OR (status = 'AMOUNT_MISMATCH' AND paid_cents > total_cents) AS refund_candidate,
         date_payment AS paid_at,
         evidence_code,
         CASE WHEN NOT is_plain THEN json_merge_patch(
@@ -265,7 +264,6 @@ duplicate_items AS (
         o.currency AS order_currency, CAST(NULL AS BIGINT) AS order_total_cents,
         p.currency AS paid_currency, p.amount_cents AS paid_amount_cents,
         p.amount_cents AS difference_cents,
-        TRUE AS refund_candidate,
         'PAID_AGAIN' AS evidence_code,
         json_object('order', o.order_id, 'total', fmt_money(o.total_cents, o.currency), 'first', g.first_paid.cip,
             'first_at', fmt_lima(g.first_paid.date_payment), 'cip', p.cip, 'paid', fmt_money(p.amount_cents, p.currency),
@@ -298,7 +296,6 @@ orphan_items AS (
         CAST(NULL AS VARCHAR) AS order_currency, CAST(NULL AS BIGINT) AS order_total_cents,
         p.currency AS paid_currency, p.amount_cents AS paid_amount_cents,
         p.amount_cents AS difference_cents,
-        m.order_id IS NOT NULL AS refund_candidate,
         reason AS evidence_code,
         CASE WHEN p.reference IS NULL THEN json_object('cip', p.cip, 'paid', fmt_money(p.amount_cents, p.currency),
             'at', fmt_lima(p.date_payment))
@@ -322,11 +319,13 @@ paid_refunds AS (
     GROUP BY store_id, cip
 )
 SELECT
-    items.store_id, business_date, reference, order_id, items.cip, status, reason,
+    items.store_id, business_date, reference, order_id, items.cip, items.status, items.reason,
     order_currency, order_total_cents, paid_currency, paid_amount_cents, difference_cents,
-    refund_candidate, paid_at,
+    -- Whether a status and reason is a refund candidate is the status catalog's to say (reconciliation/catalog.py).
+    coalesce(k.refund_candidate, FALSE) AS refund_candidate, paid_at,
     CAST(NULL AS VARCHAR) AS evidence_detail,  -- the evidence as text: only rows written by earlier versions have it
     coalesce(r.refunded_cents, 0) AS refunded_cents,
     evidence_code, evidence_args
 FROM items
 LEFT JOIN paid_refunds AS r ON r.store_id = items.store_id AND r.cip = items.cip AND items.paid_amount_cents IS NOT NULL
+LEFT JOIN status_catalog AS k ON k.status = items.status AND k.reason IS NOT DISTINCT FROM items.reason
