@@ -7,9 +7,11 @@
 -- Built for volume (10M orders, benchmarks/README.md): orders and CIPs are each scanned about
 -- twice and never copied whole; what concerns only a few references (several CIPs, shared
 -- references, orphans) is read from reference_counts and reference_cips, which the current state
--- keeps. reconciliation/models.py runs this once per store of the window. `evidence_detail` holds the sentence of every
--- item except a plain match (same currency, one CIP, exact amount), about nine in ten rows,
--- whose sentence the view writes from the row's own columns and `paid_at`.
+-- keeps. reconciliation/models.py runs this once per store of the window. The evidence is a message
+-- code (`evidence_code`) and its values (`evidence_args`, JSON: amounts, Lima times and dates
+-- already written), rendered in every language from reconciliation/evidence_catalog.py. A plain
+-- match (same currency, one CIP, exact amount), about nine rows in ten, stores no values: they are
+-- the row's own columns and `paid_at`.
 WITH
 params AS (
     SELECT
@@ -53,7 +55,7 @@ multi_groups AS (
         arg_min({'cip': cip, 'currency': currency, 'amount_cents': amount_cents, 'date_payment': date_payment, 'payment_date': payment_date},
                 (date_payment, cip)) FILTER (WHERE status = 'paid') AS first_paid,
         arg_max({'cip': cip, 'status': status, 'date_expiry': date_expiry}, (seen_at, cip)) AS latest,
-        list(cip || ' ' || status ORDER BY seen_at, cip) AS all_cips
+        list({'cip': cip, 'status': status} ORDER BY seen_at, cip) AS all_cips
     FROM multi_cips
     GROUP BY store_id, reference
 ),
@@ -67,7 +69,7 @@ cip_groups AS (
         CASE WHEN p.status = 'paid' THEN p.date_payment END AS date_payment,
         CASE WHEN p.status = 'paid' THEN p.payment_date END AS payment_date,
         p.cip AS latest_cip, p.status AS latest_status, p.date_expiry AS latest_expiry,
-        CAST(NULL AS VARCHAR[]) AS all_cips
+        CAST(NULL AS STRUCT(cip VARCHAR, status VARCHAR)[]) AS all_cips
     FROM payments AS p
     ANTI JOIN multi_keys AS k ON k.store_id = p.store_id AND k.reference = p.reference
     WHERE in_stores(p.store_id)
@@ -155,6 +157,24 @@ primary_rows AS (
             AND all_cips IS NULL AND (order_cip IS NULL OR order_cip = paid_cip) AS is_plain
     FROM primary_facts AS f
 ),
+-- Which sentence says why (reconciliation/evidence_catalog.py).
+primary_coded AS (
+    SELECT *,
+        CASE status
+            WHEN 'MATCHED' THEN CASE WHEN paid_currency = order_currency THEN 'PAID_IN_FULL' ELSE 'PAID_WITHIN_FX_TOLERANCE' END
+            WHEN 'AMOUNT_MISMATCH' THEN CASE WHEN paid_cents < total_cents THEN 'UNDERPAID' ELSE 'OVERPAID' END
+            WHEN 'CURRENCY_MISMATCH' THEN CASE WHEN sell IS NULL THEN 'NO_FX_RATE' ELSE 'OUTSIDE_FX_TOLERANCE' END
+            WHEN 'MISSING_PAYMENT' THEN 'NOT_IN_STATEMENTS'
+            WHEN 'EXPIRED_UNPAID' THEN CASE WHEN latest_status IN ('expired', 'deleted') THEN 'CIP_CLOSED' ELSE 'CIP_EXPIRED_BEFORE_COVERAGE' END
+            WHEN 'AWAITING_PAYMENT' THEN CASE
+                WHEN ref_rank > 1 THEN 'DUPLICATE_REFERENCE'
+                WHEN marked_paid THEN 'WITHIN_GRACE'
+                WHEN latest_cip IS NULL THEN 'NO_CIP'
+                ELSE 'CIP_PENDING' END
+            ELSE status  -- PAID_CANCELLED_ORDER, CANCELLED_UNPAID, REVERSED
+        END AS evidence_code
+    FROM primary_rows
+),
 primary_items AS (
     SELECT
         store_id, business_date, reference, order_id,
@@ -183,56 +203,50 @@ primary_items AS (
             WHEN paid_currency = order_currency THEN paid_cents - total_cents
             WHEN converted_cents IS NOT NULL THEN converted_cents - total_cents
         END AS difference_cents,
-        status = 'PAID_CANCELLED_ORDER' OR (status = 'AMOUNT_MISMATCH' AND paid_cents > total_cents) AS refund_candidate,
         date_payment AS paid_at,
-        CASE WHEN NOT is_plain THEN
-        concat_ws(' ',
-            CASE status
-                WHEN 'MATCHED' THEN CASE
-                    WHEN paid_currency = order_currency THEN concat(
-                        'CIP ', paid_cip, ' paid ', fmt_money(paid_cents, paid_currency), ' on ', fmt_lima(date_payment),
-                        ', equal to the order total ', fmt_money(total_cents, order_currency), '.')
-                    ELSE concat(
-                        'CIP ', paid_cip, ' paid ', fmt_money(paid_cents, paid_currency), ' on ', fmt_lima(date_payment),
-                        '; at the SBS sell rate ', fmt_decimal(sell), ' PEN/USD of ', rate_date,
-                        ' that is ', fmt_money(converted_cents, order_currency), ' against the order total ',
-                        fmt_money(total_cents, order_currency), ', within the ', fmt_decimal(tolerance_pct), '% tolerance.')
-                    END
-                WHEN 'AMOUNT_MISMATCH' THEN concat(
-                    'CIP ', paid_cip, ' paid ', fmt_money(paid_cents, paid_currency), ' on ', fmt_lima(date_payment),
-                    ' against the order total ', fmt_money(total_cents, order_currency), ': ',
-                    CASE WHEN paid_cents < total_cents THEN 'underpaid by ' ELSE 'overpaid by ' END,
-                    fmt_money(abs(paid_cents - total_cents), order_currency), '.')
-                WHEN 'CURRENCY_MISMATCH' THEN concat(
-                    'CIP ', paid_cip, ' paid ', fmt_money(paid_cents, paid_currency), ' on ', fmt_lima(date_payment),
-                    ' for an order in ', order_currency, ' of ', fmt_money(total_cents, order_currency), '; ',
-                    CASE WHEN sell IS NULL THEN concat('no SBS rate is known on or before ', payment_date, '.')
-                        ELSE concat('at the SBS sell rate ', fmt_decimal(sell), ' of ', rate_date, ' that is ',
-                             fmt_money(converted_cents, order_currency), ', outside the ', fmt_decimal(tolerance_pct), '% tolerance.') END)
-                WHEN 'PAID_CANCELLED_ORDER' THEN concat(
-                    'The store cancelled the order (', order_status, ') but CIP ', paid_cip, ' paid ',
-                    fmt_money(paid_cents, paid_currency), ' on ', fmt_lima(date_payment), '; refund the buyer.')
-                WHEN 'CANCELLED_UNPAID' THEN 'The order is cancelled and no CIP for it is paid.'
-                WHEN 'REVERSED' THEN concat('CIP ', latest_cip, ' was paid and then reversed (extorno); no other CIP is paid.')
-                WHEN 'MISSING_PAYMENT' THEN concat(
-                    'The store marks the order ', order_status, ' but no CIP for reference ', reference, ' is paid; statements cover up to ',
-                    coverage_date, ', past the grace day ', grace_day, ' (', grace, ' business days).')
-                WHEN 'EXPIRED_UNPAID' THEN concat(
-                    'CIP ', latest_cip, ' ', CASE WHEN latest_status IN ('expired', 'deleted') THEN concat('is ', latest_status)
-                        ELSE concat('expired at ', fmt_lima(latest_expiry), ', before the statements'' coverage ', fmt_lima(coverage_at)) END,
-                    ' and the order is not paid.')
-                WHEN 'AWAITING_PAYMENT' THEN CASE
-                    WHEN ref_rank > 1 THEN concat('Reference ', reference, ' is shared with order ', first_order_id, ', which takes its CIPs; this order is not matched.')
-                    WHEN marked_paid THEN concat('The store marks the order ', order_status, ' but no CIP is paid yet; grace until ',
-                        coalesce(CAST(grace_day AS VARCHAR), '?'), ', statements cover up to ', coalesce(CAST(coverage_date AS VARCHAR), 'no statement yet'), '.')
-                    WHEN latest_cip IS NULL THEN concat('No CIP for reference ', reference, ' appears in the statements yet.')
-                    ELSE concat('CIP ', latest_cip, ' is ', latest_status, '; waiting for payment.') END
+        evidence_code,
+        CASE WHEN NOT is_plain THEN json_merge_patch(
+            CASE evidence_code
+                WHEN 'PAID_IN_FULL' THEN json_object('cip', paid_cip, 'paid', fmt_money(paid_cents, paid_currency),
+                    'at', fmt_lima(date_payment), 'total', fmt_money(total_cents, order_currency))
+                WHEN 'PAID_WITHIN_FX_TOLERANCE' THEN json_object('cip', paid_cip, 'paid', fmt_money(paid_cents, paid_currency),
+                    'at', fmt_lima(date_payment), 'rate', fmt_decimal(sell), 'rate_date', rate_date,
+                    'converted', fmt_money(converted_cents, order_currency), 'total', fmt_money(total_cents, order_currency),
+                    'pct', fmt_decimal(tolerance_pct))
+                WHEN 'UNDERPAID' THEN json_object('cip', paid_cip, 'paid', fmt_money(paid_cents, paid_currency),
+                    'at', fmt_lima(date_payment), 'total', fmt_money(total_cents, order_currency),
+                    'gap', fmt_money(total_cents - paid_cents, order_currency))
+                WHEN 'OVERPAID' THEN json_object('cip', paid_cip, 'paid', fmt_money(paid_cents, paid_currency),
+                    'at', fmt_lima(date_payment), 'total', fmt_money(total_cents, order_currency),
+                    'gap', fmt_money(paid_cents - total_cents, order_currency))
+                WHEN 'NO_FX_RATE' THEN json_object('cip', paid_cip, 'paid', fmt_money(paid_cents, paid_currency),
+                    'at', fmt_lima(date_payment), 'currency', order_currency, 'total', fmt_money(total_cents, order_currency),
+                    'day', payment_date)
+                WHEN 'OUTSIDE_FX_TOLERANCE' THEN json_object('cip', paid_cip, 'paid', fmt_money(paid_cents, paid_currency),
+                    'at', fmt_lima(date_payment), 'currency', order_currency, 'total', fmt_money(total_cents, order_currency),
+                    'rate', fmt_decimal(sell), 'rate_date', rate_date, 'converted', fmt_money(converted_cents, order_currency),
+                    'pct', fmt_decimal(tolerance_pct))
+                WHEN 'PAID_CANCELLED_ORDER' THEN json_object('status', order_status, 'cip', paid_cip,
+                    'paid', fmt_money(paid_cents, paid_currency), 'at', fmt_lima(date_payment))
+                WHEN 'REVERSED' THEN json_object('cip', latest_cip)
+                WHEN 'NOT_IN_STATEMENTS' THEN json_object('status', order_status, 'reference', reference,
+                    'coverage', coverage_date, 'grace_day', grace_day, 'grace', grace)
+                WHEN 'CIP_CLOSED' THEN json_object('cip', latest_cip, 'status', latest_status)
+                WHEN 'CIP_EXPIRED_BEFORE_COVERAGE' THEN json_object('cip', latest_cip, 'expiry', fmt_lima(latest_expiry),
+                    'coverage', fmt_lima(coverage_at))
+                WHEN 'DUPLICATE_REFERENCE' THEN json_object('reference', reference, 'owner', first_order_id)
+                WHEN 'WITHIN_GRACE' THEN json_object('status', order_status, 'grace_day', grace_day, 'coverage', coverage_date)
+                WHEN 'NO_CIP' THEN json_object('reference', reference)
+                WHEN 'CIP_PENDING' THEN json_object('cip', latest_cip, 'status', latest_status)
+                ELSE json_object()  -- CANCELLED_UNPAID
             END,
-            CASE WHEN paid_count > 1 THEN concat('Paid ', paid_count, ' times: see DUPLICATE_PAYMENT rows.') END,
-            CASE WHEN all_cips IS NOT NULL THEN concat('CIPs for this reference: ', array_to_string(all_cips, ', '), '.') END,
-            CASE WHEN order_cip IS NOT NULL AND order_cip <> coalesce(paid_cip, latest_cip, '') THEN concat('The order''s own cip field says ', order_cip, '.') END
-        ) END AS evidence_detail
-    FROM primary_rows
+            -- what follows the sentence; a NULL leaves its key out
+            json_object(
+                'paid_count', CASE WHEN paid_count > 1 THEN paid_count END,
+                'cips', all_cips,
+                'order_cip', CASE WHEN order_cip <> coalesce(paid_cip, latest_cip, '') THEN order_cip END)
+        ) END AS evidence_args
+    FROM primary_coded
 ),
 -- The paid CIPs of references paid more than once, ranked (a small set).
 repaid AS (
@@ -250,10 +264,10 @@ duplicate_items AS (
         o.currency AS order_currency, CAST(NULL AS BIGINT) AS order_total_cents,
         p.currency AS paid_currency, p.amount_cents AS paid_amount_cents,
         p.amount_cents AS difference_cents,
-        TRUE AS refund_candidate,
-        concat('Order ', o.order_id, ' (', fmt_money(o.total_cents, o.currency), ') was already paid by CIP ', g.first_paid.cip,
-            ' on ', fmt_lima(g.first_paid.date_payment), '; CIP ', p.cip, ' paid ', fmt_money(p.amount_cents, p.currency),
-            ' again on ', fmt_lima(p.date_payment), ' (payment ', p.paid_rank, ' of ', p.paid_count, '); refund the excess.') AS evidence_detail,
+        'PAID_AGAIN' AS evidence_code,
+        json_object('order', o.order_id, 'total', fmt_money(o.total_cents, o.currency), 'first', g.first_paid.cip,
+            'first_at', fmt_lima(g.first_paid.date_payment), 'cip', p.cip, 'paid', fmt_money(p.amount_cents, p.currency),
+            'at', fmt_lima(p.date_payment), 'rank', p.paid_rank, 'count', p.paid_count) AS evidence_args,
         p.date_payment AS paid_at
     FROM repaid AS p
     JOIN multi_groups AS g ON g.store_id = p.store_id AND g.reference = p.reference
@@ -282,14 +296,12 @@ orphan_items AS (
         CAST(NULL AS VARCHAR) AS order_currency, CAST(NULL AS BIGINT) AS order_total_cents,
         p.currency AS paid_currency, p.amount_cents AS paid_amount_cents,
         p.amount_cents AS difference_cents,
-        m.order_id IS NOT NULL AS refund_candidate,
-        CASE WHEN p.reference IS NULL THEN concat('CIP ', p.cip, ' paid ', fmt_money(p.amount_cents, p.currency),
-            ' on ', fmt_lima(p.date_payment), '; the CIP carried no reference (transaction code), so no order can be linked to it; a person must decide.')
-        ELSE concat('CIP ', p.cip, ' (transaction code ', p.transaction_code, ') paid ', fmt_money(p.amount_cents, p.currency),
-            ' on ', fmt_lima(p.date_payment), '; ',
-            CASE WHEN m.order_id IS NOT NULL
-                THEN concat('order ', m.order_id, ' was paid by another method (', coalesce(m.payment_method, 'unknown'), '): the buyer paid twice.')
-                ELSE concat('no order of store ', p.store_id, ' has reference ', p.reference, '; a person must decide.') END) END AS evidence_detail,
+        reason AS evidence_code,
+        CASE WHEN p.reference IS NULL THEN json_object('cip', p.cip, 'paid', fmt_money(p.amount_cents, p.currency),
+            'at', fmt_lima(p.date_payment))
+        ELSE json_object('cip', p.cip, 'code', p.transaction_code, 'paid', fmt_money(p.amount_cents, p.currency),
+            'at', fmt_lima(p.date_payment), 'order', m.order_id, 'method', m.payment_method, 'store', p.store_id,
+            'reference', p.reference) END AS evidence_args,
         p.date_payment AS paid_at
     FROM orphan_cips AS p
     LEFT JOIN other_method_orders AS m ON m.store_id = p.store_id AND m.reference = p.reference
@@ -307,9 +319,13 @@ paid_refunds AS (
     GROUP BY store_id, cip
 )
 SELECT
-    items.store_id, business_date, reference, order_id, items.cip, status, reason,
+    items.store_id, business_date, reference, order_id, items.cip, items.status, items.reason,
     order_currency, order_total_cents, paid_currency, paid_amount_cents, difference_cents,
-    refund_candidate, paid_at, evidence_detail,
-    coalesce(r.refunded_cents, 0) AS refunded_cents
+    -- Whether a status and reason is a refund candidate is the status catalog's to say (reconciliation/catalog.py).
+    coalesce(k.refund_candidate, FALSE) AS refund_candidate, paid_at,
+    CAST(NULL AS VARCHAR) AS evidence_detail,  -- the evidence as text: only rows written by earlier versions have it
+    coalesce(r.refunded_cents, 0) AS refunded_cents,
+    evidence_code, evidence_args
 FROM items
 LEFT JOIN paid_refunds AS r ON r.store_id = items.store_id AND r.cip = items.cip AND items.paid_amount_cents IS NOT NULL
+LEFT JOIN status_catalog AS k ON k.status = items.status AND k.reason IS NOT DISTINCT FROM items.reason

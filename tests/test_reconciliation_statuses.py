@@ -255,7 +255,8 @@ def test_a_paid_cip_without_reference_is_its_own_orphan_dated_by_its_payment(hom
         "CIP 90000002 paid PEN 30.00 on 2026-07-14 22:30 Lima; the CIP carried no reference (transaction code), "
         "so no order can be linked to it; a person must decide."
     )
-    assert evidence_in("es", evidence) == (
+    (stored,) = home.query("SELECT evidence_code, evidence_args FROM recon_items WHERE cip = '90000002'")
+    assert evidence_in("es", stored["evidence_code"], stored["evidence_args"], evidence) == (
         "El CIP 90000002 pagó PEN 30.00 el 2026-07-14 22:30 Lima; el CIP no trae referencia (código de transacción), "
         "así que no se puede vincular a ningún pedido; debe decidirlo una persona."
     )

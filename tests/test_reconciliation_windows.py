@@ -5,6 +5,8 @@ import datetime as dt
 
 import duckdb
 
+from pagorecon_dagster.warehouse.duckdb import connect
+
 
 def test_a_shared_reference_is_owned_by_the_earlier_order_even_when_only_the_later_day_runs(home):
     home.orders(
@@ -51,7 +53,8 @@ def test_items_of_a_warehouse_written_before_recon_item_rows_are_kept_word_for_w
     home.run("2026-07-14", "2026-07-15")
     # Turn the warehouse into the earlier layout: recon_items a table with every sentence stored.
     with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
-        con.execute("CREATE TABLE old_items AS SELECT * REPLACE ('as written then: ' || evidence AS evidence) FROM recon_items")
+        con.execute("CREATE TABLE old_items AS SELECT * EXCLUDE (evidence_code, evidence_args) "
+                    "REPLACE ('as written then: ' || evidence AS evidence) FROM recon_items")
         con.execute("DROP VIEW recon_items")
         con.execute("DROP TABLE recon_item_rows")
         con.execute("ALTER TABLE old_items RENAME TO recon_items")
@@ -63,6 +66,39 @@ def test_items_of_a_warehouse_written_before_recon_item_rows_are_kept_word_for_w
     assert (rerun["order_id"], rerun["evidence"]) == ("B1", "CIP 90000002 paid PEN 20.00 on 2026-07-15 11:00 Lima, equal to the order total PEN 20.00.")
     assert home.query("SELECT table_type FROM information_schema.tables WHERE table_name = 'recon_items'") == [{"table_type": "VIEW"}]
 
+
+def test_items_written_before_evidence_codes_keep_their_sentences_until_their_day_is_rerun(home):
+    home.orders("A1,2026-07-14 10:00:00,pending,PEN,10.00,0.00,PagoEfectivo,,,\nB1,2026-07-14 10:00:00,pending,PEN,20.00,0.00,PagoEfectivo,,,\n"
+                "C1,2026-07-15 10:00:00,pending,PEN,30.00,0.00,PagoEfectivo,,,\n")
+    home.statements("90000001,A1,,paid,PEN,10.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T11:00:00-05:00,BCP,,,\n"
+                    "90000003,C1,,paid,PEN,31.00,,,2026-07-15T10:00:00-05:00,,2026-07-15T11:00:00-05:00,BCP,,,\n")
+    home.run("2026-07-14", "2026-07-15")
+    # The earlier layout: every sentence but a plain match's stored as text, no code, no values.
+    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+        con.execute("UPDATE recon_item_rows SET evidence_detail = 'as written then: ' || evidence_en(evidence_code, evidence_args) "
+                    "WHERE evidence_args IS NOT NULL")
+        con.execute("DROP VIEW recon_items")
+        con.execute("ALTER TABLE recon_item_rows DROP COLUMN evidence_code")
+        con.execute("ALTER TABLE recon_item_rows DROP COLUMN evidence_args")
+        con.execute("CREATE VIEW recon_items AS SELECT * EXCLUDE (evidence_detail), evidence_detail AS evidence FROM recon_item_rows")
+        con.execute("DELETE FROM schema_version")  # written by the earlier version's DDL
+        con.execute("DELETE FROM schema_migrations WHERE name = '0006_evidence_code_and_values'")  # it had not had it
+    # Opened by this version, before any rerun: its view, with the codes it can give.
+    with connect(home.path / "warehouse.duckdb") as con:
+        assert con.execute("SELECT order_id, evidence_code, evidence FROM recon_items ORDER BY order_id").fetchall() == [
+            ("A1", "PAID_IN_FULL", "CIP 90000001 paid PEN 10.00 on 2026-07-14 11:00 Lima, equal to the order total PEN 10.00."),
+            ("B1", None, "as written then: No CIP for reference B1 appears in the statements yet."),
+            ("C1", None, "as written then: CIP 90000003 paid PEN 31.00 on 2026-07-15 11:00 Lima against the order total PEN 30.00: overpaid by PEN 1.00."),
+        ]
+    home.run("2026-07-15", "2026-07-15")
+    assert [(i["order_id"], i["evidence"]) for i in home.items()] == [
+        ("A1", "CIP 90000001 paid PEN 10.00 on 2026-07-14 11:00 Lima, equal to the order total PEN 10.00."),
+        ("B1", "as written then: No CIP for reference B1 appears in the statements yet."),
+        ("C1", "CIP 90000003 paid PEN 31.00 on 2026-07-15 11:00 Lima against the order total PEN 30.00: overpaid by PEN 1.00."),
+    ]
+    assert home.query("SELECT order_id, evidence_code FROM recon_items ORDER BY order_id") == [
+        {"order_id": "A1", "evidence_code": "PAID_IN_FULL"}, {"order_id": "B1", "evidence_code": None},
+        {"order_id": "C1", "evidence_code": "OVERPAID"}]
 
 def test_every_window_gives_the_rows_a_run_over_the_whole_range_gives_for_its_store_days(tmp_path):
     """A daily run and a run over the whole range agree, row for row, on the days they share: shared

@@ -46,7 +46,7 @@ def discrepancies_table(t: Catalog, items: list[Item]) -> Table:
     for item in sorted((i for i in items if is_discrepancy(i)), key=lambda i: (status_rank(i.status), i.reference or "", i.cip or "")):
         table.add([item.status, t.reason(item.reason), item.order_id, item.cip, item.order_currency, item.order_total_cents,
                    item.paid_currency, item.paid_amount_cents, item.difference_cents, item.refunded_cents,
-                   suggested_action(t, item), t.evidence(item.evidence)])
+                   suggested_action(t, item), t.evidence(item)])
     return table
 
 

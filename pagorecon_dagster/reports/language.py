@@ -2,15 +2,15 @@
 
 Status and reason codes stay as the warehouse writes them (`MATCHED`, `UNDERPAID`): they are what
 finance searches for in `recon_items`. Next to each code the report gives its name and meaning in
-the report's language, from the status catalog (reconciliation/catalog.py). The `evidence`
-sentences the reconciliation writes in English are written again in the report's language
-(reports/evidence.py)."""
+the report's language, from the status catalog (reconciliation/catalog.py). The evidence of an item
+is rendered in the report's language from its message code and values (reports/evidence.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from pagorecon_dagster.reconciliation import catalog as status_catalog
+from pagorecon_dagster.reports.data import Item
 from pagorecon_dagster.reports.evidence import evidence_in
 
 LANGUAGES = ("en", "es")
@@ -342,8 +342,8 @@ class Catalog:
     def __call__(self, key: str, **values: object) -> str:
         return LABELS[self.language][key].format(**values)
 
-    def evidence(self, evidence: str | None) -> str | None:
-        return evidence_in(self.language, evidence)
+    def evidence(self, item: Item) -> str | None:
+        return evidence_in(self.language, item.evidence_code, item.evidence_args, item.evidence)
 
     # Status names, meanings and reason words come from the status catalog (reconciliation/catalog.py).
     def status_name(self, status: str) -> str:

@@ -144,7 +144,7 @@ def aging_tables(t: Catalog, open_items: list[OpenItem]) -> tuple[Table, Chart, 
     )
     for o in open_items:
         detail.add([o.item.business_date, o.age, o.bucket, o.item.status, t.reason(o.item.reason), o.item.order_id,
-                    o.item.cip, o.currency, o.cents, suggested_action(t, o.item), t.evidence(o.item.evidence)])
+                    o.item.cip, o.currency, o.cents, suggested_action(t, o.item), t.evidence(o.item)])
     return summary, chart, detail
 
 

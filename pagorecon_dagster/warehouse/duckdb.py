@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from pagorecon_dagster.reconciliation import catalog as status_catalog
+from pagorecon_dagster.reconciliation import evidence_catalog
 
 def _sql_dir() -> Path:
     """`dbt_like_sql/`: shipped inside the package as `_sql/` by the wheel (pyproject.toml maps the
@@ -123,6 +124,8 @@ def schema_sql() -> str:
         ddl = resources.files(f"pagorecon_dagster.{package}").joinpath("schema.sql")
         if ddl.is_file():
             parts.append(ddl.read_text(encoding="utf-8"))
+    # The English evidence of `recon_items`, generated from the one message catalog.
+    parts.append(evidence_catalog.macro_sql())
     return "\n".join(parts)
 
 
@@ -133,13 +136,21 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     ddl = schema_sql()
     version = hashlib.sha256((ddl + status_catalog.fingerprint()).encode("utf-8")).hexdigest()
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (sha256 VARCHAR NOT NULL)")
-    if not con.execute("SELECT count(*) FROM schema_version WHERE sha256 = ?", [version]).fetchone()[0]:
-        with transaction(con):
-            con.execute(ddl)
-            status_catalog.seed(con)
-            con.execute("DELETE FROM schema_version")
-            con.execute("INSERT INTO schema_version VALUES (?)", [version])
+    if con.execute("SELECT count(*) FROM schema_version WHERE sha256 = ?", [version]).fetchone()[0]:
+        apply_migrations(con)
+        return
+    with transaction(con):
+        con.execute(ddl)
+        status_catalog.seed(con)
     apply_migrations(con)
+    with transaction(con):
+        # The items view reads columns (some added by migrations) and macros of this version: a
+        # warehouse read before its next reconciliation gets the view of this version too.
+        if table_type(con, "recon_items") == "VIEW":
+            build_view(con, "recon_items")
+        # Recorded last: a crash before this line applies the (idempotent) DDL again next time.
+        con.execute("DELETE FROM schema_version")
+        con.execute("INSERT INTO schema_version VALUES (?)", [version])
 
 
 MIGRATIONS = "pagorecon_dagster.warehouse.migrations"

@@ -175,8 +175,12 @@ CREATE TABLE IF NOT EXISTS recon_item_rows (
     difference_cents  BIGINT,
     refund_candidate  BOOLEAN NOT NULL,
     paid_at           TIMESTAMPTZ,        -- when the item's CIP was paid
-    evidence_detail   VARCHAR USING COMPRESSION uncompressed,  -- the evidence, except a plain match's (the view writes it)
-    refunded_cents    BIGINT NOT NULL
+    evidence_detail   VARCHAR USING COMPRESSION uncompressed,  -- the evidence as text, only on rows written before evidence_code
+    refunded_cents    BIGINT NOT NULL,
+    -- The evidence as a message code and its values (JSON), rendered in every language from
+    -- reconciliation/evidence_catalog.py; a plain match stores no values (they are the row's columns).
+    evidence_code     VARCHAR,
+    evidence_args     JSON
 );
 
 -- Formatting for evidence a person reads: `PEN 1234.50`, Lima wall-clock time.
