@@ -34,16 +34,14 @@ from datetime import date, datetime, time, timedelta, timezone
 import holidays
 import yaml
 
+from pagorecon_dagster.reconciliation import catalog as status_catalog
+
 LIMA = timezone(timedelta(hours=-5))
 DAY_END = 86399  # last second of a day
 DEFAULT_WINDOW = (8 * 3600, 22 * 3600 + 1800)  # orders are placed 08:00-22:30 Lima
 EVENING = (19 * 3600 + 1800, DAY_END)  # 19:30-23:59:59 Lima: the UTC date is already tomorrow
 
-STATUSES = (
-    "MATCHED", "AMOUNT_MISMATCH", "CURRENCY_MISMATCH", "DUPLICATE_PAYMENT", "PAID_CANCELLED_ORDER",
-    "ORPHAN_PAYMENT", "REVERSED", "MISSING_PAYMENT", "EXPIRED_UNPAID", "AWAITING_PAYMENT",
-    "CANCELLED_UNPAID",
-)
+STATUSES = status_catalog.status_codes()  # every status a sandbox plants (reconciliation/catalog.py)
 CANONICAL_HEADER = [
     "order_id", "created_at", "status", "currency", "total", "discount", "payment_method", "cip",
     "customer_email", "customer_document",
