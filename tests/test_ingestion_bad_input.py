@@ -12,6 +12,7 @@ from conftest import CANONICAL_HEADER, STATEMENT_HEADER
 
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.ingestion.loader import ingest_source
+from pagorecon_dagster.jobs import MAIN_JOB
 from pagorecon_dagster.warehouse.duckdb import connect
 
 GOOD = "90000001,A1,,paid,PEN,10.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T11:00:00-05:00,BCP,DNI,12345678,ana@example.pe"
@@ -315,7 +316,9 @@ def test_a_csv_without_header_names_file_line_and_columns_and_echoes_no_personal
     assert "landing/statements/shop/no_header.csv unreadable (line 1: no header" in alerts
     events = " ".join(
         str(e.user_message) + str(e.dagster_event.event_specific_data if e.dagster_event else "")
-        for e in dg.DagsterInstance.get().all_logs(dg.DagsterInstance.get().get_runs()[0].run_id)
+        # the reconcile run's (the report runs that follow it read no landing file)
+        for e in dg.DagsterInstance.get().all_logs(
+            next(r for r in dg.DagsterInstance.get().get_runs() if r.job_name == MAIN_JOB).run_id)
     )
     assert "no_header.csv" in events
     for place, text in {"ingested_files.error": failed["error"], "stderr": out.err, "stdout": out.out,
