@@ -203,6 +203,20 @@ def cmd_check_config(args) -> int:
     return EXIT_OK
 
 
+def cmd_retention(args) -> int:
+    from pagorecon_dagster import retention
+    from pagorecon_dagster.ingestion.cli import operator
+    from pagorecon_dagster.warehouse.duckdb import connect
+
+    settings = load_settings(args.home)
+    today = args.today or retention.lima_today()
+    with connect(settings.warehouse_path, read_only=args.dry_run) as con:
+        done = retention.apply(con, settings, today, by=operator()) if args.apply else retention.plan(con, settings, today)
+    for line in retention.report(done, applied=args.apply):
+        print(line)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pagorecon", description="Reconcile PagoEfectivo payments against store orders.")
     parser.add_argument("--home", type=lambda p: Path(p).expanduser().resolve(), default=None,
@@ -220,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--end", type=_date, required=True, help="last Lima business date YYYY-MM-DD")
     run.add_argument("--store", action="append", default=None, help="store id (repeatable; default: all stores)")
     run.set_defaults(func=cmd_run)
+
+    keep = sub.add_parser("retention", help="list (--dry-run) or archive and remove (--apply) what is past its retention period")
+    mode = keep.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--dry-run", action="store_true", help="list what --apply would remove; change nothing")
+    mode.add_argument("--apply", action="store_true", help="archive or remove it, and record it in retention_runs")
+    keep.add_argument("--today", type=_date, default=None, help="count the periods back from this Lima date (default: today)")
+    keep.set_defaults(func=cmd_retention)
 
     check = sub.add_parser("check-config", help="validate pagorecon.yaml")
     check.set_defaults(func=cmd_check_config)

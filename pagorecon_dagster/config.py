@@ -260,6 +260,72 @@ class RefundsConfig(Section):
     executor: RefundExecutor = None
 
 
+# How long each class of data is kept (retention.py): a whole number of years or days.
+PERIOD_RE = re.compile(r"^(\d+)\s*(years?|y|days?|d)$", re.IGNORECASE)
+PERIOD_UNITS = {"y": "years", "d": "days"}
+MAX_PERIOD_DAYS = 100 * 366
+LANDING_ACTIONS = ("archive", "delete")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A retention period: `5 years` or `730 days`; data dated before `cutoff(today)` is past it."""
+
+    count: int
+    unit: str   # years | days
+
+    def cutoff(self, today: dt.date) -> dt.date:
+        """The first day still kept: `today` less the period (29 February less whole years: the 28th)."""
+        if self.unit == "days":
+            return today - dt.timedelta(days=self.count)
+        try:
+            return today.replace(year=today.year - self.count)
+        except ValueError:
+            return today.replace(year=today.year - self.count, day=28)
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.unit if self.count != 1 else self.unit[:-1]}"
+
+
+def _period(value: Any) -> Period:
+    if isinstance(value, Period):
+        return value
+    found = PERIOD_RE.match(value.strip()) if isinstance(value, str) else None
+    if found:
+        count, unit = int(found[1]), PERIOD_UNITS[found[2][0].lower()]
+        if 1 <= count * (366 if unit == "years" else 1) <= MAX_PERIOD_DAYS:
+            return Period(count, unit)
+    raise Problem(f"must be a period like \"5 years\" or \"730 days\" (1 day to 100 years), got {value!r}")
+
+
+RetentionPeriod = Annotated[Period, BeforeValidator(_period), PlainSerializer(str, return_type=str)]
+LandingAction = one_of(LANDING_ACTIONS)
+MonthDay = whole_number(1, 28)
+
+
+class RetentionScheduleConfig(Section):
+    day: MonthDay = 1    # day of the month of the monthly retention run
+    hour: Hour = 3       # Lima hour of it
+
+    @property
+    def cron(self) -> str:
+        return f"0 {self.hour} {self.day} * *"
+
+
+class RetentionConfig(Section):
+    """How long each class of data is kept (docs/operations.md, Retention). Tax records: 5 years."""
+
+    landing_files: RetentionPeriod = Period(5, "years")
+    landing_action: LandingAction = "archive"   # past it, a landing file moves to archive/landing/ or is deleted
+    raw_rows: RetentionPeriod = Period(5, "years")
+    reconciliation_results: RetentionPeriod = Period(5, "years")
+    refunds: RetentionPeriod = Period(5, "years")
+    audit_log: RetentionPeriod = Period(5, "years")
+    quarantine: RetentionPeriod = Period(2, "years")
+    webhook_bodies: RetentionPeriod = Period(2, "years")
+    schedule: RetentionScheduleConfig = RetentionScheduleConfig()
+
+
 class PagoreconConfig(Section):
     """The whole of `pagorecon.yaml`."""
 
@@ -277,6 +343,7 @@ class PagoreconConfig(Section):
     refunds: RefundsConfig = RefundsConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     approvers: tuple[Approver, ...] = ()
+    retention: RetentionConfig = RetentionConfig()
 
     @field_validator("stores", mode="before")
     @classmethod
@@ -364,6 +431,7 @@ class Settings:
     alerts: AlertsConfig
     schedule: ScheduleConfig
     refunds: RefundsConfig
+    retention: RetentionConfig
 
     @classmethod
     def from_config(cls, config: PagoreconConfig, home: Path) -> "Settings":

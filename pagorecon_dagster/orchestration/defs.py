@@ -1,11 +1,14 @@
-"""Orchestration's Dagster definitions: the daily schedule and the landing sensor."""
+"""Orchestration's Dagster definitions: the daily schedule, the landing sensor and the monthly
+retention job."""
 
 import dagster as dg
 
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.orchestration.schedules import daily_schedule
 from pagorecon_dagster.orchestration.sensors import landing_sensor
+from pagorecon_dagster.retention import retention_job, retention_schedule
 
 
 def build(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(schedules=[daily_schedule(settings)], sensors=[landing_sensor(settings)])
+    return dg.Definitions(schedules=[daily_schedule(settings), retention_schedule(settings)], sensors=[landing_sensor(settings)],
+                          jobs=[retention_job])

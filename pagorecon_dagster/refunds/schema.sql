@@ -63,3 +63,15 @@ CREATE TABLE IF NOT EXISTS refund_confirmations (
     detail         VARCHAR,
     read_at        TIMESTAMPTZ NOT NULL
 );
+
+-- Audit entries removed by retention are summarised here (pagorecon_dagster/retention.py): the
+-- chain continues from the last checkpoint, whose hash the next entry's prev_hash holds. Each
+-- checkpoint is also sealed in archive/audit-anchor.log (docs/refunds.md, The audit log).
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    seq             BIGINT PRIMARY KEY,   -- the last entry removed
+    hash            VARCHAR NOT NULL,     -- that entry's hash: it vouches for every entry before it
+    removed         BIGINT NOT NULL,      -- entries this checkpoint removed
+    first_logged_at TIMESTAMPTZ,          -- the oldest and newest of them
+    last_logged_at  TIMESTAMPTZ,
+    sealed_at       TIMESTAMPTZ NOT NULL
+);

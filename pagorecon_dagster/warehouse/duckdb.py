@@ -42,6 +42,8 @@ BOOKKEEPING_TABLES = {
     "touched_references": "references to recount at the next reference_counts refresh",
     "changed_days": "the store x days each loaded landing file may change, for the landing sensor's reruns",
     "audit_log": "every refund decision, hash-chained, from runs and from the refunds commands",
+    "audit_checkpoints": "the sealed summary of the audit entries retention removed; the chain continues from the last",
+    "retention_runs": "what each retention apply archived or removed, per landing file or table",
     "status_catalog": "reference: the statuses and reasons the SQL joins, seeded with the schema",
 }
 

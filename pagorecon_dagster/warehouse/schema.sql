@@ -213,3 +213,18 @@ CREATE OR REPLACE MACRO grace_days(grace) AS TABLE
 CREATE OR REPLACE MACRO covers_grace_day(coverage_date, grace_day) AS coverage_date >= grace_day;
 -- An unpaid CIP has expired once the statements reach past its expiry.
 CREATE OR REPLACE MACRO expired_by(expiry, coverage_at) AS expiry < coverage_at;
+
+-- What each `pagorecon retention --apply` (or monthly `retention` run) removed or archived, one row
+-- per landing file or table (pagorecon_dagster/retention.py; docs/operations.md, Retention).
+CREATE TABLE IF NOT EXISTS retention_runs (
+    run_id     VARCHAR NOT NULL,
+    ran_at     TIMESTAMPTZ NOT NULL,
+    day        DATE NOT NULL,        -- the Lima date the periods were counted back from
+    by_user    VARCHAR NOT NULL,     -- the operating-system account, or the Dagster run
+    data_class VARCHAR NOT NULL,     -- the `retention:` key: landing_files, raw_rows, audit_log, ...
+    target     VARCHAR NOT NULL,     -- landing/<path>, or the table
+    cutoff     DATE NOT NULL,        -- the first Lima day kept
+    action     VARCHAR NOT NULL,     -- archive | delete | summarise
+    items      BIGINT NOT NULL,      -- files, rows, refunds or audit entries
+    detail     VARCHAR               -- refund ids; the audit entries summarised
+);
