@@ -11,8 +11,7 @@ connection is retried with backoff; a 401/403 stops the store's pull with nothin
 The high-water mark is the largest `updatedAt` Shopify returned (Shopify's clock, never ours),
 kept in `$PAGORECON_HOME/state/shopify/<store_id>.json` and moved only once the file is in place.
 The access token is sent in `X-Shopify-Access-Token` and nowhere else: never logged or raised."""
-
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster reads the op's config class from its annotation.
 
 import csv
 import datetime as dt
@@ -129,6 +128,7 @@ class ShopifyClient:
         self.max_throttle_waits = max_throttle_waits
         self.sleep = sleep
         self.session = session or requests.Session()
+        self._last_cost: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"ShopifyClient(store={self.store_id!r}, url={self.url!r})"
@@ -152,6 +152,7 @@ class ShopifyClient:
 
     def graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         """The reply's `data`, after waiting out throttling; other GraphQL errors are a ShopifyError."""
+        self._wait_for(self._last_cost, "bucket low")   # the last reply left too little for this query
         for _ in range(self.max_throttle_waits + 1):
             reply = self._post({"query": query, "variables": variables})
             errors = reply.get("errors") or []
@@ -165,7 +166,7 @@ class ShopifyClient:
             if errors:
                 messages = "; ".join(str(e.get("message") if isinstance(e, dict) else e) for e in errors)
                 raise ShopifyError(f"store {self.store_id!r}: Shopify answered errors: {mask_text(messages)[:500]}")
-            self._wait_for(cost, "bucket low")   # so the next page is not THROTTLED
+            self._last_cost = cost
             return reply.get("data") or {}
         raise ShopifyError(f"store {self.store_id!r}: still THROTTLED after {self.max_throttle_waits} waits; pull again later")
 
@@ -294,18 +295,24 @@ def state_path(home: Path, store_id: str) -> Path:
     return Path(home) / "state" / "shopify" / f"{store_id}.json"
 
 
-def last_pull(settings: Settings, store_id: str) -> dt.datetime | None:
-    """The largest `updatedAt` already landed; None before the first pull."""
+def _state(settings: Settings, store_id: str) -> tuple[dt.datetime | None, set[str]]:
     path = state_path(settings.home, store_id)
     if not path.exists():
-        return None
-    return _instant(json.loads(path.read_text(encoding="utf-8"))["updated_at"])
+        return None, set()
+    state = json.loads(path.read_text(encoding="utf-8"))
+    return _instant(state["updated_at"]), set(state.get("ids_at_mark") or ())
 
 
-def _remember(settings: Settings, store_id: str, mark: dt.datetime, landed: Path | None) -> None:
+def last_pull(settings: Settings, store_id: str) -> dt.datetime | None:
+    """The largest `updatedAt` already landed; None before the first pull."""
+    return _state(settings, store_id)[0]
+
+
+def _remember(settings: Settings, store_id: str, mark: dt.datetime, ids_at_mark: list[str], landed: Path) -> None:
     path = state_path(settings.home, store_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    content = {"updated_at": _utc_text(mark), "file": landed.name if landed else None, "pulled_at": _utc_text(_utc_now())}
+    content = {"updated_at": _utc_text(mark), "ids_at_mark": sorted(ids_at_mark), "file": landed.name,
+               "pulled_at": _utc_text(_utc_now())}
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".state-", suffix=".partial")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(content, fh)
@@ -338,16 +345,20 @@ def token_env(store_id: str) -> str:
     return f"{SHOPIFY_TOKEN_PREFIX}{store_id.upper()}"
 
 
-def pull_store_orders(settings: Settings, store_id: str, resource: ShopifyApi, *,
+def pull_store_orders(settings: Settings, store_id: str, resource: "ShopifyApi", *,
                       client: ShopifyClient | None = None) -> Path | None:
     """Pull the store's orders updated since its last pull into `landing/orders/<store_id>/`.
     Returns the file landed, or None when Shopify had nothing new. Raises ShopifyError (a
     ShopifyAuthError for a refused token) with nothing landed and the mark unchanged."""
     store = _api_store(settings, store_id)
-    since = last_pull(settings, store_id) or dt.datetime.combine(settings.start_date, dt.time(), LIMA)
+    mark, landed_at_mark = _state(settings, store_id)
+    since = mark or dt.datetime.combine(settings.start_date, dt.time(), LIMA)
     if client is None:
         client = ShopifyClient(store_id, resource.base_url(store.shop_domain), resource.token_for(store_id))
-    orders = list(client.orders_updated_since(since))
+    # `>=` the mark: an order updated in the mark's own second after the last pull still comes back;
+    # the ones the last pull landed at the mark are not landed again.
+    orders = [o for o in client.orders_updated_since(since)
+              if not (_instant(o["updatedAt"]) == mark and str(o.get("id")) in landed_at_mark)]
     if not orders:
         log.info("store %s: no Shopify order updated since %s", store_id, _utc_text(since))
         return None
@@ -357,7 +368,7 @@ def pull_store_orders(settings: Settings, store_id: str, resource: ShopifyApi, *
     # Named by the mark: pulls sort in the order they were made, as ingestion applies them.
     path = settings.landing / "orders" / store_id / f"shopify_api_{mark.strftime('%Y%m%dT%H%M%SZ')}_{sha8}.csv"
     landed = write_new(path, content)
-    _remember(settings, store_id, mark, path)
+    _remember(settings, store_id, mark, [str(o.get("id")) for o in orders if _instant(o["updatedAt"]) == mark], path)
     log.info("store %s: %d Shopify order(s) updated since %s %s %s", store_id, len(orders), _utc_text(since),
              "landed in" if landed else "were already in", path.name)
     return path if landed else None
@@ -370,7 +381,7 @@ class PullOutcome:
     error: str | None = None
 
 
-def pull_stores(settings: Settings, resource: ShopifyApi, store_ids: Sequence[str] | None = None) -> list[PullOutcome]:
+def pull_stores(settings: Settings, resource: "ShopifyApi", store_ids: Sequence[str] | None = None) -> list[PullOutcome]:
     """Pull each store (default: every `source: shopify_api` store); one store's failure does not stop the others."""
     outcomes = []
     for store_id in store_ids or [s.id for s in api_stores(settings)]:
@@ -397,8 +408,8 @@ def shopify_pull_job() -> dg.JobDefinition:
     @dg.op(name="pull_shopify_orders", required_resource_keys={SHOPIFY, WAREHOUSE},
            description="Pull the orders updated since the last pull from each Shopify API store into landing/orders/.")
     def pull_shopify_orders(context: dg.OpExecutionContext, config: ShopifyPullConfig) -> None:
-        shopify: ShopifyApi = getattr(context.resources, SHOPIFY)
-        warehouse: Warehouse = getattr(context.resources, WAREHOUSE)
+        shopify: "ShopifyApi" = getattr(context.resources, SHOPIFY)
+        warehouse: "Warehouse" = getattr(context.resources, WAREHOUSE)
         outcomes = pull_stores(warehouse.settings(), shopify, config.stores or None)
         for outcome in outcomes:
             if outcome.path:
