@@ -156,6 +156,7 @@ class ShopifyClient:
         for _ in range(self.max_throttle_waits + 1):
             reply = self._post({"query": query, "variables": variables})
             errors = reply.get("errors") or []
+            errors = [errors] if isinstance(errors, (str, dict)) else errors
             cost = (reply.get("extensions") or {}).get("cost") or {}
             codes = {str((e.get("extensions") or {}).get("code")) for e in errors if isinstance(e, dict)}
             if "THROTTLED" in codes:
