@@ -177,6 +177,7 @@ def cmd_demo(args) -> int:
     (home / SANDBOX_MARKER).write_text("written by `pagorecon demo`\n", encoding="utf-8")
     print(f"Writing sandbox data for {args.stores} stores x {args.days} days into {home} ...", file=sys.stderr)
     sandbox = generate(home, stores=args.stores, days=args.days, seed=args.seed)
+    _demo_shopify_pull(home, sandbox.start, args)
     settings = load_settings(home)
     code = run_window(settings, sandbox.start, sandbox.end)
     if code in (EXIT_OK, EXIT_UNREADABLE_FILES):
@@ -195,6 +196,45 @@ def cmd_demo(args) -> int:
     )
     # The sandbox plants unreadable files on purpose: the demo itself succeeded.
     return EXIT_OK if code in (EXIT_OK, EXIT_UNREADABLE_FILES) else code
+
+
+def _demo_shopify_pull(home: Path, start: dt.date, args) -> None:
+    """One more demo store whose orders come from a Shopify API sandbox on loopback, pulled into landing/."""
+    from pagorecon_dagster.resources import ShopifyApi
+    from pagorecon_dagster.sandbox.shopify_api import DEMO_STORE, ShopifySandbox, add_demo_shop
+    from pagorecon_dagster.stores.shopify import pull_store_orders, token_env
+
+    demo = add_demo_shop(home, stores=args.stores, days=args.days, start=start, seed=args.seed)
+    with ShopifySandbox([demo.shop]) as shopify:
+        api = ShopifyApi(tokens={token_env(DEMO_STORE["id"]): demo.shop.token}, api_url=shopify.url)
+        landed = pull_store_orders(load_settings(home), DEMO_STORE["id"], api)
+    where = landed.relative_to(home).as_posix() if landed else "nothing new"
+    print(f"Pulled {DEMO_STORE['id']}'s orders from a Shopify Admin API sandbox at {shopify.url}: {where}", file=sys.stderr)
+
+
+def cmd_orders_pull(args) -> int:
+    """`pagorecon orders pull`: the orders updated since the last pull of each Shopify API store."""
+    import logging
+
+    from pagorecon_dagster.resources import shopify_from_environment
+    from pagorecon_dagster.stores.shopify import SOURCE, api_stores, pull_stores
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    settings = load_settings(args.home)
+    known = [s.id for s in api_stores(settings)]
+    wrong = sorted(set(args.store or []) - set(known))
+    if wrong or not known:
+        print(f"pagorecon: {', '.join(wrong) or 'no store'}: not a store with `source: {SOURCE}` in pagorecon.yaml "
+              f"(those are: {', '.join(known) or 'none'})", file=sys.stderr)
+        return EXIT_USAGE
+    outcomes = pull_stores(settings, shopify_from_environment(), args.store or known)
+    for outcome in outcomes:
+        if outcome.error:
+            print(f"pagorecon: {outcome.error}", file=sys.stderr)
+        else:
+            where = outcome.path.relative_to(settings.home).as_posix() if outcome.path else "nothing new since the last pull"
+            print(f"{outcome.store_id}: {where}")
+    return EXIT_RUN_FAILED if any(o.error for o in outcomes) else EXIT_OK
 
 
 def cmd_check_config(args) -> int:
@@ -241,6 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--apply", action="store_true", help="archive or remove it, and record it in retention_runs")
     keep.add_argument("--today", type=_date, default=None, help="count the periods back from this Lima date (default: today)")
     keep.set_defaults(func=cmd_retention)
+
+    orders = sub.add_parser("orders", help="orders pulled from store APIs")
+    orders_sub = orders.add_subparsers(dest="orders_command", required=True)
+    pull = orders_sub.add_parser("pull", help="pull the orders updated since the last pull into landing/orders/<store_id>/")
+    pull.add_argument("--store", action="append", default=None,
+                      help="store id (repeatable; default: every store with `source: shopify_api`)")
+    pull.set_defaults(func=cmd_orders_pull)
 
     check = sub.add_parser("check-config", help="validate pagorecon.yaml")
     check.set_defaults(func=cmd_check_config)

@@ -33,6 +33,10 @@ CONFIG_FILE = "pagorecon.yaml"
 DEFAULT_HOME = Path.home() / ".pagorecon"
 STORE_ID_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 ORDER_FORMATS = ("shopify", "canonical")
+# Where a store's orders come from: files dropped into landing/, or pulled from the Shopify Admin API
+# (stores/shopify.py) into landing/ in the Shopify export's columns.
+STORE_SOURCES = ("files", "shopify_api")
+SHOP_DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,61}\.myshopify\.com$")
 REPORT_LANGUAGES = ("en", "es")
 # How approved refunds are paid out (refunds/payout.py): the provider's API or a bank-transfer file.
 REFUND_EXECUTORS = ("api", "payout_file")
@@ -153,6 +157,8 @@ WholeNumber = whole_number()
 StoreId = _matching(STORE_ID_RE, "match [a-z0-9_]{1,32}")
 OsUser = _matching(OS_USER_RE, "be an operating-system account name (letters, digits, _ . -)")
 OrderFormat = one_of(ORDER_FORMATS)
+StoreSource = one_of(STORE_SOURCES)
+ShopDomain = _matching(SHOP_DOMAIN_RE, "be the shop's myshopify.com domain like lima-shop.myshopify.com")
 ReportLanguage = one_of(REPORT_LANGUAGES)
 RefundExecutor = one_of(REFUND_EXECUTORS, optional=True)
 Hour = whole_number(0, 23, " (Lima time)")
@@ -206,6 +212,8 @@ class StoreConfig(Section):
     # The order field sent to PagoEfectivo as `transactionCode`; default `name` (shopify), `order_id` (canonical).
     reference_field: str = Field(None, validate_default=True)
     auto_refund_limit_cents: Cents = Field(0, alias="auto_refund_limit")   # refunds above it wait for a person
+    source: StoreSource = "files"
+    shop_domain: ShopDomain | None = None   # source shopify_api: the shop's myshopify.com domain
 
     @field_validator("name", mode="before")
     @classmethod
@@ -224,6 +232,18 @@ class StoreConfig(Section):
         if normalised not in REFERENCE_FIELDS[fmt]:
             raise Problem(f"must be one of {', '.join(REFERENCE_FIELDS[fmt])} for {fmt} orders, got {value!r}")
         return normalised
+
+    @model_validator(mode="after")
+    def _shopify_api(self) -> "StoreConfig":
+        if self.source == "shopify_api":
+            if self.shop_domain is None:
+                raise Problem("is required when `source` is shopify_api (like lima-shop.myshopify.com)", "shop_domain")
+            if self.order_format != "shopify":
+                raise Problem(f"must be shopify when `source` is shopify_api (pulls land as Shopify exports), "
+                              f"got {self.order_format!r}", "order_format")
+        elif self.shop_domain is not None:
+            raise Problem("is only read when `source` is shopify_api; remove it or set `source: shopify_api`", "shop_domain")
+        return self
 
 
 class Approver(Section):

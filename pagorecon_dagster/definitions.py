@@ -14,8 +14,9 @@ from pagorecon_dagster.refunds import defs as refunds_defs
 from pagorecon_dagster.refunds.payout import executor_name
 from pagorecon_dagster.reports import defs as reports_defs
 from pagorecon_dagster.resources import REFUND_PROVIDER, from_environment
+from pagorecon_dagster.stores import defs as stores_defs
 
-DOMAINS = (ingestion_defs, reconciliation_defs, refunds_defs, alerts_defs, reports_defs, orchestration_defs)
+DOMAINS = (ingestion_defs, reconciliation_defs, refunds_defs, alerts_defs, reports_defs, orchestration_defs, stores_defs)
 
 
 def build_definitions(settings: Settings, resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:

@@ -1,5 +1,5 @@
-"""The outside world as Dagster resources: the warehouse, the refund provider and the PagoEfectivo
-API. Assets, sensors and CLI commands receive them; nothing else reads the environment for them.
+"""The outside world as Dagster resources: the warehouse, the refund provider, the PagoEfectivo
+API and the Shopify Admin API. Assets, sensors and CLI commands receive them; nothing else reads the environment for them.
 
 `from_environment(settings)` configures them the way a deployment does: each setting is an
 `EnvVar` of its variable (README.md, Configuration), read where the resource is used (a run, a
@@ -19,14 +19,18 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from pagorecon_dagster.config import Settings, home_dir, load_settings
+from pagorecon_dagster.config import ConfigError, Settings, home_dir, load_settings
 from pagorecon_dagster.pagoefectivo import credentials
 from pagorecon_dagster.refunds.payout import EXECUTOR_ENV
 from pagorecon_dagster.refunds.provider_api import KEY_ENV, TIMEOUT_ENV, URL_ENV, ApiSettings, api_settings
 from pagorecon_dagster.warehouse.duckdb import MEMORY_LIMIT_ENV, connect
 
 # Resource keys: the names assets, checks and sensors take the resources by.
-WAREHOUSE, REFUND_PROVIDER, PAGOEFECTIVO = "pagorecon", "refund_provider", "pagoefectivo"
+WAREHOUSE, REFUND_PROVIDER, PAGOEFECTIVO, SHOPIFY = "pagorecon", "refund_provider", "pagoefectivo", "shopify"
+# A `source: shopify_api` store's Admin API access token: PAGORECON_SHOPIFY_TOKEN_<STORE_ID upper-cased>.
+SHOPIFY_TOKEN_PREFIX = "PAGORECON_SHOPIFY_TOKEN_"
+# Instead of https://<shop_domain>: another base URL for every Shopify store (the sandbox).
+SHOPIFY_API_URL_ENV = "PAGORECON_SHOPIFY_API_URL"
 
 
 def value(field: Any) -> str:
@@ -99,6 +103,28 @@ class PagoEfectivoApi(dg.ConfigurableResource):
         return credentials.lookup(store_id, name, self.environ())
 
 
+class ShopifyApi(dg.ConfigurableResource):
+    """Shopify Admin API access tokens per store (`PAGORECON_SHOPIFY_TOKEN_<STORE>`, secret) and an
+    optional base URL that replaces every shop's `https://<shop_domain>` (the sandbox)."""
+
+    tokens: dict[str, str] = Field(default_factory=dict, repr=False,
+                                   description="PAGORECON_SHOPIFY_TOKEN_<STORE> values, by name; secret")
+    api_url: str = Field(default="", description="base URL instead of https://<shop_domain> ($PAGORECON_SHOPIFY_API_URL); "
+                         "empty: the shop's own")
+
+    def token_for(self, store_id: str) -> str:
+        """The store's token; a missing one is a ConfigError naming the variable (never a value)."""
+        name = f"{SHOPIFY_TOKEN_PREFIX}{store_id.upper()}"
+        token = value(self.tokens.get(name)).strip()
+        if not token:
+            raise ConfigError(f"store {store_id!r}: {name} is not set; put the Admin API access token of the "
+                              "store's Shopify custom app in it")
+        return token
+
+    def base_url(self, shop_domain: str | None) -> str:
+        return value(self.api_url).strip().rstrip("/") or f"https://{shop_domain}"
+
+
 def _env_var(name: str, default: str = "") -> Any:
     """`EnvVar(name)` when the variable is set, else the default (an unset EnvVar fails a run)."""
     return dg.EnvVar(name) if os.environ.get(name, "").strip() else default
@@ -118,10 +144,16 @@ def pagoefectivo_from_environment() -> PagoEfectivoApi:
     return PagoEfectivoApi(variables={name: _env_var(name) for name in names if os.environ[name].strip()})
 
 
+def shopify_from_environment() -> ShopifyApi:
+    names = sorted(name for name in os.environ if name.startswith(SHOPIFY_TOKEN_PREFIX) and os.environ[name].strip())
+    return ShopifyApi(tokens={name: _env_var(name) for name in names}, api_url=_env_var(SHOPIFY_API_URL_ENV))
+
+
 def from_environment(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """The resources of a deployment, by key, configured from its environment variables."""
     return {
         WAREHOUSE: warehouse_from_environment(settings),
         REFUND_PROVIDER: refund_provider_from_environment(),
         PAGOEFECTIVO: pagoefectivo_from_environment(),
+        SHOPIFY: shopify_from_environment(),
     }

@@ -141,6 +141,7 @@ def test_real_run_on_a_postgres_backed_instance(home, postgres_db, tmp_path, mon
 
 def test_demo_reconciles_every_planted_scenario(tmp_path, capsys, monkeypatch):
     from pagorecon_dagster.sandbox.generator import generate
+    from pagorecon_dagster.sandbox.shopify_api import add_demo_shop
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     (tmp_path / "dagster_home").mkdir()
@@ -149,7 +150,11 @@ def test_demo_reconciles_every_planted_scenario(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "Where to look" in out and str(home / "warehouse.duckdb") in out
     sandbox = generate(tmp_path / "again")
-    planted = sandbox.expected
+    planted = dict(sandbox.expected)
+    # the demo's one more store, whose orders it pulls from the Shopify API sandbox
+    shopify_api_store = add_demo_shop(tmp_path / "again", stores=3, days=21, start=sandbox.start, seed=7)
+    for status, count in shopify_api_store.expected.items():
+        planted[status] += count
     import duckdb
 
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
