@@ -20,6 +20,8 @@ from pathlib import Path
 import duckdb
 
 from pagorecon_dagster.config import Settings, StoreConfig
+from pagorecon_dagster.core.money import format_cents
+from pagorecon_dagster.refunds.state import AWAITING_APPROVAL
 from pagorecon_dagster.reports.all_stores import all_stores_path
 from pagorecon_dagster.reports.content import COUNT, DATE, Column, Table, cell_text
 from pagorecon_dagster.reports.daily import daily_path, store_label
@@ -30,8 +32,6 @@ from pagorecon_dagster.reports.language import Catalog
 from pagorecon_dagster.reports.month_close import month_close_path
 from pagorecon_dagster.reports.safety import FREE_TEXT
 from pagorecon_dagster.reports.writer import FORMATS, _replace
-from pagorecon_dagster.core.money import format_cents
-from pagorecon_dagster.refunds.state import AWAITING_APPROVAL
 from pagorecon_dagster.warehouse.duckdb import table_type
 
 INDEX_FILE = "index.html"
@@ -138,12 +138,14 @@ def written_reports(reports_dir: Path, stores: Sequence[StoreConfig]) -> list[Mo
     return found
 
 
-def _open_alerts(con: duckdb.DuckDBPyConnection) -> list[OpenAlert]:
+def _open_alerts(con: duckdb.DuckDBPyConnection, stores: Sequence[str]) -> list[OpenAlert]:
+    """Alerts not resolved, of the configured stores or of none (a failed run), latest first."""
     if table_type(con, "alerts") is None:
         return []
     return [OpenAlert(*row) for row in con.execute(
-        """SELECT store_id, business_date, kind, severity, message FROM alerts WHERE resolved_at IS NULL
-           ORDER BY business_date DESC NULLS LAST, store_id NULLS FIRST, kind"""
+        """SELECT store_id, business_date, kind, severity, message FROM alerts
+           WHERE resolved_at IS NULL AND (store_id IS NULL OR list_contains(?, store_id))
+           ORDER BY business_date DESC NULLS LAST, store_id NULLS FIRST, kind""", [list(stores)]
     ).fetchall()]
 
 
@@ -179,16 +181,17 @@ def load_index(settings: Settings, con: duckdb.DuckDBPyConnection) -> IndexPage:
     latest_day = max(latest.values(), default=None) or max(coverage.values(), default=None)
     known = [*coverage.values(), *([latest_day] if latest_day else [])]
     calendar = BusinessDays(min(known), max(known), settings.extra_non_working_days) if known else None
-    alerts = _open_alerts(con)
+    alerts = _open_alerts(con, ids)
     waiting = _awaiting_approval(con, ids)
+    nothing_waiting: tuple[int, dict[str, int]] = (0, {})
     stores = [
         StoreState(
             store=store,
             latest_day=latest.get(store.id),
             open_discrepancies=len(open_items[store.id]),
             oldest_open=min((i.business_date for i in open_items[store.id]), default=None),
-            awaiting_approval=waiting.get(store.id, (0, {}))[0],
-            awaiting_cents=waiting.get(store.id, (0, {}))[1],
+            awaiting_approval=waiting.get(store.id, nothing_waiting)[0],
+            awaiting_cents=waiting.get(store.id, nothing_waiting)[1],
             coverage=coverage.get(store.id),
             behind=calendar.age(coverage[store.id], latest_day) if store.id in coverage and calendar else None,
             open_alerts=sum(1 for a in alerts if a.store_id == store.id),
@@ -200,17 +203,21 @@ def load_index(settings: Settings, con: duckdb.DuckDBPyConnection) -> IndexPage:
 
 # -- how it reads ----------------------------------------------------------------------------------------
 
+def _anchors(links: Links) -> str:
+    return "".join(f'<a href="{escape(link.href)}">{escape(link.text)}</a>' for link in links.links)
+
+
 def _cell(column: Column, value: object) -> str:
     if isinstance(value, Links):
-        anchors = "".join(f'<a href="{escape(link.href)}">{escape(link.text)}</a>' for link in value.links)
-        return f'<td class="links">{anchors}</td>'
+        return f'<td class="links">{_anchors(value)}</td>'
     return f'<td class="{column.kind}">{escape(cell_text(column, value))}</td>'
 
 
 def _section(table: Table, empty_text: str, anchor: str = "") -> str:
     head = "".join(f'<th scope="col">{escape(c.label)}</th>' for c in table.columns)
     rows = "".join(
-        ('<tr class="total">' if n in table.total_rows else "<tr>") + "".join(_cell(c, v) for c, v in zip(table.columns, row)) + "</tr>"
+        ('<tr class="total">' if n in table.total_rows else "<tr>")
+        + "".join(_cell(c, v) for c, v in zip(table.columns, row)) + "</tr>"
         for n, row in enumerate(table.rows)
     )
     note = f'<p class="note">{escape(table.note)}</p>' if table.note else ""
@@ -243,8 +250,8 @@ def stores_table(t: Catalog, page: IndexPage) -> Table:
         month = by_month.get(latest.replace(day=1)) if latest else None
         daily = month.days.get(latest, {}).get(state.store.id) if month else None
         close = month.closes.get(state.store.id) if month else None
-        links = Links(tuple(Link(t(label), html.href) for label, found in (("index_link_daily", daily), ("index_link_close", close))
-                            if (html := _html(found))))
+        pages = (("index_link_daily", daily), ("index_link_close", close))
+        links = Links(tuple(Link(t(label), html.href) for label, found in pages if (html := _html(found))))
         table.add([store_label(state.store), latest, state.open_discrepancies, state.oldest_open, state.awaiting_approval,
                    _amounts(state.awaiting_cents), state.coverage if state.coverage else t("as_of_none"),
                    state.behind, state.open_alerts, links])
@@ -283,8 +290,7 @@ def render_index(t: Catalog, settings: Settings, page: IndexPage) -> str:
     facts = [(t("index_latest_day"), escape(t.day(latest)) if latest else escape(t("none"))),
              (t("stores"), str(len(page.stores)))]
     if latest_all_stores:
-        facts.append((t("index_all_stores"), "".join(
-            f'<a href="{escape(link.href)}">{escape(link.text)}</a>' for link in latest_all_stores.links)))
+        facts.append((t("index_all_stores"), _anchors(latest_all_stores)))
     nav = "".join(f'<a href="#m-{m.month:%Y-%m}">{escape(t.month(m.month))}</a>' for m in page.months)
     stores = {s.id: s for s in settings.stores}
     blocks = [
