@@ -1,5 +1,6 @@
-"""The main job: what one run over a store x day window materializes; and the report jobs that
-write the reports on partitions of their own (per date, per store x month) after it."""
+"""The main job: what one run over a store x day window materializes; the report jobs that write
+the reports on partitions of their own (per date, per store x month) after it; and the index job
+that rewrites reports/index.html after those."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from pagorecon_dagster.partitions import partition_key, range_tags_of
-from pagorecon_dagster.reports.assets import FOLLOWING_REPORTS, RECONCILED
+from pagorecon_dagster.reports.assets import FOLLOWING_REPORTS, INDEX, RECONCILED
 
 MAIN_JOB = "reconcile"
 # Asset groups the main job materializes for a store x day window (all on the same partitions).
@@ -20,13 +21,15 @@ MAIN_JOB_ASSETS = ("refunds",)
 # A run has one partitions definition: the reports per date and per store x month are not in the
 # main job. The automation sensor requests them after it; `pagorecon run` runs them itself.
 REPORT_JOBS = {asset: f"{asset}_job" for asset in FOLLOWING_REPORTS}
+# The index has no partitions: its own job, run last.
+INDEX_JOB = f"{INDEX}_job"
 
 
 def main_job():
     return dg.define_asset_job(
         MAIN_JOB,
         selection=(dg.AssetSelection.groups(*MAIN_JOB_GROUPS) | dg.AssetSelection.assets(*MAIN_JOB_ASSETS))
-        - dg.AssetSelection.assets(*FOLLOWING_REPORTS),
+        - dg.AssetSelection.assets(*FOLLOWING_REPORTS, INDEX),
         description="Ingest landing/, bring the current state up to date, reconcile, summarize, take refunds in, alert and "
         "write the daily reports of the selected store x day partitions.",
     )
@@ -34,9 +37,11 @@ def main_job():
 
 def report_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
     return [
-        dg.define_asset_job(job, selection=dg.AssetSelection.assets(asset),
-                            description=f"Write `{asset}` for the selected partitions from what the warehouse holds.")
-        for asset, job in REPORT_JOBS.items()
+        *(dg.define_asset_job(job, selection=dg.AssetSelection.assets(asset),
+                              description=f"Write `{asset}` for the selected partitions from what the warehouse holds.")
+          for asset, job in REPORT_JOBS.items()),
+        dg.define_asset_job(INDEX_JOB, selection=dg.AssetSelection.assets(INDEX),
+                            description="Write reports/index.html from what the warehouse and the report folder hold."),
     ]
 
 

@@ -4,7 +4,7 @@ report per Lima date and the month close per store x month. The last two follow 
 reconciliation on their own: once a run has updated some store x days and nothing upstream is
 still running, the automation sensor requests exactly the dates and store x months they fall in.
 A range run reads the whole window once and writes every report of it. One factory serves the
-three."""
+three. The page to start from, `reports/index.html`, follows the last two in turn."""
 
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +21,7 @@ from pagorecon_dagster.partitions import (
     parse_store_months, store_day_partitions, store_month_partitions,
 )
 from pagorecon_dagster.reports.content import Report
+from pagorecon_dagster.reports.index import load_index, write_index
 from pagorecon_dagster.reports.window import all_stores_reports, daily_reports, month_close_reports
 from pagorecon_dagster.reports.writer import FORMATS, write_report
 from pagorecon_dagster.resources import PagoreconHome
@@ -32,6 +33,8 @@ RECONCILED = ("recon_items", "recon_daily_summary")
 REFUNDS = "refunds"
 # Reports that follow the reconciliation instead of running in the `reconcile` job.
 FOLLOWING_REPORTS = ("all_stores_report", "month_close_report")
+# The page to start from: one file over every store and date, rewritten after those reports.
+INDEX = "reports_index"
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
@@ -45,6 +48,15 @@ FOLLOWS_RECONCILIATION = (
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 ).with_label("follows_reconciliation")
+
+# The index is requested once a report it links has been rewritten and no report is still being
+# written: the all-stores and month-close runs that follow a reconciliation have both finished.
+# The daily reports are written by the reconciliation itself, and the all-stores report follows it.
+FOLLOWS_REPORTS = (
+    dg.AutomationCondition.any_deps_updated().allow(dg.AssetSelection.assets(*FOLLOWING_REPORTS)).since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("follows_reports")
 
 BuildReports = Callable[[Settings, duckdb.DuckDBPyConnection, Any], list[Report]]
 ParseKeys = Callable[[Iterable[str]], Sequence[Any]]
@@ -123,4 +135,31 @@ def report_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             store_months, lambda keys: parse_store_months(store_months, keys), every_day_of_the_store_month(),
             FOLLOWS_RECONCILIATION,
         ),
+        reports_index,
     ]
+
+
+@dg.asset(
+    name=INDEX,
+    group_name=GROUP,
+    deps=["daily_store_report", *FOLLOWING_REPORTS, "alerts", REFUNDS, "statement_coverage"],
+    automation_condition=FOLLOWS_REPORTS,
+    kinds={"html"},
+    description="reports/index.html, the page to start from: the latest day, per store the open discrepancies, refunds "
+    "awaiting approval, how many business days its statements are behind and its open alerts, then a link to every "
+    "report by month. Follows the all-stores and month-close reports.",
+)
+def reports_index(context: dg.AssetExecutionContext, pagorecon: PagoreconHome) -> dg.MaterializeResult:
+    config = pagorecon.settings()
+    with pagorecon.warehouse() as con:  # read everything, then let the warehouse go before writing the file
+        page = load_index(config, con)
+    path = write_index(config, page)
+    context.log.info(f"{INDEX}: wrote {path}")
+    progress.step(f"{INDEX}: {path}")
+    return dg.MaterializeResult(metadata={
+        "html": dg.MetadataValue.path(str(path)),
+        "latest_day": dg.MetadataValue.text(page.latest_day.isoformat() if page.latest_day else ""),
+        "open_discrepancies": dg.MetadataValue.int(sum(s.open_discrepancies for s in page.stores)),
+        "refunds_awaiting_approval": dg.MetadataValue.int(sum(s.awaiting_approval for s in page.stores)),
+        "open_alerts": dg.MetadataValue.int(len(page.alerts)),
+    })

@@ -1,11 +1,12 @@
-"""Reports' Dagster definitions: the three report assets, the jobs that write the per-date and
-per-store-x-month reports, and the automation sensor that starts them after a reconciliation."""
+"""Reports' Dagster definitions: the three report assets and the index page, the jobs that write the
+per-date and per-store-x-month reports and the index, and the automation sensor that starts them
+after a reconciliation."""
 
 import dagster as dg
 
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.jobs import report_jobs
-from pagorecon_dagster.reports.assets import FOLLOWING_REPORTS, report_assets
+from pagorecon_dagster.reports.assets import FOLLOWING_REPORTS, INDEX, report_assets
 
 SENSOR = "reports_follow_reconciliation"
 
@@ -17,10 +18,10 @@ def build(settings: Settings) -> dg.Definitions:
         sensors=[
             dg.AutomationConditionSensorDefinition(
                 SENSOR,
-                target=dg.AssetSelection.assets(*FOLLOWING_REPORTS),
+                target=dg.AssetSelection.assets(*FOLLOWING_REPORTS, INDEX),
                 default_status=dg.DefaultSensorStatus.RUNNING,
                 description="Writes the all-stores and month-close reports of the dates and store x months that a "
-                "reconciliation run changed, once nothing they read is still running.",
+                "reconciliation run changed, once nothing they read is still running; then the index page reports/index.html.",
             )
         ],
     )
