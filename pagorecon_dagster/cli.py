@@ -203,6 +203,32 @@ def cmd_check_config(args) -> int:
     return EXIT_OK
 
 
+def cmd_orders_pull_woo(args) -> int:
+    import logging
+
+    from pagorecon_dagster.resources import woocommerce_from_environment
+    from pagorecon_dagster.stores.woocommerce import SOURCE, MissingWooCredentials, WooCommerceError, pull_woocommerce_orders
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    settings = load_settings(args.home)
+    woo_stores = [s.id for s in settings.stores if s.source == SOURCE]
+    wrong = sorted(set(args.store or []) - set(woo_stores))
+    if wrong or not woo_stores:
+        print(f"pagorecon: not a `source: {SOURCE}` store in pagorecon.yaml: {', '.join(wrong) or '(none configured)'}; "
+              f"WooCommerce stores: {', '.join(woo_stores) or 'none'}", file=sys.stderr)
+        return EXIT_USAGE
+    code, resource = EXIT_OK, woocommerce_from_environment()
+    for store_id in args.store or woo_stores:
+        try:
+            landed = pull_woocommerce_orders(settings, store_id, resource)
+        except (MissingWooCredentials, WooCommerceError) as exc:
+            print(f"pagorecon: {exc}", file=sys.stderr)
+            code = EXIT_RUN_FAILED
+            continue
+        print(f"{store_id}: {landed.relative_to(settings.home) if landed else 'no changed orders; nothing landed'}")
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pagorecon", description="Reconcile PagoEfectivo payments against store orders.")
     parser.add_argument("--home", type=lambda p: Path(p).expanduser().resolve(), default=None,
@@ -223,6 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate pagorecon.yaml")
     check.set_defaults(func=cmd_check_config)
+
+    orders = sub.add_parser("orders", help="orders pulled from the stores' shops")
+    orders_sub = orders.add_subparsers(dest="orders_command", required=True)
+    pull_woo = orders_sub.add_parser("pull-woo", help="pull changed WooCommerce orders into landing/orders/<store_id>/")
+    pull_woo.add_argument("--store", action="append", default=None,
+                          help="a `source: woocommerce_api` store (repeatable; default: all of them)")
+    pull_woo.set_defaults(func=cmd_orders_pull_woo)
 
     # Domains with commands of their own: `pagorecon refunds ...`, `pagorecon webhook ...`.
     from pagorecon_dagster.ingestion import cli as ingestion_cli

@@ -23,10 +23,12 @@ from pagorecon_dagster.config import Settings, home_dir, load_settings
 from pagorecon_dagster.pagoefectivo import credentials
 from pagorecon_dagster.refunds.payout import EXECUTOR_ENV
 from pagorecon_dagster.refunds.provider_api import KEY_ENV, TIMEOUT_ENV, URL_ENV, ApiSettings, api_settings
+from pagorecon_dagster.stores import woocommerce
 from pagorecon_dagster.warehouse.duckdb import MEMORY_LIMIT_ENV, connect
 
 # Resource keys: the names assets, checks and sensors take the resources by.
 WAREHOUSE, REFUND_PROVIDER, PAGOEFECTIVO = "pagorecon", "refund_provider", "pagoefectivo"
+WOOCOMMERCE = "woocommerce"
 
 
 def value(field: Any) -> str:
@@ -99,6 +101,17 @@ class PagoEfectivoApi(dg.ConfigurableResource):
         return credentials.lookup(store_id, name, self.environ())
 
 
+class WooCommerceApi(dg.ConfigurableResource):
+    """WooCommerce REST API consumer keys per store: `PAGORECON_WOO_KEY_<STORE>` and
+    `PAGORECON_WOO_SECRET_<STORE>` (stores/woocommerce.py). Both are secret."""
+
+    variables: dict[str, str] = Field(default_factory=dict, repr=False,
+                                      description="PAGORECON_WOO_KEY_<STORE> and PAGORECON_WOO_SECRET_<STORE> values, by name")
+
+    def credentials_for(self, store_id: str) -> woocommerce.WooCredentials:
+        return woocommerce.credentials_for(store_id, {name: value(field) for name, field in self.variables.items()})
+
+
 def _env_var(name: str, default: str = "") -> Any:
     """`EnvVar(name)` when the variable is set, else the default (an unset EnvVar fails a run)."""
     return dg.EnvVar(name) if os.environ.get(name, "").strip() else default
@@ -118,10 +131,17 @@ def pagoefectivo_from_environment() -> PagoEfectivoApi:
     return PagoEfectivoApi(variables={name: _env_var(name) for name in names if os.environ[name].strip()})
 
 
+def woocommerce_from_environment() -> WooCommerceApi:
+    prefixes = (woocommerce.KEY_ENV_PREFIX, woocommerce.SECRET_ENV_PREFIX)
+    names = sorted(name for name in os.environ if name.startswith(prefixes) and os.environ[name].strip())
+    return WooCommerceApi(variables={name: _env_var(name) for name in names})
+
+
 def from_environment(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """The resources of a deployment, by key, configured from its environment variables."""
     return {
         WAREHOUSE: warehouse_from_environment(settings),
         REFUND_PROVIDER: refund_provider_from_environment(),
         PAGOEFECTIVO: pagoefectivo_from_environment(),
+        WOOCOMMERCE: woocommerce_from_environment(),
     }
