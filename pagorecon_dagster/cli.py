@@ -177,6 +177,7 @@ def cmd_demo(args) -> int:
     (home / SANDBOX_MARKER).write_text("written by `pagorecon demo`\n", encoding="utf-8")
     print(f"Writing sandbox data for {args.stores} stores x {args.days} days into {home} ...", file=sys.stderr)
     sandbox = generate(home, stores=args.stores, days=args.days, seed=args.seed)
+    _demo_woocommerce_store(home)
     settings = load_settings(home)
     code = run_window(settings, sandbox.start, sandbox.end)
     if code in (EXIT_OK, EXIT_UNREADABLE_FILES):
@@ -195,6 +196,23 @@ def cmd_demo(args) -> int:
     )
     # The sandbox plants unreadable files on purpose: the demo itself succeeded.
     return EXIT_OK if code in (EXIT_OK, EXIT_UNREADABLE_FILES) else code
+
+
+def _demo_woocommerce_store(home: Path) -> None:
+    """One demo store sells on WooCommerce: its orders are pulled from a sandbox shop into landing/."""
+    from pagorecon_dagster.resources import woocommerce_from_environment
+    from pagorecon_dagster.sandbox.woocommerce_api import DEMO_STORE, demo_shop
+    from pagorecon_dagster.stores.woocommerce import pull_woocommerce_orders
+
+    shop = demo_shop(home, DEMO_STORE)
+    if shop is None:
+        return
+    try:
+        landed = pull_woocommerce_orders(load_settings(home), DEMO_STORE, woocommerce_from_environment())
+    finally:
+        shop.stop()
+    where = landed.relative_to(home) if landed else "landing/ (already there)"
+    print(f"{DEMO_STORE} sells on WooCommerce: its orders were pulled from a sandbox shop into {where}", file=sys.stderr)
 
 
 def cmd_check_config(args) -> int:

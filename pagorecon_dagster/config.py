@@ -235,7 +235,7 @@ class StoreConfig(Section):
     @field_validator("pagoefectivo_match", mode="before")
     @classmethod
     def _match_words(cls, value: Any) -> Any:
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) and v.strip() for v in value):
             raise Problem(f"must be a non-empty list of words like [pagoefectivo], got {value!r}")
         return tuple(v.strip().lower() for v in value)
 
@@ -248,8 +248,9 @@ class StoreConfig(Section):
             if self.base_url is None:
                 raise Problem("is required for a woocommerce_api store, like https://shop.example.pe", "base_url")
         else:
-            for key in ("base_url", "pagoefectivo_match"):
-                if key in self.model_fields_set:
+            # Compared with the defaults, not with the keys given: a written-back config lists every key.
+            for key, default in (("base_url", None), ("pagoefectivo_match", WOOCOMMERCE_PAGOEFECTIVO_MATCH)):
+                if getattr(self, key) != default:
                     raise Problem(f"is only for a store with `source: woocommerce_api` (this one has {self.source})", key)
         return self
 

@@ -15,8 +15,11 @@ import pytest
 
 from pagorecon_dagster import cli
 from pagorecon_dagster.config import ConfigError, load_settings, parse_config
+from pagorecon_dagster.ingestion.loader import ingest_source
+from pagorecon_dagster.reconciliation.models import refresh_current_state
 from pagorecon_dagster.resources import WooCommerceApi, woocommerce_from_environment
-from pagorecon_dagster.sandbox.woocommerce_api import WooCommerceSandbox, woo_order
+from pagorecon_dagster.sandbox.generator import generate
+from pagorecon_dagster.sandbox.woocommerce_api import DEMO_STORE, WooCommerceSandbox, woo_order
 from pagorecon_dagster.stores import woocommerce
 from pagorecon_dagster.stores.woocommerce import (
     OVERLAP,
@@ -28,6 +31,7 @@ from pagorecon_dagster.stores.woocommerce import (
     pull_woocommerce_orders,
     read_mark,
 )
+from pagorecon_dagster.warehouse.duckdb import connect
 from tests.conftest import DEFAULT_STORES
 
 KEY, SECRET = "ck_sandbox_0123456789abcdef", "cs_secret_only_in_the_environment_42"
@@ -237,3 +241,35 @@ def test_the_cli_pulls_with_the_environments_key(woo_home, shop, monkeypatch, ca
 def test_a_bad_woocommerce_store_is_refused_by_key(store, refusal):
     with pytest.raises(ConfigError, match=re.escape(refusal)):
         parse_config({"stores": [store]})
+
+
+def test_the_demo_store_on_woocommerce_lands_the_orders_its_export_had(tmp_path, monkeypatch):
+    for name in woocommerce.env_names(DEMO_STORE):
+        monkeypatch.delenv(name, raising=False)   # the demo sets them in its own process
+    exported, pulled = tmp_path / "exported", tmp_path / "pulled"
+    generate(exported, days=5)
+    generate(pulled, days=5)
+    cli._demo_woocommerce_store(pulled)
+
+    assert load_settings(pulled).store(DEMO_STORE).source == "woocommerce_api"
+    assert [p.name[:4] for p in (pulled / "landing" / "orders" / DEMO_STORE).iterdir()] == ["woo_"]
+    for home in (exported, pulled):
+        settings = load_settings(home)
+        with connect(settings.warehouse_path) as con:
+            for kind in ("fx", "orders", "statements"):
+                ingest_source(con, settings, kind)
+            refresh_current_state(con, settings)
+    query = ("SELECT order_id, business_date, status, currency, total_cents, discount_cents, is_pagoefectivo, cip, customer_email"
+             " FROM orders WHERE store_id = ? ORDER BY order_id")
+    rejected = "SELECT count(*) FROM quarantine WHERE store_id = ? AND source = 'orders'"
+    with connect(load_settings(exported).warehouse_path) as a, connect(load_settings(pulled).warehouse_path) as b:
+        assert b.execute(query, [DEMO_STORE]).fetchall() == a.execute(query, [DEMO_STORE]).fetchall()
+        assert len(a.execute(query, [DEMO_STORE]).fetchall()) > 20
+        assert b.execute(rejected, [DEMO_STORE]).fetchone() == a.execute(rejected, [DEMO_STORE]).fetchone()
+
+
+def test_a_woocommerce_store_written_back_reads_the_same():
+    config = parse_config({"stores": [{"id": "woo", "source": "woocommerce_api", "base_url": "https://shop.pe/tienda",
+                                       "pagoefectivo_match": ["PE_Cash"]}, {"id": "shop", "order_format": "canonical"}]})
+    assert parse_config(config.model_dump(mode="json", by_alias=True)) == config
+    assert config.stores[0].pagoefectivo_match == ("pe_cash",) and config.stores[1].source == "files"

@@ -253,3 +253,37 @@ def orders_from_canonical_files(files: Iterable[Path]) -> list[dict[str, Any]]:
             order.update(date_created=row["created_at"], date_created_gmt=None)
         orders.append(order)
     return orders
+
+
+DEMO_STORE = "arequipa_mart"
+
+
+def demo_shop(home: Path, store_id: str = DEMO_STORE) -> WooCommerceSandbox | None:
+    """Turn a freshly generated canonical store into a WooCommerce store: its order files (never
+    ingested yet) become the orders of a started sandbox shop, `pagorecon.yaml` points the store at
+    it, and this process's environment holds the sandbox's key. None when the demo has no such store."""
+    import os
+    import secrets
+
+    import yaml
+
+    from pagorecon_dagster.config import CONFIG_FILE
+    from pagorecon_dagster.stores.woocommerce import SOURCE, env_names, mark_path_in
+
+    config_path = home / CONFIG_FILE
+    header, _, body = config_path.read_text(encoding="utf-8").partition("\n")
+    config = yaml.safe_load(body if header.startswith("#") else config_path.read_text(encoding="utf-8"))
+    entry = next((s for s in config["stores"] if s["id"] == store_id and s.get("order_format") == "canonical"), None)
+    if entry is None:
+        return None
+    files = sorted((home / "landing" / "orders" / store_id).glob("orders_*.csv"))
+    key, secret = f"ck_{secrets.token_hex(20)}", f"cs_{secrets.token_hex(20)}"
+    shop = WooCommerceSandbox(key, secret, orders_from_canonical_files(files)).start()
+    for path in files:   # the shop serves them now; landed, they would be ingested twice
+        path.unlink()
+    mark_path_in(home, store_id).unlink(missing_ok=True)   # a previous demo's shop had other orders
+    entry.update(source=SOURCE, base_url=shop.url)
+    text = (header + "\n" if header.startswith("#") else "") + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+    config_path.write_text(text, encoding="utf-8")
+    os.environ.update(dict(zip(env_names(store_id), (key, secret))))
+    return shop

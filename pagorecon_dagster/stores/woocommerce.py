@@ -282,7 +282,11 @@ def csv_bytes(orders: list[Mapping[str, Any]], store: StoreConfig) -> bytes:
 
 def mark_path(settings: Settings, store_id: str) -> Path:
     """Where a store's high-water mark is kept: delete the file to pull every order again."""
-    return settings.home / "state" / "woocommerce" / f"{store_id}.json"
+    return mark_path_in(settings.home, store_id)
+
+
+def mark_path_in(home: Path, store_id: str) -> Path:
+    return home / "state" / "woocommerce" / f"{store_id}.json"
 
 
 @dataclass(frozen=True)
