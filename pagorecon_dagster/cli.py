@@ -200,15 +200,17 @@ def cmd_demo(args) -> int:
 
 def _demo_woocommerce_store(home: Path) -> None:
     """One demo store sells on WooCommerce: its orders are pulled from a sandbox shop into landing/."""
-    from pagorecon_dagster.resources import woocommerce_from_environment
+    from pagorecon_dagster.resources import WooCommerceApi
     from pagorecon_dagster.sandbox.woocommerce_api import DEMO_STORE, demo_shop
-    from pagorecon_dagster.stores.woocommerce import pull_woocommerce_orders
+    from pagorecon_dagster.stores.woocommerce import env_names, pull_woocommerce_orders
 
     shop = demo_shop(home, DEMO_STORE)
     if shop is None:
         return
+    # The sandbox shop's key, given to the resource directly, as the demo does for every sandbox.
+    sandbox_key = WooCommerceApi(variables=dict(zip(env_names(DEMO_STORE), (shop.consumer_key, shop.consumer_secret))))
     try:
-        landed = pull_woocommerce_orders(load_settings(home), DEMO_STORE, woocommerce_from_environment())
+        landed = pull_woocommerce_orders(load_settings(home), DEMO_STORE, sandbox_key)
     finally:
         shop.stop()
     where = landed.relative_to(home) if landed else "landing/ (already there)"

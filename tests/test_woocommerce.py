@@ -8,16 +8,21 @@ import csv
 import datetime as dt
 import io
 import logging
+import os
 import re
 from pathlib import Path
 
+import dagster as dg
 import pytest
+from dagster._core.remote_representation.external_data import RepositorySnap
+from dagster._serdes import serialize_value
 
 from pagorecon_dagster import cli
 from pagorecon_dagster.config import ConfigError, load_settings, parse_config
+from pagorecon_dagster.definitions import build_definitions
 from pagorecon_dagster.ingestion.loader import ingest_source
 from pagorecon_dagster.reconciliation.models import refresh_current_state
-from pagorecon_dagster.resources import WooCommerceApi, woocommerce_from_environment
+from pagorecon_dagster.resources import WOOCOMMERCE, WooCommerceApi, woocommerce_from_environment
 from pagorecon_dagster.sandbox.generator import generate
 from pagorecon_dagster.sandbox.woocommerce_api import DEMO_STORE, WooCommerceSandbox, woo_order
 from pagorecon_dagster.stores import woocommerce
@@ -245,12 +250,13 @@ def test_a_bad_woocommerce_store_is_refused_by_key(store, refusal):
 
 def test_the_demo_store_on_woocommerce_lands_the_orders_its_export_had(tmp_path, monkeypatch):
     for name in woocommerce.env_names(DEMO_STORE):
-        monkeypatch.delenv(name, raising=False)   # the demo sets them in its own process
+        monkeypatch.delenv(name, raising=False)   # the demo needs no key of the operator's
     exported, pulled = tmp_path / "exported", tmp_path / "pulled"
     generate(exported, days=5)
     generate(pulled, days=5)
     cli._demo_woocommerce_store(pulled)
 
+    assert not [name for name in os.environ if name.startswith(woocommerce.KEY_ENV_PREFIX)]   # nor leaves one behind
     assert load_settings(pulled).store(DEMO_STORE).source == "woocommerce_api"
     assert [p.name[:4] for p in (pulled / "landing" / "orders" / DEMO_STORE).iterdir()] == ["woo_"]
     for home in (exported, pulled):
@@ -273,3 +279,17 @@ def test_a_woocommerce_store_written_back_reads_the_same():
                                        "pagoefectivo_match": ["PE_Cash"]}, {"id": "shop", "order_format": "canonical"}]})
     assert parse_config(config.model_dump(mode="json", by_alias=True)) == config
     assert config.stores[0].pagoefectivo_match == ("pe_cash",) and config.stores[1].source == "files"
+
+
+def test_the_definitions_hold_the_keys_as_env_vars_never_their_values(woo_home, monkeypatch):
+    monkeypatch.setenv("PAGORECON_WOO_KEY_WOO", KEY)
+    monkeypatch.setenv("PAGORECON_WOO_SECRET_WOO", SECRET)
+    definitions = build_definitions(load_settings(woo_home.path))
+    fields = definitions.resources[WOOCOMMERCE].variables
+    assert {name: (type(f), f.env_var_name) for name, f in fields.items()} == {
+        "PAGORECON_WOO_KEY_WOO": (dg.EnvVar, "PAGORECON_WOO_KEY_WOO"),
+        "PAGORECON_WOO_SECRET_WOO": (dg.EnvVar, "PAGORECON_WOO_SECRET_WOO")}
+    snap = serialize_value(RepositorySnap.from_def(definitions.get_repository_def()))
+    assert KEY not in snap and SECRET not in snap
+    monkeypatch.setenv("PAGORECON_WOO_SECRET_WOO", "cs_rotated")   # read where it is used
+    assert definitions.resources[WOOCOMMERCE].credentials_for("woo").consumer_secret == "cs_rotated"

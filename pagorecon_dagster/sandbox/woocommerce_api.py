@@ -83,7 +83,7 @@ class WooCommerceSandbox:
     def __init__(self, consumer_key: str, consumer_secret: str, orders: Iterable[dict[str, Any]] = (), *,
                  host: str = "127.0.0.1", port: int = 0):
         self.consumer_key = consumer_key
-        self._secret = consumer_secret
+        self.consumer_secret = consumer_secret
         self.orders: dict[int, dict[str, Any]] = {int(o["id"]): o for o in orders}
         self.requests: list[RecordedRequest] = []
         # Called with the page number after a page was answered: a test edits orders mid-pull here.
@@ -162,7 +162,7 @@ class WooCommerceSandbox:
             key, _, secret = base64.b64decode(encoded).decode("utf-8").partition(":")
         except ValueError:
             return False
-        return key == self.consumer_key and secret == self._secret
+        return key == self.consumer_key and secret == self.consumer_secret
 
     def _orders(self, query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
         try:
@@ -260,15 +260,14 @@ DEMO_STORE = "arequipa_mart"
 
 def demo_shop(home: Path, store_id: str = DEMO_STORE) -> WooCommerceSandbox | None:
     """Turn a freshly generated canonical store into a WooCommerce store: its order files (never
-    ingested yet) become the orders of a started sandbox shop, `pagorecon.yaml` points the store at
-    it, and this process's environment holds the sandbox's key. None when the demo has no such store."""
-    import os
+    ingested yet) become the orders of a started sandbox shop and `pagorecon.yaml` points the store
+    at it. None when the demo has no such store."""
     import secrets
 
     import yaml
 
     from pagorecon_dagster.config import CONFIG_FILE
-    from pagorecon_dagster.stores.woocommerce import SOURCE, env_names, mark_path_in
+    from pagorecon_dagster.stores.woocommerce import SOURCE, mark_path_in
 
     config_path = home / CONFIG_FILE
     header, _, body = config_path.read_text(encoding="utf-8").partition("\n")
@@ -285,5 +284,4 @@ def demo_shop(home: Path, store_id: str = DEMO_STORE) -> WooCommerceSandbox | No
     entry.update(source=SOURCE, base_url=shop.url)
     text = (header + "\n" if header.startswith("#") else "") + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
     config_path.write_text(text, encoding="utf-8")
-    os.environ.update(dict(zip(env_names(store_id), (key, secret))))
     return shop
