@@ -180,6 +180,7 @@ def cmd_demo(args) -> int:
     (home / SANDBOX_MARKER).write_text("written by `pagorecon demo`\n", encoding="utf-8")
     print(f"Writing sandbox data for {args.stores} stores x {args.days} days into {home} ...", file=sys.stderr)
     sandbox = generate(home, stores=args.stores, days=args.days, seed=args.seed)
+    _demo_woocommerce_store(home)
     _demo_shopify_pull(home, sandbox.start, args)
     settings = load_settings(home)
     code = run_window(settings, sandbox.start, sandbox.end)
@@ -217,28 +218,56 @@ def _demo_shopify_pull(home: Path, start: dt.date, args) -> None:
 
 
 def cmd_orders_pull(args) -> int:
-    """`pagorecon orders pull`: the orders updated since the last pull of each Shopify API store."""
+    """`pagorecon orders pull`: the orders updated since the last pull of each API store (Shopify, WooCommerce)."""
     import logging
 
     from pagorecon_dagster.resources import shopify_from_environment
-    from pagorecon_dagster.stores.shopify import SOURCE, api_stores, pull_stores
+    from pagorecon_dagster.stores import shopify, woocommerce
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     settings = load_settings(args.home)
-    known = [s.id for s in api_stores(settings)]
+    on_shopify = [s.id for s in shopify.api_stores(settings)]
+    on_woocommerce = [s.id for s in settings.stores if s.source == woocommerce.SOURCE]
+    known = on_shopify + on_woocommerce
     wrong = sorted(set(args.store or []) - set(known))
     if wrong or not known:
-        print(f"pagorecon: {', '.join(wrong) or 'no store'}: not a store with `source: {SOURCE}` in pagorecon.yaml "
-              f"(those are: {', '.join(known) or 'none'})", file=sys.stderr)
+        print(f"pagorecon: {', '.join(wrong) or 'no store'}: not a store with `source: {shopify.SOURCE}` or "
+              f"`source: {woocommerce.SOURCE}` in pagorecon.yaml (those are: {', '.join(known) or 'none'})", file=sys.stderr)
         return EXIT_USAGE
-    outcomes = pull_stores(settings, shopify_from_environment(), args.store or known)
-    for outcome in outcomes:
-        if outcome.error:
-            print(f"pagorecon: {outcome.error}", file=sys.stderr)
-        else:
-            where = outcome.path.relative_to(settings.home).as_posix() if outcome.path else "nothing new since the last pull"
-            print(f"{outcome.store_id}: {where}")
-    return EXIT_RUN_FAILED if any(o.error for o in outcomes) else EXIT_OK
+    selected = args.store or known
+    code = EXIT_OK
+    shopify_selected = [s for s in selected if s in on_shopify]
+    if shopify_selected:
+        for outcome in shopify.pull_stores(settings, shopify_from_environment(), shopify_selected):
+            if outcome.error:
+                print(f"pagorecon: {outcome.error}", file=sys.stderr)
+                code = EXIT_RUN_FAILED
+            else:
+                where = outcome.path.relative_to(settings.home).as_posix() if outcome.path else "nothing new since the last pull"
+                print(f"{outcome.store_id}: {where}")
+    woocommerce_selected = [s for s in selected if s in on_woocommerce]
+    if woocommerce_selected and _pull_woocommerce(settings, woocommerce_selected) != EXIT_OK:
+        code = EXIT_RUN_FAILED
+    return code
+
+
+def _demo_woocommerce_store(home: Path) -> None:
+    """One demo store sells on WooCommerce: its orders are pulled from a sandbox shop into landing/."""
+    from pagorecon_dagster.resources import WooCommerceApi
+    from pagorecon_dagster.sandbox.woocommerce_api import DEMO_STORE, demo_shop
+    from pagorecon_dagster.stores.woocommerce import env_names, pull_woocommerce_orders
+
+    shop = demo_shop(home, DEMO_STORE)
+    if shop is None:
+        return
+    # The sandbox shop's key, given to the resource directly, as the demo does for every sandbox.
+    sandbox_key = WooCommerceApi(variables=dict(zip(env_names(DEMO_STORE), (shop.consumer_key, shop.consumer_secret))))
+    try:
+        landed = pull_woocommerce_orders(load_settings(home), DEMO_STORE, sandbox_key)
+    finally:
+        shop.stop()
+    where = landed.relative_to(home) if landed else "landing/ (already there)"
+    print(f"{DEMO_STORE} sells on WooCommerce: its orders were pulled from a sandbox shop into {where}", file=sys.stderr)
 
 
 def cmd_check_config(args) -> int:
@@ -259,6 +288,22 @@ def cmd_retention(args) -> int:
     for line in retention.report(done, applied=args.apply):
         print(line)
     return EXIT_OK
+
+
+def _pull_woocommerce(settings: Settings, store_ids: list[str]) -> int:
+    from pagorecon_dagster.resources import woocommerce_from_environment
+    from pagorecon_dagster.stores.woocommerce import MissingWooCredentials, WooCommerceError, pull_woocommerce_orders
+
+    code, resource = EXIT_OK, woocommerce_from_environment()
+    for store_id in store_ids:
+        try:
+            landed = pull_woocommerce_orders(settings, store_id, resource)
+        except (MissingWooCredentials, WooCommerceError) as exc:
+            print(f"pagorecon: {exc}", file=sys.stderr)
+            code = EXIT_RUN_FAILED
+            continue
+        print(f"{store_id}: {landed.relative_to(settings.home) if landed else 'no changed orders; nothing landed'}")
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -290,11 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     orders_sub = orders.add_subparsers(dest="orders_command", required=True)
     pull = orders_sub.add_parser("pull", help="pull the orders updated since the last pull into landing/orders/<store_id>/")
     pull.add_argument("--store", action="append", default=None,
-                      help="store id (repeatable; default: every store with `source: shopify_api`)")
+                      help="store id (repeatable; default: every store with `source: shopify_api` or `woocommerce_api`)")
     pull.set_defaults(func=cmd_orders_pull)
 
     check = sub.add_parser("check-config", help="validate pagorecon.yaml")
     check.set_defaults(func=cmd_check_config)
+
 
     # Domains with commands of their own: `pagorecon refunds ...`, `pagorecon webhook ...`.
     from pagorecon_dagster.ingestion import cli as ingestion_cli

@@ -33,10 +33,14 @@ CONFIG_FILE = "pagorecon.yaml"
 DEFAULT_HOME = Path.home() / ".pagorecon"
 STORE_ID_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 ORDER_FORMATS = ("shopify", "canonical")
-# Where a store's orders come from: files dropped into landing/, or pulled from the Shopify Admin API
-# (stores/shopify.py) into landing/ in the Shopify export's columns.
-STORE_SOURCES = ("files", "shopify_api")
+# Where a store's orders come from: files dropped into landing/, or pulled from the shop's API into
+# landing/ (stores/shopify.py in the Shopify export's columns, stores/woocommerce.py as canonical CSV).
+ORDER_SOURCES = ("files", "shopify_api", "woocommerce_api")
 SHOP_DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,61}\.myshopify\.com$")
+# Which WooCommerce orders are PagoEfectivo's: any of these in `payment_method` or `payment_method_title`.
+WOOCOMMERCE_PAGOEFECTIVO_MATCH = ("pagoefectivo", "pago efectivo")
+# https://host[:port][/path]; plain http only to this machine (a sandbox, a tunnel).
+BASE_URL_RE = re.compile(r"^(https://[^/\s?#]+|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?)(/[^\s?#]*)?$")
 REPORT_LANGUAGES = ("en", "es")
 # How approved refunds are paid out (refunds/payout.py): the provider's API or a bank-transfer file.
 REFUND_EXECUTORS = ("api", "payout_file")
@@ -157,8 +161,9 @@ WholeNumber = whole_number()
 StoreId = _matching(STORE_ID_RE, "match [a-z0-9_]{1,32}")
 OsUser = _matching(OS_USER_RE, "be an operating-system account name (letters, digits, _ . -)")
 OrderFormat = one_of(ORDER_FORMATS)
-StoreSource = one_of(STORE_SOURCES)
+OrderSource = one_of(ORDER_SOURCES)
 ShopDomain = _matching(SHOP_DOMAIN_RE, "be the shop's myshopify.com domain like lima-shop.myshopify.com")
+BaseUrl = _matching(BASE_URL_RE, "be the shop's https:// address like https://shop.example.pe (http:// only for 127.0.0.1 or localhost)")
 ReportLanguage = one_of(REPORT_LANGUAGES)
 RefundExecutor = one_of(REFUND_EXECUTORS, optional=True)
 Hour = whole_number(0, 23, " (Lima time)")
@@ -212,13 +217,46 @@ class StoreConfig(Section):
     # The order field sent to PagoEfectivo as `transactionCode`; default `name` (shopify), `order_id` (canonical).
     reference_field: str = Field(None, validate_default=True)
     auto_refund_limit_cents: Cents = Field(0, alias="auto_refund_limit")   # refunds above it wait for a person
-    source: StoreSource = "files"
+    source: OrderSource = "files"
     shop_domain: ShopDomain | None = None   # source shopify_api: the shop's myshopify.com domain
+    base_url: BaseUrl | None = None   # woocommerce_api: the shop's address, without /wp-json
+    # woocommerce_api: an order is PagoEfectivo's when its method or method title contains any of these (any case).
+    pagoefectivo_match: tuple[str, ...] = WOOCOMMERCE_PAGOEFECTIVO_MATCH
+
+    @model_validator(mode="before")
+    @classmethod
+    def _api_orders_are_canonical(cls, data: Any) -> Any:
+        # An API store lands pagorecon's canonical CSV, so its order format goes without saying.
+        if isinstance(data, dict) and data.get("source") == "woocommerce_api" and "order_format" not in data:
+            return {**data, "order_format": "canonical"}
+        return data
 
     @field_validator("name", mode="before")
     @classmethod
     def _name(cls, value: Any, info: ValidationInfo) -> str:
         return _text(info.data.get("id") if value is None else value)
+
+    @field_validator("pagoefectivo_match", mode="before")
+    @classmethod
+    def _match_words(cls, value: Any) -> Any:
+        if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+            raise Problem(f"must be a non-empty list of words like [pagoefectivo], got {value!r}")
+        return tuple(v.strip().lower() for v in value)
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> "StoreConfig":
+        if self.source == "woocommerce_api":
+            if self.order_format != "canonical":
+                raise Problem("must be canonical (or left out) for a woocommerce_api store: the pull lands canonical CSV",
+                              "order_format")
+            if self.base_url is None:
+                raise Problem("is required for a woocommerce_api store, like https://shop.example.pe", "base_url")
+        else:
+            # Compared with the defaults, not with the keys given: a written-back config lists every key.
+            for key, default in (("base_url", None), ("pagoefectivo_match", WOOCOMMERCE_PAGOEFECTIVO_MATCH)):
+                if getattr(self, key) != default:
+                    raise Problem(f"is only for a store with `source: woocommerce_api` (this one has {self.source})", key)
+        return self
 
     @field_validator("reference_field", mode="before")
     @classmethod

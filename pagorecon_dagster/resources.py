@@ -23,10 +23,12 @@ from pagorecon_dagster.config import ConfigError, Settings, home_dir, load_setti
 from pagorecon_dagster.pagoefectivo import credentials
 from pagorecon_dagster.refunds.payout import EXECUTOR_ENV
 from pagorecon_dagster.refunds.provider_api import KEY_ENV, TIMEOUT_ENV, URL_ENV, ApiSettings, api_settings
+from pagorecon_dagster.stores import woocommerce
 from pagorecon_dagster.warehouse.duckdb import MEMORY_LIMIT_ENV, connect
 
 # Resource keys: the names assets, checks and sensors take the resources by.
-WAREHOUSE, REFUND_PROVIDER, PAGOEFECTIVO, SHOPIFY = "pagorecon", "refund_provider", "pagoefectivo", "shopify"
+WAREHOUSE, REFUND_PROVIDER, PAGOEFECTIVO = "pagorecon", "refund_provider", "pagoefectivo"
+SHOPIFY, WOOCOMMERCE = "shopify", "woocommerce"
 # A `source: shopify_api` store's Admin API access token: PAGORECON_SHOPIFY_TOKEN_<STORE_ID upper-cased>.
 SHOPIFY_TOKEN_PREFIX = "PAGORECON_SHOPIFY_TOKEN_"
 # Instead of https://<shop_domain>: another base URL for every Shopify store (the sandbox).
@@ -125,6 +127,17 @@ class ShopifyApi(dg.ConfigurableResource):
         return value(self.api_url).strip().rstrip("/") or f"https://{shop_domain}"
 
 
+class WooCommerceApi(dg.ConfigurableResource):
+    """WooCommerce REST API consumer keys per store: `PAGORECON_WOO_KEY_<STORE>` and
+    `PAGORECON_WOO_SECRET_<STORE>` (stores/woocommerce.py). Both are secret."""
+
+    variables: dict[str, str] = Field(default_factory=dict, repr=False,
+                                      description="PAGORECON_WOO_KEY_<STORE> and PAGORECON_WOO_SECRET_<STORE> values, by name")
+
+    def credentials_for(self, store_id: str) -> woocommerce.WooCredentials:
+        return woocommerce.credentials_for(store_id, {name: value(field) for name, field in self.variables.items()})
+
+
 def _env_var(name: str, default: str = "") -> Any:
     """`EnvVar(name)` when the variable is set, else the default (an unset EnvVar fails a run)."""
     return dg.EnvVar(name) if os.environ.get(name, "").strip() else default
@@ -149,6 +162,12 @@ def shopify_from_environment() -> ShopifyApi:
     return ShopifyApi(tokens={name: _env_var(name) for name in names}, api_url=_env_var(SHOPIFY_API_URL_ENV))
 
 
+def woocommerce_from_environment() -> WooCommerceApi:
+    prefixes = (woocommerce.KEY_ENV_PREFIX, woocommerce.SECRET_ENV_PREFIX)
+    names = sorted(name for name in os.environ if name.startswith(prefixes) and os.environ[name].strip())
+    return WooCommerceApi(variables={name: _env_var(name) for name in names})
+
+
 def from_environment(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """The resources of a deployment, by key, configured from its environment variables."""
     return {
@@ -156,4 +175,5 @@ def from_environment(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         REFUND_PROVIDER: refund_provider_from_environment(),
         PAGOEFECTIVO: pagoefectivo_from_environment(),
         SHOPIFY: shopify_from_environment(),
+        WOOCOMMERCE: woocommerce_from_environment(),
     }

@@ -69,7 +69,8 @@ def refusal(**overrides) -> str:
     ({"start_date": "01/03/2025"}, "`start_date` must be an ISO date YYYY-MM-DD, got '01/03/2025'"),
     # stores
     ({"stores": [{**STORE, "url": "x"}]},
-     "`stores[0]` has unknown key(s) url; allowed: id, name, order_format, reference_field, auto_refund_limit, source, shop_domain"),
+     "`stores[0]` has unknown key(s) url; allowed: id, name, order_format, reference_field, auto_refund_limit, "
+     "source, shop_domain, base_url, pagoefectivo_match"),
     ({"stores": [{**STORE, "id": 7}]}, "`stores[0].id` must match [a-z0-9_]{1,32}, got 7"),
     ({"stores": [STORE, {**STORE, "auto_refund_limit": "-5.00"}]},
      "`stores[1].auto_refund_limit` '-5.00' is negative; amounts must be >= 0"),
