@@ -241,7 +241,7 @@ def test_the_cli_pulls_with_the_environments_key(woo_home, shop, monkeypatch, ca
     ({"id": "woo", "order_format": "canonical", "base_url": "https://shop.pe"}, "`stores[0].base_url` is only for a store with `source: woocommerce_api`"),
     ({"id": "woo", "source": "woocommerce_api", "base_url": "https://shop.pe", "pagoefectivo_match": []},
      "`stores[0].pagoefectivo_match` must be a non-empty list"),
-    ({"id": "woo", "source": "magento", "order_format": "canonical"}, "`stores[0].source` must be one of files, woocommerce_api"),
+    ({"id": "woo", "source": "magento", "order_format": "canonical"}, "`stores[0].source` must be one of files, shopify_api, woocommerce_api"),
 ])
 def test_a_bad_woocommerce_store_is_refused_by_key(store, refusal):
     with pytest.raises(ConfigError, match=re.escape(refusal)):
