@@ -69,7 +69,7 @@ def refusal(**overrides) -> str:
     ({"start_date": "01/03/2025"}, "`start_date` must be an ISO date YYYY-MM-DD, got '01/03/2025'"),
     # stores
     ({"stores": [{**STORE, "url": "x"}]},
-     "`stores[0]` has unknown key(s) url; allowed: id, name, order_format, reference_field, auto_refund_limit"),
+     "`stores[0]` has unknown key(s) url; allowed: id, name, order_format, reference_field, auto_refund_limit, columns"),
     ({"stores": [{**STORE, "id": 7}]}, "`stores[0].id` must match [a-z0-9_]{1,32}, got 7"),
     ({"stores": [STORE, {**STORE, "auto_refund_limit": "-5.00"}]},
      "`stores[1].auto_refund_limit` '-5.00' is negative; amounts must be >= 0"),
