@@ -177,9 +177,9 @@ ORDER_READERS = {
 
 
 def order_schema(store: StoreConfig) -> pa.DataFrameSchema:
-    if store.order_format == "mapped":  # the columns block states every field and its rules
-        return ORDER_READERS["mapped"][0](store)
     base = ORDER_READERS[store.order_format][0](store)
+    if store.order_format == "mapped":  # built from the columns block, which requires the reference already
+        return base
     ref = store.reference_field
     if ref in base.columns and base.columns[ref].required and any(c.name == "required" for c in base.columns[ref].checks):
         return base

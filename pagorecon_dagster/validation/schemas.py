@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
-from pagorecon_dagster.core.lima import parse_timestamps, parse_timestamps_as
+from pagorecon_dagster.core.lima import parse_timestamps_as
 from pagorecon_dagster.core.money import MONEY_PATTERN, amount_symbol, plain_amounts
 
 STATEMENT_STATUSES = {
