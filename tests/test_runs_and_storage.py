@@ -148,7 +148,7 @@ def test_demo_reconciles_every_planted_scenario(tmp_path, capsys, monkeypatch):
     assert main(["--home", str(home), "demo"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "Where to look" in out and str(home / "warehouse.duckdb") in out
-    sandbox = generate(tmp_path / "again")
+    sandbox = generate(tmp_path / "again", mapped_store=True)  # what `pagorecon demo` writes
     planted = sandbox.expected
     import duckdb
 
