@@ -178,8 +178,10 @@ def cmd_demo(args) -> int:
         return EXIT_USAGE
     home.mkdir(parents=True, exist_ok=True)
     (home / SANDBOX_MARKER).write_text("written by `pagorecon demo`\n", encoding="utf-8")
-    print(f"Writing sandbox data for {args.stores} stores x {args.days} days into {home} ...", file=sys.stderr)
-    sandbox = generate(home, stores=args.stores, days=args.days, seed=args.seed)
+    print(f"Writing sandbox data for {args.stores} stores (+ a PrestaShop store by mapping) x {args.days} days into {home} ...",
+          file=sys.stderr)
+    # One more store on top of --stores: piura_presta, read from PrestaShop's own export by mapping.
+    sandbox = generate(home, stores=args.stores, days=args.days, seed=args.seed, mapped_store=True)
     _demo_woocommerce_store(home)
     _demo_shopify_pull(home, sandbox.start, args)
     settings = load_settings(home)

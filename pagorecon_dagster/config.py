@@ -28,11 +28,13 @@ from pydantic import (
 )
 
 from pagorecon_dagster.core.money import MoneyError, format_cents, parse_cents
+from pagorecon_dagster.ingestion.readers import normalize_header
+from pagorecon_dagster.validation.schemas import CANONICAL_ORDER_STATUSES, CURRENCIES
 
 CONFIG_FILE = "pagorecon.yaml"
 DEFAULT_HOME = Path.home() / ".pagorecon"
 STORE_ID_RE = re.compile(r"^[a-z0-9_]{1,32}$")
-ORDER_FORMATS = ("shopify", "canonical")
+ORDER_FORMATS = ("shopify", "canonical", "mapped")
 # Where a store's orders come from: files dropped into landing/, or pulled from the shop's API into
 # landing/ (stores/shopify.py in the Shopify export's columns, stores/woocommerce.py as canonical CSV).
 ORDER_SOURCES = ("files", "shopify_api", "woocommerce_api")
@@ -48,6 +50,8 @@ REFUND_EXECUTORS = ("api", "payout_file")
 REFERENCE_FIELDS = {
     "canonical": ("order_id", "cip"),
     "shopify": ("name", "id", "payment_reference"),
+    # `mapped`: a field of the store's `columns` block (docs/landing-formats.md, Any other export).
+    "mapped": ("reference", "order_id"),
 }
 
 # The audit chain's head is anchored outside the warehouse; lines are keyed with this secret when set.
@@ -208,6 +212,139 @@ class Section(BaseModel):
         return data
 
 
+class ValueMap(Section):
+    """An export column whose values are translated one by one (`columns.status`, `columns.payment_method`)."""
+
+    may_be_empty: ClassVar[bool] = False
+    example: ClassVar[str] = ""
+
+    column: str
+    map: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise Problem(f"must be a mapping like {{column: Status, map: {cls.example}}}")
+        return data
+
+    @field_validator("column", mode="before")
+    @classmethod
+    def _column(cls, value: Any) -> str:
+        return _text(value)
+
+    @field_validator("map", mode="before")
+    @classmethod
+    def _map(cls, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict) or not value:
+            raise Problem(f"must map at least one export value, like {cls.example}")
+        mapped: dict[str, Any] = {}
+        for given, target in value.items():
+            key = str(given).strip()
+            if not key:
+                raise Problem("has an empty export value; list the values exactly as the export writes them")
+            if key.lower() in {k.lower() for k in mapped}:
+                raise Problem("is listed twice (export values are matched ignoring case)", key)
+            mapped[key] = cls.target(target, key)
+        return mapped
+
+    @classmethod
+    def target(cls, value: Any, key: str) -> Any:
+        raise NotImplementedError
+
+    def lookup(self) -> dict[str, Any]:
+        """Export value, trimmed and case-folded -> its target (how rows are matched against the map)."""
+        return {key.lower(): target for key, target in self.map.items()}
+
+
+class StatusMap(ValueMap):
+    example: ClassVar[str] = "{Pago aceptado: paid, Cancelado: cancelled}"
+
+    @classmethod
+    def target(cls, value: Any, key: str) -> str:
+        if value not in CANONICAL_ORDER_STATUSES:
+            raise Problem(f"must be one of {', '.join(CANONICAL_ORDER_STATUSES)}, got {value!r}", key)
+        return value
+
+
+class PaymentMethodMap(ValueMap):
+    example: ClassVar[str] = "{PagoEfectivo: true, Transferencia bancaria: false}"
+
+    @classmethod
+    def target(cls, value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise Problem(f"must be true (PagoEfectivo) or false (another method), got {value!r}", key)
+        return value
+
+
+def _column_name(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+ColumnName = Annotated[str, BeforeValidator(_text)]
+OptionalColumnName = Annotated[str | None, BeforeValidator(_column_name)]
+Currency = one_of(CURRENCIES)
+
+
+class ColumnsConfig(Section):
+    """`order_format: mapped`: which column of the store's own export holds each canonical field."""
+
+    may_be_empty: ClassVar[bool] = False
+    unknown_keys: ClassVar[str] = "has unknown canonical field(s)"
+
+    order_id: ColumnName
+    reference: ColumnName            # what the store sent to PagoEfectivo as transactionCode
+    created_at: ColumnName
+    status: StatusMap
+    currency: OptionalColumnName = None   # may be left out when default_currency or currency_symbols say it
+    total: ColumnName
+    payment_method: PaymentMethodMap
+    discount: OptionalColumnName = None
+    customer_email: OptionalColumnName = None
+    customer_document: OptionalColumnName = None
+    date_format: str | None = None   # strptime, e.g. "%d/%m/%Y %H:%M"; default ISO-8601
+    decimal_separator: one_of((".", ",")) = "."
+    default_currency: one_of(CURRENCIES, optional=True) = None
+    currency_symbols: dict[str, Currency] = {}   # e.g. {"S/": PEN, "US$": USD}: stripped from amounts
+
+    @field_validator("date_format", mode="before")
+    @classmethod
+    def _date_format(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        sample = dt.datetime(2026, 7, 14, 19, 30, 5)
+        try:
+            fmt = _text(value)
+            ok = "%" in fmt and dt.datetime.strptime(sample.strftime(fmt), fmt).date() == sample.date()
+        except (Problem, ValueError):
+            ok = False
+        if not ok:
+            raise Problem(f"must be a strptime format that names the date, like \"%d/%m/%Y %H:%M:%S\", got {value!r}")
+        return fmt
+
+    @field_validator("currency_symbols", mode="before")
+    @classmethod
+    def _symbols(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or any(not str(k).strip() or any(c.isdigit() for c in str(k)) for k in value):
+            raise Problem('must be a mapping of currency symbols (no digits) to PEN or USD, like {"S/": PEN, "US$": USD}')
+        return {str(k).strip(): v for k, v in value.items()}
+
+    def header(self, field: str) -> str | None:
+        """The export column of `field`, as ingestion names a header (`Grand Total (Purchased)` ->
+        `grand_total_(purchased)`); None when the field is not mapped."""
+        value = getattr(self, field)
+        column = value.column if isinstance(value, ValueMap) else value
+        return None if column is None else normalize_header(column)
+
+    @model_validator(mode="after")
+    def _currency_known(self) -> "ColumnsConfig":
+        if self.currency is None and self.default_currency is None and not self.currency_symbols:
+            raise Problem("is required unless `default_currency` or `currency_symbols` gives the currency", "currency")
+        return self
+
+
 class StoreConfig(Section):
     may_be_empty: ClassVar[bool] = False
 
@@ -230,6 +367,15 @@ class StoreConfig(Section):
         if isinstance(data, dict) and data.get("source") == "woocommerce_api" and "order_format" not in data:
             return {**data, "order_format": "canonical"}
         return data
+    columns: ColumnsConfig | None = None   # `order_format: mapped` only: the export's column of each field
+
+    @model_validator(mode="after")
+    def _columns_for_mapped(self) -> "StoreConfig":
+        if self.order_format == "mapped" and self.columns is None:
+            raise Problem("is required when order_format is mapped: name the export's column of each field", "columns")
+        if self.order_format != "mapped" and self.columns is not None:
+            raise Problem(f"is only for order_format mapped (this store's is {self.order_format})", "columns")
+        return self
 
     @field_validator("name", mode="before")
     @classmethod

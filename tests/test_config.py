@@ -70,7 +70,7 @@ def refusal(**overrides) -> str:
     # stores
     ({"stores": [{**STORE, "url": "x"}]},
      "`stores[0]` has unknown key(s) url; allowed: id, name, order_format, reference_field, auto_refund_limit, "
-     "source, shop_domain, base_url, pagoefectivo_match"),
+     "source, shop_domain, base_url, pagoefectivo_match, columns"),
     ({"stores": [{**STORE, "id": 7}]}, "`stores[0].id` must match [a-z0-9_]{1,32}, got 7"),
     ({"stores": [STORE, {**STORE, "auto_refund_limit": "-5.00"}]},
      "`stores[1].auto_refund_limit` '-5.00' is negative; amounts must be >= 0"),

@@ -149,7 +149,7 @@ def test_demo_reconciles_every_planted_scenario(tmp_path, capsys, monkeypatch):
     assert main(["--home", str(home), "demo"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "Where to look" in out and str(home / "warehouse.duckdb") in out
-    sandbox = generate(tmp_path / "again")
+    sandbox = generate(tmp_path / "again", mapped_store=True)  # what `pagorecon demo` writes
     planted = dict(sandbox.expected)
     # the demo's one more store, whose orders it pulls from the Shopify API sandbox
     shopify_api_store = add_demo_shop(tmp_path / "again", stores=3, days=21, start=sandbox.start, seed=7)

@@ -33,4 +33,4 @@ def test_a_bad_config_stops_the_code_location_with_the_key_named(home, tmp_path)
     (home.path / "pagorecon.yaml").write_text("stores:\n  - {id: shop, order_format: woo}\n")
     validated = dagster(home, tmp_path, "definitions", "validate", "-w", "workspace.yaml")
     assert validated.returncode != 0
-    assert "`stores[0].order_format` must be one of shopify, canonical, got 'woo'" in validated.stderr + validated.stdout
+    assert "`stores[0].order_format` must be one of shopify, canonical, mapped, got 'woo'" in validated.stderr + validated.stdout

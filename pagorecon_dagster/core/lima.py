@@ -50,6 +50,19 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
     return pd.Series(instants, index=values.index).dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
 
 
+def parse_timestamps_as(values: pd.Series, fmt: str | None) -> pd.Series:
+    """Like parse_timestamps, in an export's own strptime `fmt` (None: ISO-8601). Without `%z` in
+    `fmt` a value is Lima wall-clock time. Bad, empty or outside 1900..2199 -> NaT."""
+    if fmt is None:
+        return parse_timestamps(values)
+    parsed = pd.to_datetime(values.astype(TEXT).str.strip(), format=fmt, errors="coerce", utc="%z" in fmt)
+    if "%z" not in fmt:
+        parsed = parsed.dt.tz_localize(dt.timezone(dt.timedelta(minutes=LIMA_OFFSET_MINUTES))).dt.tz_convert("UTC")
+    parsed = parsed.astype("datetime64[ns, UTC]")
+    in_range = (parsed.dt.year >= 1900) & (parsed.dt.year < 2200)
+    return parsed.where(in_range.fillna(False).astype(bool))
+
+
 def _real_day(text: pa.Array) -> pa.Array:
     """Whether the `YYYY-MM-DD` a value starts with is a calendar date."""
     day = pc.strptime(pc.utf8_slice_codeunits(text, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)

@@ -37,6 +37,30 @@ def describe_money_problem(value: str) -> str:
     return f"{value!r} is not a plain decimal amount like 1234.50"
 
 
+def plain_amounts(values: pd.Series, decimal_separator: str = ".", symbols=()) -> pd.Series:
+    """An export's amounts in the plain form MONEY_PATTERN judges: a currency symbol of `symbols`
+    dropped from either end, a decimal comma made a point. Anything else is left as written, to
+    be judged (and refused) as it is."""
+    v = values.astype("string[pyarrow]").str.strip()
+    for symbol in sorted(symbols, key=len, reverse=True):
+        escaped = re.escape(symbol)
+        v = v.str.replace(rf"^{escaped}\s*(\d.*)$", r"\1", regex=True).str.replace(rf"^(.*\d)\s*{escaped}$", r"\1", regex=True)
+    if decimal_separator == ",":
+        # `12,50` -> `12.50`; `1.234,50` keeps its point and is refused as a thousands separator.
+        v = v.str.replace(r"^(\d+),(\d{1,2})$", r"\1.\2", regex=True)
+    return v
+
+
+def amount_symbol(values: pd.Series, symbols: dict[str, str]) -> pd.Series:
+    """The currency `symbols` maps the symbol an amount is written with to, or <NA>."""
+    v = values.astype("string[pyarrow]").str.strip()
+    found = pd.Series(pd.NA, index=values.index, dtype="string[pyarrow]")
+    for symbol in sorted(symbols, key=len, reverse=True):
+        has = (v.str.startswith(symbol) | v.str.endswith(symbol)).fillna(False).astype(bool) & found.isna()
+        found = found.mask(has, symbols[symbol])
+    return found
+
+
 def parse_cents(value: str) -> int:
     """`'1234.5'` -> 123450. Raises MoneyError with the reason."""
     v = value.strip()

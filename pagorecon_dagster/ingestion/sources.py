@@ -10,8 +10,8 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pagorecon_dagster.config import StoreConfig
-from pagorecon_dagster.core.lima import TEXT, lima_dates, parse_timestamps
-from pagorecon_dagster.core.money import cents_series
+from pagorecon_dagster.core.lima import TEXT, lima_dates, parse_timestamps, parse_timestamps_as
+from pagorecon_dagster.core.money import amount_symbol, cents_series, plain_amounts
 from pagorecon_dagster.validation import schemas
 
 PAGOEFECTIVO_RE = r"pago\s*efectivo"
@@ -68,9 +68,10 @@ def statement_rows(df: pd.DataFrame, store: StoreConfig | None) -> pd.DataFrame:
     )
 
 
-def _order_frame(df, store, *, order_id, source_order_id, created_raw, status, store_status,
-                 total, discount, method, cip, email, document, line_items) -> pd.DataFrame:
-    created_at = parse_timestamps(created_raw)
+def _order_frame(df, store, *, order_id, source_order_id, created_at, status, store_status, currency,
+                 total, discount, method, cip, email, document, line_items, is_pagoefectivo=None) -> pd.DataFrame:
+    if is_pagoefectivo is None:
+        is_pagoefectivo = method.fillna("").str.contains(PAGOEFECTIVO_RE, case=False, regex=True)
     return pd.DataFrame(
         {
             "order_id": order_id,
@@ -80,11 +81,11 @@ def _order_frame(df, store, *, order_id, source_order_id, created_raw, status, s
             "business_date": lima_dates(created_at),
             "status": status,
             "store_status": store_status,
-            "currency": df["currency"].str.upper(),
+            "currency": currency.str.upper(),
             "total_cents": cents_series(total),
             "discount_cents": cents_series(discount),
             "payment_method": _blank_to_none(method),
-            "is_pagoefectivo": method.fillna("").str.contains(PAGOEFECTIVO_RE, case=False, regex=True),
+            "is_pagoefectivo": is_pagoefectivo,
             "cip": _blank_to_none(cip),
             "customer_email": _blank_to_none(email),
             "customer_document": _blank_to_none(document),
@@ -98,9 +99,10 @@ def canonical_order_rows(df: pd.DataFrame, store: StoreConfig) -> pd.DataFrame:
         df, store,
         order_id=df[store.reference_field],
         source_order_id=df["order_id"],
-        created_raw=df["created_at"],
+        created_at=parse_timestamps(df["created_at"]),
         status=df["status"].str.lower(),
         store_status=df["status"],
+        currency=df["currency"],
         total=df["total"],
         discount=df["discount"],
         method=_col(df, "payment_method"),
@@ -119,9 +121,10 @@ def shopify_order_rows(df: pd.DataFrame, store: StoreConfig) -> pd.DataFrame:
         df, store,
         order_id=df[store.reference_field],
         source_order_id=df["id"],
-        created_raw=df["created_at"],
+        created_at=parse_timestamps(df["created_at"]),
         status=status,
         store_status=df["financial_status"],
+        currency=df["currency"],
         total=df["total"],
         discount=_col(df, "discount_amount"),
         method=_col(df, "payment_method"),
@@ -132,8 +135,51 @@ def shopify_order_rows(df: pd.DataFrame, store: StoreConfig) -> pd.DataFrame:
     )
 
 
+def mapped_order_rows(df: pd.DataFrame, store: StoreConfig) -> pd.DataFrame:
+    """`order_format: mapped`: the export's columns, as the store's `columns` block names them,
+    translated into canonical orders (its value maps decide status and PagoEfectivo)."""
+    columns = store.columns
+
+    def field(name: str) -> pd.Series:
+        header = columns.header(name)
+        return df[header] if header else pd.Series("", index=df.index, dtype=TEXT)
+
+    def mapped(name: str, lookup: dict) -> pd.Series:
+        return field(name).fillna("").str.lower().map(lookup)
+
+    total = field("total")
+    currency = _blank_to_none(field("currency")).fillna(amount_symbol(total, columns.currency_symbols))
+    plain = lambda s: plain_amounts(s, columns.decimal_separator, columns.currency_symbols)  # noqa: E731
+    return _order_frame(
+        df, store,
+        order_id=field(store.reference_field),
+        source_order_id=field("order_id"),
+        created_at=parse_timestamps_as(field("created_at"), columns.date_format),
+        status=mapped("status", columns.status.lookup()),
+        store_status=field("status"),
+        currency=currency.fillna(columns.default_currency or "").astype(TEXT),
+        total=plain(total),
+        discount=plain(field("discount")),
+        method=field("payment_method"),
+        is_pagoefectivo=mapped("payment_method", columns.payment_method.lookup()).astype(bool),
+        cip=pd.Series("", index=df.index, dtype=TEXT),
+        email=field("customer_email"),
+        document=field("customer_document"),
+        line_items=pd.Series(1, index=df.index, dtype="int64"),
+    )
+
+
+ORDER_READERS = {
+    "canonical": (lambda store: schemas.CANONICAL_ORDER_SCHEMA, canonical_order_rows),
+    "shopify": (lambda store: schemas.SHOPIFY_ORDER_SCHEMA, shopify_order_rows),
+    "mapped": (lambda store: schemas.mapped_order_schema(store.columns), mapped_order_rows),
+}
+
+
 def order_schema(store: StoreConfig) -> pa.DataFrameSchema:
-    base = schemas.SHOPIFY_ORDER_SCHEMA if store.order_format == "shopify" else schemas.CANONICAL_ORDER_SCHEMA
+    base = ORDER_READERS[store.order_format][0](store)
+    if store.order_format == "mapped":  # built from the columns block, which requires the reference already
+        return base
     ref = store.reference_field
     if ref in base.columns and base.columns[ref].required and any(c.name == "required" for c in base.columns[ref].checks):
         return base
@@ -143,7 +189,7 @@ def order_schema(store: StoreConfig) -> pa.DataFrameSchema:
 
 
 def order_rows(df: pd.DataFrame, store: StoreConfig) -> pd.DataFrame:
-    return shopify_order_rows(df, store) if store.order_format == "shopify" else canonical_order_rows(df, store)
+    return ORDER_READERS[store.order_format][1](df, store)
 
 
 def fx_rows(df: pd.DataFrame, store: StoreConfig | None) -> pd.DataFrame:

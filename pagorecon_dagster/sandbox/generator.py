@@ -9,6 +9,7 @@ Layout under ``home``::
 
     pagorecon.yaml
     landing/orders/<store>/orders_<day>.csv           orders created or changed that day
+                                                      (piura_presta, with ``mapped_store``: PrestaShop's export)
     landing/statements/<store>/statement_<day>.csv    one row per CIP state change that day
     landing/statements/<store>/statement_<day>_broken.csv, cips_search_<end>.json
     landing/statements/<store>/notifications_<day>.json  ``cip.paid`` webhooks (lima_shop, cusco_store)
@@ -229,9 +230,13 @@ class StoreSpec:
         return self.order_format == "shopify"
 
     @property
+    def mapped(self) -> bool:
+        return self.order_format == "mapped"
+
+    @property
     def name_column(self) -> bool:
         """Canonical stores other than cusco_store carry an extra ``customer_name`` column."""
-        return not self.shopify and self.id != "cusco_store"
+        return self.order_format == "canonical" and self.id != "cusco_store"
 
 
 def store_specs(count: int) -> list[StoreSpec]:
@@ -251,6 +256,49 @@ def store_specs(count: int) -> list[StoreSpec]:
             fmt = "shopify" if n % 2 == 0 else "canonical"
         specs.append(StoreSpec(i, sid, name, fmt, "name" if fmt == "shopify" else "order_id", limit, prefix))
     return specs
+
+
+# The demo's mapped store: a PrestaShop shop whose own export is read through `columns`
+# (docs/examples/prestashop.yaml is the same store, documented).
+MAPPED_SPEC = ("piura_presta", "Piura Presta", "mapped", "150.00", "PIU")
+PRESTASHOP_HEADER = ["ID", "Reference", "New client", "Delivery", "Customer", "Total", "Payment", "Status", "Date"]
+PRESTASHOP_STATES = {"pending": "En espera de pago PagoEfectivo", "paid": "Pago aceptado", "cancelled": "Cancelado",
+                     "refunded": "Reembolsado"}
+PRESTASHOP_SHIPPED = ("Preparación en curso", "Enviado", "Entregado")  # later states of a paid order
+PRESTASHOP_COLUMNS = {
+    "order_id": "ID",
+    "reference": "Reference",
+    "created_at": "Date",
+    "total": "Total",
+    "currency_symbols": {"S/": "PEN", "US$": "USD"},
+    "status": {"column": "Status", "map": {
+        "En espera de pago PagoEfectivo": "pending",
+        "En espera de pago por transferencia bancaria": "pending",
+        "En espera de pago contra reembolso": "pending",
+        "Pago aceptado": "paid",
+        "Pago remoto aceptado": "paid",
+        "Preparación en curso": "paid",
+        "Enviado": "paid",
+        "Entregado": "paid",
+        "Cancelado": "cancelled",
+        "Reembolsado": "refunded",
+    }},
+    "payment_method": {"column": "Payment", "map": {
+        "PagoEfectivo": True,
+        "Transferencia bancaria": False,
+        "Pago contra reembolso": False,
+        "Tarjeta de crédito (Niubiz)": False,
+    }},
+}
+
+
+def presta_reference(n: int) -> str:
+    """A PrestaShop-like order reference: nine capital letters, one per order number (a bijection)."""
+    x, letters = (n * 2_654_435_761) % 26**9, []
+    for _ in range(9):
+        x, r = divmod(x, 26)
+        letters.append(chr(65 + r))
+    return "".join(letters)
 
 
 class Calendar:
@@ -356,6 +404,7 @@ class Order:
     states: list[tuple[datetime, str]] = field(default_factory=list)  # pending|paid|cancelled|refunded
     ref: str = ""
     shopify_id: int = 0
+    number: int = 0  # the shop's own order number (PrestaShop's `ID`)
     cip: str = ""
     refunded: int = 0
     subtotal: int = 0  # line items less the discount
@@ -609,6 +658,8 @@ class StorePlanner:
     def _orphan_ref(self) -> str:
         self.orphans += 1
         n = 90000 + self.orphans
+        if self.store.mapped:
+            return presta_reference(n + 800000)
         return f"#{n}" if self.store.shopify else f"{self.store.prefix}-{n + 800000:06d}"
 
     def _k_orphan(self, day):
@@ -708,7 +759,8 @@ class StorePlanner:
         """Order references grow with creation time, as a store assigns them."""
         for o in sorted(new, key=lambda o: o.created):
             n, self.next_number = self.next_number, self.next_number + 1
-            o.ref = f"#{n}" if self.store.shopify else f"{self.store.prefix}-{n:06d}"
+            o.ref = f"#{n}" if self.store.shopify else presta_reference(n) if self.store.mapped else f"{self.store.prefix}-{n:06d}"
+            o.number = n
             self.next_shopify_id += _ri(self.rng, 1_000, 90_000)
             o.shopify_id = self.next_shopify_id
 
@@ -780,7 +832,7 @@ def write_config(w: Writer, specs: list[StoreSpec], extra_days: list[date]) -> N
     config = {
         "stores": [
             {"id": s.id, "name": s.name, "order_format": s.order_format, "reference_field": s.reference_field,
-             "auto_refund_limit": s.auto_refund_limit}
+             "auto_refund_limit": s.auto_refund_limit, **({"columns": PRESTASHOP_COLUMNS} if s.mapped else {})}
             for s in specs
         ],
         "start_date": "2024-01-01",
@@ -941,6 +993,32 @@ def write_shopify_orders(w: Writer, plan: StorePlan, ctx: Context, broken_day: d
     return broken
 
 
+def _prestashop_row(o: Order, state_index: int) -> list[str]:
+    status = o.states[state_index][1]
+    state = PRESTASHOP_SHIPPED[o.variant % 4] if status == "paid" and o.variant % 4 < 3 else PRESTASHOP_STATES[status]
+    symbol = "S/" if o.currency == "PEN" else "US$"
+    payment = "PagoEfectivo" if o.pagoefectivo else "Tarjeta de crédito (Niubiz)"
+    return [str(o.number), o.ref, "Sí" if o.variant % 5 == 0 else "No", "Perú", f"{o.customer.first[0]}. {o.customer.last}",
+            f"{symbol} {money(o.total)}", payment, state, o.created.strftime("%Y-%m-%d %H:%M:%S")]
+
+
+def write_prestashop_orders(w: Writer, plan: StorePlan, ctx: Context, latin1_day: date, broken_day: date | None) -> int:
+    """PrestaShop's *Export* of the orders list (`;`, every field quoted, CRLF, UTF-8 with BOM; one
+    day re-saved by Excel in Latin-1); returns the broken rows written (a state missing from the map)."""
+    snaps, broken = _snapshots(plan), 0
+    for day in ctx.days:
+        rows = [PRESTASHOP_HEADER] + [_prestashop_row(o, i) for o, i in snaps.get(day, [])]
+        if day == broken_day:
+            rows.append(["99001", presta_reference(99001), "No", "Perú", "H. Ibáñez", "S/ 80.00", "PagoEfectivo",
+                         "Error en pago", f"{day.isoformat()} 10:23:00"])
+            broken = 1
+        buf = io.StringIO()
+        csv.writer(buf, delimiter=";", quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(rows)
+        w.write(f"landing/orders/{plan.store.id}/orders_export_{day.isoformat()}.csv",
+                buf.getvalue().encode("cp1252" if day == latin1_day else "utf-8-sig"))
+    return broken
+
+
 def _statement_row(c: Cip, e: CipEvent, store: StoreSpec) -> list[str]:
     settled = e.state in ("paid", "reversed")
     commission = (c.amount * 35 + 500) // 1000  # ~3.5%
@@ -1084,14 +1162,16 @@ def plan_notifications(ctx: Context, plans: list[StorePlan]) -> list[NotifiedSto
 
 
 def generate(home: pathlib.Path, *, stores: int = 3, days: int = 21, start: date = date(2026, 7, 13),
-             seed: int = 7, orders_per_day: int = 12, broken_rows: bool = True) -> GeneratedSandbox:
-    """Write a deterministic sandbox (config + landing files) under ``home``."""
+             seed: int = 7, orders_per_day: int = 12, broken_rows: bool = True,
+             mapped_store: bool = False) -> GeneratedSandbox:
+    """Write a deterministic sandbox (config + landing files) under ``home``; with ``mapped_store``,
+    one more store, piura_presta, whose orders are PrestaShop's own export (``order_format: mapped``)."""
     if stores < 1 or days < 1 or orders_per_day < 0:
         raise ValueError("stores and days must be >= 1 and orders_per_day >= 0")
     paused = gc.isenabled()
     gc.disable()  # the plan is millions of small live objects: cyclic GC passes only cost time
     try:
-        return _generate(pathlib.Path(home), stores, days, start, seed, orders_per_day, broken_rows)
+        return _generate(pathlib.Path(home), stores, days, start, seed, orders_per_day, broken_rows, mapped_store)
     finally:
         if paused:
             gc.enable()
@@ -1116,7 +1196,7 @@ class SandboxPlan:
 
 
 def plan_sandbox(*, stores: int, days: int, start: date, seed: int, orders_per_day: int,
-                 broken_rows: bool) -> SandboxPlan:
+                 broken_rows: bool, mapped_store: bool = False) -> SandboxPlan:
     """Decide every order, CIP and state change (no I/O)."""
     master = random.Random(seed)
     end = start + timedelta(days=days - 1)
@@ -1130,6 +1210,9 @@ def plan_sandbox(*, stores: int, days: int, start: date, seed: int, orders_per_d
         holiday_days=holiday_days,
     )
     specs = store_specs(stores)
+    if mapped_store:
+        sid, name, fmt, limit, prefix = MAPPED_SPEC
+        specs.append(StoreSpec(len(specs), sid, name, fmt, "reference", limit, prefix))
     latin1_store = next((s for s in specs if s.name_column), None)  # a canonical store with names
     latin1_day = _pick(ctx.days, 0.3)
     plans = [
@@ -1147,7 +1230,7 @@ def write_sandbox(home: pathlib.Path, plan: SandboxPlan) -> tuple[list[pathlib.P
     w, rng, quarantined = Writer(home), random.Random(plan.write_seed), 0
     write_config(w, specs, plan.extra_days)
     write_fx(w, ctx.fx)
-    canonical = [s for s in specs if not s.shopify]
+    canonical = [s for s in specs if s.order_format == "canonical"]
     # file-level variants: BOM, CRLF and Latin-1 order files; a BOM+CRLF statement
     order_variants: dict[str, dict[date, str]] = defaultdict(dict)
     if canonical:
@@ -1163,6 +1246,9 @@ def write_sandbox(home: pathlib.Path, plan: SandboxPlan) -> tuple[list[pathlib.P
         if s.shopify:
             quarantined += write_shopify_orders(
                 w, store_plan, ctx, _pick(days, 0.5) if s is broken_shopify else None)
+        elif s.mapped:
+            quarantined += write_prestashop_orders(
+                w, store_plan, ctx, _pick(days, 0.35), _pick(days, 0.6) if plan.broken_rows else None)
         else:
             quarantined += write_canonical_orders(
                 w, store_plan, ctx, order_variants.get(s.id, {}), _pick(days, 0.4) if s is broken_canonical else None)
@@ -1177,9 +1263,9 @@ def write_sandbox(home: pathlib.Path, plan: SandboxPlan) -> tuple[list[pathlib.P
 
 
 def _generate(home: pathlib.Path, stores: int, days: int, start: date, seed: int, orders_per_day: int,
-              broken_rows: bool) -> GeneratedSandbox:
+              broken_rows: bool, mapped_store: bool = False) -> GeneratedSandbox:
     plan = plan_sandbox(stores=stores, days=days, start=start, seed=seed, orders_per_day=orders_per_day,
-                        broken_rows=broken_rows)
+                        broken_rows=broken_rows, mapped_store=mapped_store)
     items = plan.intended()
     expected = {status: 0 for status in STATUSES}
     expected.update(Counter(i.status for i in items))

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
-from pagorecon_dagster.core.lima import parse_timestamps
-from pagorecon_dagster.core.money import MONEY_PATTERN
+from pagorecon_dagster.core.lima import parse_timestamps_as
+from pagorecon_dagster.core.money import MONEY_PATTERN, amount_symbol, plain_amounts
 
 STATEMENT_STATUSES = {
     "paid": "paid", "23": "paid", "593": "paid",
@@ -46,22 +46,24 @@ def no_nul() -> pa.Check:
     return pa.Check(lambda s: ~s.fillna("").str.contains("\x00", regex=False), name="no_nul", error=RULE_NO_NUL)
 
 
-def money(optional: bool = False) -> list[pa.Check]:
-    ok = lambda s: s.fillna("").str.fullmatch(MONEY_PATTERN) | (optional & ~_present(s))  # noqa: E731
+def money(optional: bool = False, plain=lambda s: s) -> list[pa.Check]:
+    """`plain` turns an export's own way of writing amounts into the plain form first (mapped orders)."""
+    ok = lambda s: plain(s).fillna("").str.fullmatch(MONEY_PATTERN) | (optional & ~_present(s))  # noqa: E731
     # One check: its message (core.money.describe_money_problem) also says when it is empty.
     return [pa.Check(ok, name="money", error=RULE_MONEY)]
 
 
-def timestamp(optional: bool = True) -> list[pa.Check]:
+def timestamp(optional: bool = True, fmt: str | None = None) -> list[pa.Check]:
     def ok(s: pd.Series) -> pd.Series:
-        parsed = parse_timestamps(s)
+        parsed = parse_timestamps_as(s, fmt)
         return parsed.notna() | ~_present(s)
 
-    checks = [pa.Check(ok, name="timestamp", error=RULE_TIMESTAMP)]
+    rule = RULE_TIMESTAMP if fmt is None else f"must be a date in the form {fmt} (columns.date_format), in the years 1900-2199"
+    checks = [pa.Check(ok, name="timestamp", error=rule)]
     return checks if optional else [required(), *checks]
 
 
-def one_of(allowed, *, case_insensitive: bool = True) -> pa.Check:
+def one_of(allowed, *, case_insensitive: bool = True, error: str | None = None) -> pa.Check:
     allowed_set = {a.lower() for a in allowed} if case_insensitive else set(allowed)
     shown = ", ".join(sorted(dict.fromkeys(allowed)))
 
@@ -69,7 +71,7 @@ def one_of(allowed, *, case_insensitive: bool = True) -> pa.Check:
         v = s.fillna("").str.lower() if case_insensitive else s.fillna("")
         return v.isin(allowed_set) | ~_present(s)
 
-    return pa.Check(ok, name="one_of", error=f"must be one of: {shown}")
+    return pa.Check(ok, name="one_of", error=error or f"must be one of: {shown}")
 
 
 def _col(*checks, **kwargs) -> pa.Column:
@@ -172,6 +174,43 @@ REFUND_REQUEST_SCHEMA = pa.DataFrameSchema(
     },
     name="refund request",
 )
+
+
+def mapped_order_schema(columns) -> pa.DataFrameSchema:
+    """`order_format: mapped`: the canonical order rules, applied to the export's own columns as
+    the store's `columns` block (config.ColumnsConfig) names and translates them."""
+    plain = lambda s: plain_amounts(s, columns.decimal_separator, columns.currency_symbols)  # noqa: E731
+    not_mapped = "is not in `columns.{}.map` of pagorecon.yaml; add it there, then drop the file again"
+    rules: dict[str, list] = {
+        "order_id": [required()],
+        "reference": [required()],
+        "created_at": timestamp(optional=False, fmt=columns.date_format),
+        "status": [required(), one_of(columns.status.map, error=not_mapped.format("status"))],
+        "currency": [one_of(CURRENCIES)],
+        "total": money(plain=plain),
+        "payment_method": [required(), one_of(columns.payment_method.map, error=not_mapped.format("payment_method"))],
+        "discount": money(optional=True, plain=plain),
+        "customer_email": [],
+        "customer_document": [],
+    }
+    by_column: dict[str, list] = {}
+    for field, checks in rules.items():
+        column = columns.header(field)
+        if column is not None:  # one export column may serve two fields (Magento's `ID`)
+            by_column.setdefault(column, []).extend(checks)
+    frame_checks = []
+    if columns.default_currency is None:
+        currency, total = columns.header("currency"), columns.header("total")
+
+        def currency_known(df: pd.DataFrame) -> pd.Series:
+            given = _present(df[currency]) if currency else pd.Series(False, index=df.index)
+            return given | amount_symbol(df[total], columns.currency_symbols).notna()
+
+        frame_checks.append(pa.Check(currency_known, name="currency_known", error=(
+            "currency: unknown; map a `currency` column, list the amount's symbol in `currency_symbols` or set "
+            "`default_currency` in pagorecon.yaml")))
+    return pa.DataFrameSchema({name: _col(*checks) for name, checks in by_column.items()}, checks=frame_checks,
+                              name="mapped order")
 
 
 def required_columns(schema: pa.DataFrameSchema) -> list[str]:
