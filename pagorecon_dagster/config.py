@@ -157,6 +157,7 @@ ReportLanguage = one_of(REPORT_LANGUAGES)
 RefundExecutor = one_of(REFUND_EXECUTORS, optional=True)
 Hour = whole_number(0, 23, " (Lima time)")
 LookbackDays = whole_number(0, 366)
+LagDays = whole_number(0, 30)
 
 
 def _no_duplicates(items: tuple[Any, ...], key: str) -> None:
@@ -260,6 +261,13 @@ class RefundsConfig(Section):
     executor: RefundExecutor = None
 
 
+class HealthConfig(Section):
+    """How many Peru business days a store may fall behind before it is degraded (orchestration/health.py)."""
+
+    statement_lag_business_days: LagDays = 1   # business days before today the statements need not cover yet
+    reconcile_lag_business_days: LagDays = 1   # business days before today not yet reconciled
+
+
 class PagoreconConfig(Section):
     """The whole of `pagorecon.yaml`."""
 
@@ -277,6 +285,7 @@ class PagoreconConfig(Section):
     refunds: RefundsConfig = RefundsConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     approvers: tuple[Approver, ...] = ()
+    health: HealthConfig = HealthConfig()
 
     @field_validator("stores", mode="before")
     @classmethod
@@ -364,6 +373,7 @@ class Settings:
     alerts: AlertsConfig
     schedule: ScheduleConfig
     refunds: RefundsConfig
+    health: HealthConfig
 
     @classmethod
     def from_config(cls, config: PagoreconConfig, home: Path) -> "Settings":

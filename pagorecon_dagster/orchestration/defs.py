@@ -1,11 +1,18 @@
-"""Orchestration's Dagster definitions: the daily schedule and the landing sensor."""
+"""Orchestration's Dagster definitions: the daily schedule, the landing sensor, and the health
+checks with their job and schedule."""
 
 import dagster as dg
 
 from pagorecon_dagster.config import Settings
+from pagorecon_dagster.orchestration.health import health_checks, health_job, health_schedule
 from pagorecon_dagster.orchestration.schedules import daily_schedule
 from pagorecon_dagster.orchestration.sensors import landing_sensor
 
 
 def build(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(schedules=[daily_schedule(settings)], sensors=[landing_sensor(settings)])
+    return dg.Definitions(
+        schedules=[daily_schedule(settings), health_schedule(settings)],
+        sensors=[landing_sensor(settings)],
+        asset_checks=health_checks,
+        jobs=[health_job()],
+    )
