@@ -217,18 +217,27 @@ CHECKED = {
 }
 
 
-def health_check(aspect: str) -> dg.AssetChecksDefinition:
-    asset, name, description = CHECKED[aspect]
-
-    @dg.asset_check(asset=asset, name=name, description=description)
-    def _check(context: dg.AssetCheckExecutionContext, config: HealthCheckConfig, pagorecon: PagoreconHome) -> dg.AssetCheckResult:
-        settings = pagorecon.settings()
-        today = dt.date.fromisoformat(config.as_of) if config.as_of else lima_today()
-        with pagorecon.warehouse() as con:
-            stores = assess(con, context.instance, settings, today)
+@dg.multi_asset_check(
+    specs=[dg.AssetCheckSpec(name, asset=asset, description=description) for asset, name, description in CHECKED.values()],
+    can_subset=True,
+    description="Store health as of today (orchestration/health.py): one check per aspect, on the asset it concerns.",
+)
+def store_health(context: dg.AssetCheckExecutionContext, config: HealthCheckConfig, pagorecon: PagoreconHome):
+    # A run that selects the guarded assets (a sensor's, the UI's) takes their checks along: health
+    # is judged against today, not the run's data, so only the health job judges it.
+    if context.run.job_name != HEALTH_JOB:
+        return
+    settings = pagorecon.settings()
+    today = dt.date.fromisoformat(config.as_of) if config.as_of else lima_today()
+    with pagorecon.warehouse() as con:
+        stores = assess(con, context.instance, settings, today)
+    for aspect, (asset, name, _) in CHECKED.items():
+        key = dg.AssetCheckKey(dg.AssetKey(asset), name)
+        if key not in context.selected_asset_check_keys:
+            continue
         failing = {s.store_id: s.problems[aspect] for s in stores if aspect in s.problems}
-        return dg.AssetCheckResult(
-            passed=not failing,
+        yield dg.AssetCheckResult(
+            asset_key=asset, check_name=name, passed=not failing,
             metadata={
                 "as_of": dg.MetadataValue.text(today.isoformat()),
                 "stores": dg.MetadataValue.md(status_table(stores)),
@@ -236,10 +245,8 @@ def health_check(aspect: str) -> dg.AssetChecksDefinition:
             },
         )
 
-    return _check
 
-
-health_checks = [health_check(aspect) for aspect in CHECKED]
+health_checks = [store_health]
 
 
 def health_job():
