@@ -15,6 +15,7 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
+from pagorecon_dagster.alerts.run_failures import RANGE_END, RANGE_START
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.core.lima import LIMA_TZ, is_business_day
 from pagorecon_dagster.jobs import MAIN_JOB
@@ -29,7 +30,7 @@ STATEMENTS, RECONCILIATION, REFUNDS, ALERTS = "statements", "reconciliation", "r
 DEGRADING_SEVERITY = "critical"
 RECONCILED_ASSET = dg.AssetKey("recon_items")
 HEALTH_JOB = "health"
-RANGE_START, RANGE_END, PARTITION = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end", "dagster/partition"
+PARTITION = "dagster/partition"
 
 
 def lima_today() -> dt.date:
@@ -173,8 +174,9 @@ def run_stores(tags: dict[str, str], settings: Settings) -> list[str]:
         store_id = partitions_def.get_partition_key_from_str(tags[tag]).keys_by_dimension[STORE]
         return store_id if store_id in settings.store_ids else None
 
-    if store_of(PARTITION):
-        return [store_of(PARTITION)]
+    single = store_of(PARTITION)
+    if single:
+        return [single]
     first, last = store_of(RANGE_START), store_of(RANGE_END)
     if first is None or last is None:
         return []
