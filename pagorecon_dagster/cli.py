@@ -16,6 +16,7 @@ from pagorecon_dagster.config import CONFIG_FILE, ConfigError, Settings, home_di
 from pagorecon_dagster.warehouse.duckdb import WarehouseMissing
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_UNREADABLE_FILES = 0, 1, 2, 3
+EXIT_DEGRADED = 1   # `pagorecon status`: some store is degraded
 SANDBOX_MARKER = ".pagorecon-sandbox"
 
 
@@ -308,6 +309,35 @@ def _pull_woocommerce(settings: Settings, store_ids: list[str]) -> int:
     return code
 
 
+def cmd_status(args) -> int:
+    from pagorecon_dagster.orchestration.health import assess, knows_the_rules, lima_today, status_lines
+    from pagorecon_dagster.resources import warehouse_from_environment
+
+    settings = load_settings(args.home)
+    unknown = sorted(set(args.store or []) - set(settings.store_ids))
+    if unknown:
+        print(f"pagorecon status: unknown store(s) {', '.join(unknown)}; pagorecon.yaml has {', '.join(settings.store_ids)}", file=sys.stderr)
+        return EXIT_USAGE
+    today = args.as_of or lima_today()
+    warehouse = warehouse_from_environment(settings)
+    with warehouse.warehouse(read_only=True) as con:
+        upgrade = not knows_the_rules(con)
+    if upgrade:  # opening it for writing once applies this version's schema
+        with warehouse.warehouse():
+            pass
+    with warehouse.warehouse(read_only=True) as con:
+        stores = assess(con, _instance(settings), settings, today)
+    stores = [s for s in stores if not args.store or s.store_id in args.store]
+    limits = settings.health
+    print(f"Health as of {today} (Lima); lags in Peru business days before it, allowed: statements "
+          f"{limits.statement_lag_business_days}, reconciliation {limits.reconcile_lag_business_days} (pagorecon.yaml `health`).")
+    for line in status_lines(stores):
+        print(f"  {line}")
+    degraded = [s.store_id for s in stores if s.degraded]
+    print(f"{len(degraded)} of {len(stores)} store(s) degraded{': ' + ', '.join(degraded) if degraded else ''}.")
+    return EXIT_DEGRADED if degraded else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pagorecon", description="Reconcile PagoEfectivo payments against store orders.")
     parser.add_argument("--home", type=lambda p: Path(p).expanduser().resolve(), default=None,
@@ -343,6 +373,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate pagorecon.yaml")
     check.set_defaults(func=cmd_check_config)
 
+
+
+    status = sub.add_parser("status", help="per store: last run, statement and reconciliation lag, open alerts, refunds; "
+                            "exit 0 healthy, 1 degraded")
+    status.add_argument("--store", action="append", default=None, help="store id (repeatable; default: all stores)")
+    status.add_argument("--as-of", type=_date, default=None, help="judge as of this Lima date YYYY-MM-DD (default: today)")
+    status.set_defaults(func=cmd_status)
 
     # Domains with commands of their own: `pagorecon refunds ...`, `pagorecon webhook ...`.
     from pagorecon_dagster.ingestion import cli as ingestion_cli

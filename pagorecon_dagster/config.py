@@ -172,6 +172,7 @@ ReportLanguage = one_of(REPORT_LANGUAGES)
 RefundExecutor = one_of(REFUND_EXECUTORS, optional=True)
 Hour = whole_number(0, 23, " (Lima time)")
 LookbackDays = whole_number(0, 366)
+LagDays = whole_number(0, 30)
 
 
 def _no_duplicates(items: tuple[Any, ...], key: str) -> None:
@@ -528,6 +529,11 @@ class RetentionConfig(Section):
     quarantine: RetentionPeriod = Period(2, "years")
     webhook_bodies: RetentionPeriod = Period(2, "years")
     schedule: RetentionScheduleConfig = RetentionScheduleConfig()
+class HealthConfig(Section):
+    """How many Peru business days a store may fall behind before it is degraded (orchestration/health.py)."""
+
+    statement_lag_business_days: LagDays = 1   # business days before today the statements need not cover yet
+    reconcile_lag_business_days: LagDays = 1   # business days before today not yet reconciled
 
 
 class PagoreconConfig(Section):
@@ -548,6 +554,7 @@ class PagoreconConfig(Section):
     schedule: ScheduleConfig = ScheduleConfig()
     approvers: tuple[Approver, ...] = ()
     retention: RetentionConfig = RetentionConfig()
+    health: HealthConfig = HealthConfig()
 
     @field_validator("stores", mode="before")
     @classmethod
@@ -636,6 +643,7 @@ class Settings:
     schedule: ScheduleConfig
     refunds: RefundsConfig
     retention: RetentionConfig
+    health: HealthConfig
 
     @classmethod
     def from_config(cls, config: PagoreconConfig, home: Path) -> "Settings":

@@ -26,10 +26,13 @@ INDEX_JOB = f"{INDEX}_job"
 
 
 def main_job():
+    # Health is judged against today, not the run's data: its checks run in a job of their own.
+    from pagorecon_dagster.orchestration.health import health_checks
+
     return dg.define_asset_job(
         MAIN_JOB,
         selection=(dg.AssetSelection.groups(*MAIN_JOB_GROUPS) | dg.AssetSelection.assets(*MAIN_JOB_ASSETS))
-        - dg.AssetSelection.assets(*FOLLOWING_REPORTS, INDEX),
+        - dg.AssetSelection.assets(*FOLLOWING_REPORTS, INDEX) - dg.AssetSelection.checks(*health_checks),
         description="Ingest landing/, bring the current state up to date, reconcile, summarize, take refunds in, alert and "
         "write the daily reports of the selected store x day partitions.",
     )

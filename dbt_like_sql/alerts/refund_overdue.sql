@@ -11,25 +11,11 @@ params AS (
         CAST(getvariable('end_date') AS DATE) AS end_date,
         CAST(getvariable('refund_overdue_business_days') AS INTEGER) AS days
 ),
-approved AS (
-    SELECT r.refund_id, r.store_id, r.order_id, r.cip, r.amount_cents, r.currency, r.status,
-        CAST(timezone('America/Lima', r.approved_at) AS DATE) AS approved_day,
-        CAST(timezone('America/Lima', r.completed_at) AS DATE) AS completed_day
-    FROM refunds AS r, params
-    WHERE list_contains(params.stores, r.store_id) AND r.approved_at IS NOT NULL AND r.status <> 'rejected'
-),
-due AS (
-    SELECT a.*, deadline.day AS deadline
-    FROM approved AS a
-    CROSS JOIN params
-    JOIN business_calendar AS approval ON approval.day = a.approved_day
-    JOIN business_calendar AS deadline
-        ON deadline.is_business_day AND deadline.business_day_seq = approval.business_day_seq + params.days
-),
 overdue AS (
-    SELECT *, CAST(deadline + INTERVAL 1 DAY AS DATE) AS overdue_day
-    FROM due
-    WHERE NOT (status = 'paid' AND completed_day <= deadline)
+    -- the rule itself: macro overdue_refunds (alerts/schema.sql), shared with `pagorecon status`
+    SELECT o.*
+    FROM params, overdue_refunds(CAST(getvariable('refund_overdue_business_days') AS INTEGER)) AS o
+    WHERE list_contains(params.stores, o.store_id)
 )
 SELECT
     'REFUND_OVERDUE' AS kind,
