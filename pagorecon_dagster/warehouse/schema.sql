@@ -180,7 +180,9 @@ CREATE TABLE IF NOT EXISTS recon_item_rows (
     -- The evidence as a message code and its values (JSON), rendered in every language from
     -- reconciliation/evidence_catalog.py; a plain match stores no values (they are the row's columns).
     evidence_code     VARCHAR,
-    evidence_args     JSON
+    evidence_args     JSON,
+    -- The store's statements do not reach past the item's day yet: it may still change.
+    provisional       BOOLEAN
 );
 
 -- Formatting for evidence a person reads: `PEN 1234.50`, Lima wall-clock time.
