@@ -4,6 +4,7 @@ write the reports on partitions of their own (per date, per store x month) after
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 
 import dagster as dg
@@ -22,6 +23,7 @@ MAIN_JOB_ASSETS = ("refunds",)
 REPORT_JOBS = {asset: f"{asset}_job" for asset in FOLLOWING_REPORTS}
 
 
+@functools.cache  # one definition: the sensors that request it target this same object
 def main_job():
     return dg.define_asset_job(
         MAIN_JOB,

@@ -21,12 +21,15 @@ from pydantic import Field
 
 from pagorecon_dagster.config import Settings, home_dir, load_settings
 from pagorecon_dagster.pagoefectivo import credentials
+from pagorecon_dagster.rates.bcrp import DEFAULT_BASE_URL as DEFAULT_BCRP_URL
+from pagorecon_dagster.rates.bcrp import BcrpClient
 from pagorecon_dagster.refunds.payout import EXECUTOR_ENV
 from pagorecon_dagster.refunds.provider_api import KEY_ENV, TIMEOUT_ENV, URL_ENV, ApiSettings, api_settings
 from pagorecon_dagster.warehouse.duckdb import MEMORY_LIMIT_ENV, connect
 
 # Resource keys: the names assets, checks and sensors take the resources by.
-WAREHOUSE, REFUND_PROVIDER, PAGOEFECTIVO = "pagorecon", "refund_provider", "pagoefectivo"
+WAREHOUSE, REFUND_PROVIDER, PAGOEFECTIVO, BCRP = "pagorecon", "refund_provider", "pagoefectivo", "bcrp"
+BCRP_URL_ENV = "PAGORECON_BCRP_URL"
 
 
 def value(field: Any) -> str:
@@ -99,6 +102,15 @@ class PagoEfectivoApi(dg.ConfigurableResource):
         return credentials.lookup(store_id, name, self.environ())
 
 
+class BcrpApi(dg.ConfigurableResource):
+    """The BCRP statistics API, where the SBS rates are fetched from (rates/bcrp.py). Public: no key."""
+
+    base_url: str = Field(default="", description=f"the API's base URL (${BCRP_URL_ENV}); empty: {DEFAULT_BCRP_URL}")
+
+    def client(self, **tuning: Any) -> BcrpClient:
+        return BcrpClient(value(self.base_url).strip() or DEFAULT_BCRP_URL, **tuning)
+
+
 def _env_var(name: str, default: str = "") -> Any:
     """`EnvVar(name)` when the variable is set, else the default (an unset EnvVar fails a run)."""
     return dg.EnvVar(name) if os.environ.get(name, "").strip() else default
@@ -124,4 +136,5 @@ def from_environment(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         WAREHOUSE: warehouse_from_environment(settings),
         REFUND_PROVIDER: refund_provider_from_environment(),
         PAGOEFECTIVO: pagoefectivo_from_environment(),
+        BCRP: BcrpApi(base_url=_env_var(BCRP_URL_ENV)),
     }

@@ -155,6 +155,18 @@ CREATE TABLE IF NOT EXISTS changed_days (
     business_date DATE NOT NULL
 );
 
+-- Every fetch of the SBS rates from the BCRP statistics API by the hourly sync
+-- (orchestration/hourly.py): FX_RATE_MISSING reads the failures, and which days the feed covers.
+CREATE TABLE IF NOT EXISTS fx_fetches (
+    fetched_at  TIMESTAMPTZ NOT NULL,
+    start_date  DATE NOT NULL,
+    end_date    DATE NOT NULL,
+    status      VARCHAR NOT NULL,   -- ok | failed
+    rates       INTEGER NOT NULL,   -- days with a buy and a sell rate
+    file        VARCHAR,            -- the landing file, relative to landing/ (NULL: nothing landed)
+    error       VARCHAR
+);
+
 -- The reconciled items as stored (dbt_like_sql/recon_item_rows.sql); `recon_items` is the view
 -- over them that everyone reads (dbt_like_sql/recon_items.sql), created by the first reconciliation.
 -- Identifiers and sentences are stored uncompressed: compression finds little to share among
