@@ -52,13 +52,6 @@ grace_days_passed AS (
     WHERE o.status IN ('paid', 'refunded')
       AND covers_grace_day(m.new_date, g.grace_day) AND NOT coalesce(covers_grace_day(m.old_date, g.grace_day), FALSE)
 ),
--- Days whose items were provisional and that the statements now reach past: final from here on.
-finalised_days AS (
-    SELECT DISTINCT r.store_id, r.business_date
-    FROM recon_item_rows AS r
-    JOIN coverage_move AS m ON m.store_id = r.store_id
-    WHERE r.provisional AND r.business_date < m.new_date
-),
 -- Orders of CIPs whose expiry the statements pass only now: EXPIRED_UNPAID from here on.
 expiries_passed AS (
     SELECT o.store_id, o.business_date
@@ -118,7 +111,6 @@ FROM (
     FROM statement_days
     UNION ALL FROM grace_days_passed
     UNION ALL FROM expiries_passed
-    UNION ALL FROM finalised_days
     UNION ALL FROM order_days
     UNION ALL FROM refund_days
     UNION ALL FROM rate_days

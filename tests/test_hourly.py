@@ -139,13 +139,3 @@ def test_a_store_api_pull_is_called_for_its_order_format_and_its_failure_fails_t
     assert calls == [("shopi", D("2026-07-14"))]
     assert len(list((home.path / "landing" / "statements" / "shop").iterdir())) == 1   # the others still landed
 
-
-def test_a_statement_that_reaches_past_a_provisional_day_asks_the_landing_sensor_to_rerun_it(home):
-    from test_orchestration import touched
-
-    home.orders("A1,2026-07-14 09:50:00,paid,PEN,100.50,0.00,PagoEfectivo,,,\n")
-    home.statements("90000001,A1,,paid,PEN,100.50,,,2026-07-14T10:00:00-05:00,,2026-07-14T12:15:00-05:00,BCP,DNI,12345678,\n")
-    home.run("2026-07-14", "2026-07-14", stores=["shop"])
-    assert [r["provisional"] for r in provisional(home)] == [True]
-    home.statements("90000009,Z9,,pending,PEN,5.00,,,2026-07-16T08:00:00-05:00,,,,,,\n", name="statement_0716.csv")
-    assert touched(home, "statements/shop/statement_0716.csv") == {"shop": [D("2026-07-14"), D("2026-07-16")]}
