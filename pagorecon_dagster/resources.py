@@ -1,5 +1,5 @@
-"""The outside world as Dagster resources: the warehouse, the refund provider and the PagoEfectivo
-API. Assets, sensors and CLI commands receive them; nothing else reads the environment for them.
+"""The outside world as Dagster resources: the warehouse, the refund provider, the PagoEfectivo
+API and the BCRP statistics API. Assets, sensors and CLI commands receive them; nothing else reads the environment for them.
 
 `from_environment(settings)` configures them the way a deployment does: each setting is an
 `EnvVar` of its variable (README.md, Configuration), read where the resource is used (a run, a
