@@ -325,7 +325,11 @@ SELECT
     coalesce(k.refund_candidate, FALSE) AS refund_candidate, paid_at,
     CAST(NULL AS VARCHAR) AS evidence_detail,  -- the evidence as text: only rows written by earlier versions have it
     coalesce(r.refunded_cents, 0) AS refunded_cents,
-    evidence_code, evidence_args
+    evidence_code, evidence_args,
+    -- Provisional until the store's statements reach a later day: the day's CIPs may still change
+    -- (an hourly pull of today, a statement not in yet). A later statement restates it as final.
+    coalesce(items.business_date >= cov.coverage_date, TRUE) AS provisional
 FROM items
 LEFT JOIN paid_refunds AS r ON r.store_id = items.store_id AND r.cip = items.cip AND items.paid_amount_cents IS NOT NULL
+LEFT JOIN statement_coverage AS cov ON cov.store_id = items.store_id
 LEFT JOIN status_catalog AS k ON k.status = items.status AND k.reason IS NOT DISTINCT FROM items.reason

@@ -15,7 +15,8 @@ SELECT
     END AS evidence,
     refunded_cents,
     evidence_code,
-    CASE WHEN evidence_code IS NOT NULL THEN coalesce(evidence_args, to_json(plain_values)) END AS evidence_args
+    CASE WHEN evidence_code IS NOT NULL THEN coalesce(evidence_args, to_json(plain_values)) END AS evidence_args,
+    provisional  -- the day's statements are not final yet: the item may still change
 FROM (
     SELECT *,
         {'cip': cip, 'paid': fmt_money(paid_amount_cents, paid_currency), 'at': fmt_lima(paid_at),

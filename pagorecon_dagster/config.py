@@ -119,6 +119,15 @@ def one_of(choices: tuple[str, ...], *, optional: bool = False) -> Any:
     return Annotated[literal | None if optional else literal, BeforeValidator(check)]
 
 
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Problem(f"must be true or false, got {value!r}")
+    return value
+
+
+Flag = Annotated[bool, BeforeValidator(_flag)]
+
+
 def _date(value: Any) -> dt.date:
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
@@ -171,6 +180,7 @@ BaseUrl = _matching(BASE_URL_RE, "be the shop's https:// address like https://sh
 ReportLanguage = one_of(REPORT_LANGUAGES)
 RefundExecutor = one_of(REFUND_EXECUTORS, optional=True)
 Hour = whole_number(0, 23, " (Lima time)")
+Minute = whole_number(0, 59, " (minute of the hour)")
 LookbackDays = whole_number(0, 366)
 LagDays = whole_number(0, 30)
 
@@ -453,11 +463,20 @@ class AlertsConfig(Section):
     unreconciled_pct: Percent = Decimal("10")
     statement_cutoff_business_days: WholeNumber = 1
     refund_overdue_business_days: WholeNumber = 3
+    # FX_RATE_MISSING: a business day's SBS rate from the BCRP is due by this Lima hour of that day.
+    fx_rate_due_hour: Hour = 20
 
 
 class ScheduleConfig(Section):
     hour: Hour = 6                   # Lima hour of the daily run
     lookback_days: LookbackDays = 3  # days before yesterday re-run for late statements and orders
+    hourly: Flag = False             # the hourly sync: pull today's CIPs, API orders and rates, reconcile today
+    hourly_minute: Minute = 15       # minute of every Lima hour the hourly sync starts at
+
+
+class RatesConfig(Section):
+    bcrp: Flag = False               # the hourly sync fetches the SBS rates from the BCRP statistics API
+    lookback_days: LookbackDays = 7  # days before today fetched again (late publications)
 
 
 class RefundsConfig(Section):
@@ -552,6 +571,7 @@ class PagoreconConfig(Section):
     report_language: ReportLanguage = "en"
     refunds: RefundsConfig = RefundsConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    rates: RatesConfig = RatesConfig()
     approvers: tuple[Approver, ...] = ()
     retention: RetentionConfig = RetentionConfig()
     health: HealthConfig = HealthConfig()
@@ -642,6 +662,7 @@ class Settings:
     alerts: AlertsConfig
     schedule: ScheduleConfig
     refunds: RefundsConfig
+    rates: RatesConfig
     retention: RetentionConfig
     health: HealthConfig
 

@@ -5,6 +5,7 @@ that rewrites reports/index.html after those."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 
 import dagster as dg
@@ -25,6 +26,7 @@ REPORT_JOBS = {asset: f"{asset}_job" for asset in FOLLOWING_REPORTS}
 INDEX_JOB = f"{INDEX}_job"
 
 
+@functools.cache  # one definition: the sensors that request it target this same object
 def main_job():
     # Health is judged against today, not the run's data: its checks run in a job of their own.
     from pagorecon_dagster.orchestration.health import health_checks

@@ -1,5 +1,5 @@
 """The outside world as Dagster resources: the warehouse, the refund provider, the PagoEfectivo
-API and the Shopify Admin API. Assets, sensors and CLI commands receive them; nothing else reads the environment for them.
+API, the Shopify Admin API, the WooCommerce REST API and the BCRP statistics API. Assets, sensors and CLI commands receive them; nothing else reads the environment for them.
 
 `from_environment(settings)` configures them the way a deployment does: each setting is an
 `EnvVar` of its variable (README.md, Configuration), read where the resource is used (a run, a
@@ -21,6 +21,8 @@ from pydantic import Field
 
 from pagorecon_dagster.config import ConfigError, Settings, home_dir, load_settings
 from pagorecon_dagster.pagoefectivo import credentials
+from pagorecon_dagster.rates.bcrp import DEFAULT_BASE_URL as DEFAULT_BCRP_URL
+from pagorecon_dagster.rates.bcrp import BcrpClient
 from pagorecon_dagster.refunds.payout import EXECUTOR_ENV
 from pagorecon_dagster.refunds.provider_api import KEY_ENV, TIMEOUT_ENV, URL_ENV, ApiSettings, api_settings
 from pagorecon_dagster.stores import woocommerce
@@ -28,7 +30,8 @@ from pagorecon_dagster.warehouse.duckdb import MEMORY_LIMIT_ENV, connect
 
 # Resource keys: the names assets, checks and sensors take the resources by.
 WAREHOUSE, REFUND_PROVIDER, PAGOEFECTIVO = "pagorecon", "refund_provider", "pagoefectivo"
-SHOPIFY, WOOCOMMERCE = "shopify", "woocommerce"
+SHOPIFY, WOOCOMMERCE, BCRP = "shopify", "woocommerce", "bcrp"
+BCRP_URL_ENV = "PAGORECON_BCRP_URL"
 # A `source: shopify_api` store's Admin API access token: PAGORECON_SHOPIFY_TOKEN_<STORE_ID upper-cased>.
 SHOPIFY_TOKEN_PREFIX = "PAGORECON_SHOPIFY_TOKEN_"
 # Instead of https://<shop_domain>: another base URL for every Shopify store (the sandbox).
@@ -138,6 +141,15 @@ class WooCommerceApi(dg.ConfigurableResource):
         return woocommerce.credentials_for(store_id, {name: value(field) for name, field in self.variables.items()})
 
 
+class BcrpApi(dg.ConfigurableResource):
+    """The BCRP statistics API, where the SBS rates are fetched from (rates/bcrp.py). Public: no key."""
+
+    base_url: str = Field(default="", description=f"the API's base URL (${BCRP_URL_ENV}); empty: {DEFAULT_BCRP_URL}")
+
+    def client(self, **tuning: Any) -> BcrpClient:
+        return BcrpClient(value(self.base_url).strip() or DEFAULT_BCRP_URL, **tuning)
+
+
 def _env_var(name: str, default: str = "") -> Any:
     """`EnvVar(name)` when the variable is set, else the default (an unset EnvVar fails a run)."""
     return dg.EnvVar(name) if os.environ.get(name, "").strip() else default
@@ -176,4 +188,7 @@ def from_environment(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         PAGOEFECTIVO: pagoefectivo_from_environment(),
         SHOPIFY: shopify_from_environment(),
         WOOCOMMERCE: woocommerce_from_environment(),
+
+
+        BCRP: BcrpApi(base_url=_env_var(BCRP_URL_ENV)),
     }

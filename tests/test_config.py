@@ -62,7 +62,7 @@ def refusal(**overrides) -> str:
 @pytest.mark.parametrize(("overrides", "message"), [
     # the top level
     ({"start": "2025-01-01"}, "unknown key(s) start; allowed: stores, start_date, fx_tolerance_pct, "
-     "missing_payment_grace_business_days, extra_non_working_days, alerts, report_language, refunds, schedule, approvers, retention, health"),
+     "missing_payment_grace_business_days, extra_non_working_days, alerts, report_language, refunds, schedule, rates, approvers, retention, health"),
     ({"missing_payment_grace_business_days": "two"}, "`missing_payment_grace_business_days` must be a whole number >= 0, got 'two'"),
     ({"fx_tolerance_pct": 101}, "`fx_tolerance_pct` must be a number between 0 and 100, got 101"),
     ({"report_language": "fr"}, "`report_language` must be one of en, es, got 'fr'"),
@@ -80,14 +80,14 @@ def refusal(**overrides) -> str:
     ({"stores": {"shop": STORE}}, "`stores` must be a non-empty list of stores"),
     # alerts
     ({"alerts": {"refund_rate": 5}}, "`alerts` has unknown key(s) refund_rate; allowed: refund_rate_pct, unreconciled_pct, "
-     "statement_cutoff_business_days, refund_overdue_business_days"),
+     "statement_cutoff_business_days, refund_overdue_business_days, fx_rate_due_hour"),
     ({"alerts": {"unreconciled_pct": "ten"}}, "`alerts.unreconciled_pct` must be a number, got 'ten'"),
     ({"alerts": {"refund_rate_pct": 150}}, "`alerts.refund_rate_pct` must be a number between 0 and 100, got 150"),
     ({"alerts": {"refund_overdue_business_days": -1}}, "`alerts.refund_overdue_business_days` must be a whole number >= 0, got -1"),
     ({"alerts": [5]}, "`alerts` must be a mapping with keys refund_rate_pct, unreconciled_pct, "
-     "statement_cutoff_business_days, refund_overdue_business_days"),
+     "statement_cutoff_business_days, refund_overdue_business_days, fx_rate_due_hour"),
     # schedule
-    ({"schedule": {"minute": 30}}, "`schedule` has unknown key(s) minute; allowed: hour, lookback_days"),
+    ({"schedule": {"minute": 30}}, "`schedule` has unknown key(s) minute; allowed: hour, lookback_days, hourly, hourly_minute"),
     ({"schedule": {"hour": "6am"}}, "`schedule.hour` must be a whole number 0-23 (Lima time), got '6am'"),
     ({"schedule": {"lookback_days": 400}}, "`schedule.lookback_days` must be a whole number 0-366, got 400"),
     # refunds

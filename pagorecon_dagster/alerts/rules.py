@@ -56,7 +56,7 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window, 
     """Recompute every partition kind for the window and apply it to `alerts`, in one transaction."""
     set_variables(con, {
         "stores": list(window.stores), "start_date": window.start, "end_date": window.end,
-        "today": today, **settings.alerts.model_dump(),
+        "today": today, "now": now, **settings.alerts.model_dump(),
     })
     union = "\nUNION ALL\n".join(f"SELECT * FROM ({rule_sql(kind)})" for kind in PARTITION_KINDS)
     in_window = (

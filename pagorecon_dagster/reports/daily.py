@@ -30,6 +30,12 @@ def coverage_text(t: Catalog, coverage: dt.date | None) -> str:
     return t("as_of_value", day=coverage.isoformat()) if coverage else t("as_of_none")
 
 
+def provisional_fact(t: Catalog, items: list[Item]) -> list[tuple[str, str]]:
+    """The marker of a day whose statements are not final yet; a final day shows none."""
+    provisional = sum(1 for i in items if i.provisional)
+    return [(t("provisional"), t("provisional_value", items=provisional))] if provisional else []
+
+
 def suggested_action(t: Catalog, item: Item) -> str:
     return t.refunded_action() if is_refunded(item) else t.action(item.status, item.reason)
 
@@ -109,6 +115,7 @@ def build_daily(
             (t("date"), t.day(day)),
             (t("day_kind"), t("business_day") if calendar.is_business_day(day) else t("non_business_day")),
             (t("coverage"), coverage_text(t, coverage)),
+            *provisional_fact(t, items),
         ],
         blocks=[
             net_table(t, nets),

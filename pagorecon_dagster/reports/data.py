@@ -18,7 +18,7 @@ SELECT r.store_id, r.business_date, r.reference, r.order_id, r.cip, r.status, r.
        -- fees belong to the payment that decided the item; an unpaid item has none
        CASE WHEN r.paid_amount_cents IS NOT NULL THEN p.commission_cents END AS commission_cents,
        CASE WHEN r.paid_amount_cents IS NOT NULL THEN p.igv_cents END AS igv_cents,
-       r.evidence_code, r.evidence_args
+       r.evidence_code, r.evidence_args, coalesce(r.provisional, FALSE) AS provisional
 FROM recon_items AS r
 LEFT JOIN payments AS p ON p.store_id = r.store_id AND p.cip = r.cip
 -- which items are refund candidates is the catalog's word (reconciliation/catalog.py)
@@ -84,6 +84,7 @@ class Item:
     igv_cents: int | None
     evidence_code: str | None  # the message of evidence_catalog; None: `evidence` written as text by an earlier version
     evidence_args: str | None  # its values, JSON
+    provisional: bool = False  # the day's statements are not final yet: the item may still change
 
     @property
     def currency(self) -> str:

@@ -41,6 +41,7 @@ BOOKKEEPING_TABLES = {
     "current_state_marks": "how far each current-state table has read its raw rows",
     "touched_references": "references to recount at the next reference_counts refresh",
     "changed_days": "the store x days each loaded landing file may change, for the landing sensor's reruns",
+    "fx_fetches": "every fetch of the SBS rates from the BCRP by the hourly sync, with its error",
     "audit_log": "every refund decision, hash-chained, from runs and from the refunds commands",
     "audit_checkpoints": "the sealed summary of the audit entries retention removed; the chain continues from the last",
     "retention_runs": "what each retention apply archived or removed, per landing file or table",

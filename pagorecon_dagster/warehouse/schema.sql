@@ -155,6 +155,18 @@ CREATE TABLE IF NOT EXISTS changed_days (
     business_date DATE NOT NULL
 );
 
+-- Every fetch of the SBS rates from the BCRP statistics API by the hourly sync
+-- (orchestration/hourly.py): FX_RATE_MISSING reads the failures, and which days the feed covers.
+CREATE TABLE IF NOT EXISTS fx_fetches (
+    fetched_at  TIMESTAMPTZ NOT NULL,
+    start_date  DATE NOT NULL,
+    end_date    DATE NOT NULL,
+    status      VARCHAR NOT NULL,   -- ok | failed
+    rates       INTEGER NOT NULL,   -- days with a buy and a sell rate
+    file        VARCHAR,            -- the landing file, relative to landing/ (NULL: nothing landed)
+    error       VARCHAR
+);
+
 -- The reconciled items as stored (dbt_like_sql/recon_item_rows.sql); `recon_items` is the view
 -- over them that everyone reads (dbt_like_sql/recon_items.sql), created by the first reconciliation.
 -- Identifiers and sentences are stored uncompressed: compression finds little to share among
@@ -180,7 +192,9 @@ CREATE TABLE IF NOT EXISTS recon_item_rows (
     -- The evidence as a message code and its values (JSON), rendered in every language from
     -- reconciliation/evidence_catalog.py; a plain match stores no values (they are the row's columns).
     evidence_code     VARCHAR,
-    evidence_args     JSON
+    evidence_args     JSON,
+    -- The store's statements do not reach past the item's day yet: it may still change.
+    provisional       BOOLEAN
 );
 
 -- Formatting for evidence a person reads: `PEN 1234.50`, Lima wall-clock time.
