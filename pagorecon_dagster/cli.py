@@ -55,8 +55,10 @@ def _instance(settings: Settings):
 def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[str] | None = None) -> int:
     """Materialize every asset for stores x start..end; one Dagster run per block of neighbouring
     stores (all stores, or one store: one run), then one run per report job over the dates and
-    store x months those runs reconciled. Returns the process exit code."""
+    store x months those runs reconciled, then one per email job over the same. Returns the
+    process exit code."""
     from pagorecon_dagster.definitions import MAIN_JOB, build_definitions
+    from pagorecon_dagster.delivery.jobs import email_runs
     from pagorecon_dagster.jobs import following_report_runs
     from pagorecon_dagster.partitions import contiguous_store_blocks, range_tags
     from pagorecon_dagster.resources import warehouse_from_environment
@@ -85,6 +87,10 @@ def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[st
             if not any(run[1:] == (job_name, tags) for run in runs):
                 span = f"{tags['dagster/asset_partition_range_start']}..{tags['dagster/asset_partition_range_end']}"
                 runs.append((f"{job_name} {span}", job_name, tags))
+    # then each written report to its recipients (pagorecon.yaml `email:`)
+    for job_name, tags in email_runs([run[1:] for run in runs]) if settings.email.recipients else ():
+        runs.append((f"{job_name} {tags['dagster/asset_partition_range_start']}..{tags['dagster/asset_partition_range_end']}",
+                     job_name, tags))
     with progress.shown():
         for label, job_name, tags in runs:
             progress.step(f"run: {label}")

@@ -34,6 +34,11 @@ DEFAULT_HOME = Path.home() / ".pagorecon"
 STORE_ID_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 ORDER_FORMATS = ("shopify", "canonical")
 REPORT_LANGUAGES = ("en", "es")
+# How reports reach finance (delivery/): an SMTP server (STARTTLS always), or .eml files in
+# $PAGORECON_HOME/mailbox/ for a trial; and per recipient, the report files attached or linked.
+EMAIL_DELIVERIES = ("smtp", "file")
+EMAIL_FILES = ("attach", "link")
+EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 # How approved refunds are paid out (refunds/payout.py): the provider's API or a bank-transfer file.
 REFUND_EXECUTORS = ("api", "payout_file")
 # Fields a store may have sent to PagoEfectivo as `transactionCode`, per export format.
@@ -156,6 +161,10 @@ OrderFormat = one_of(ORDER_FORMATS)
 ReportLanguage = one_of(REPORT_LANGUAGES)
 RefundExecutor = one_of(REFUND_EXECUTORS, optional=True)
 Hour = whole_number(0, 23, " (Lima time)")
+Port = whole_number(1, 65535)
+EmailAddress = _matching(EMAIL_RE, "be an email address like finanzas@example.pe")
+EmailDelivery = one_of(EMAIL_DELIVERIES)
+EmailFiles = one_of(EMAIL_FILES)
 LookbackDays = whole_number(0, 366)
 
 
@@ -260,6 +269,80 @@ class RefundsConfig(Section):
     executor: RefundExecutor = None
 
 
+class EmailServer(Section):
+    """The SMTP server; credentials come from $PAGORECON_SMTP_USERNAME and $PAGORECON_SMTP_PASSWORD."""
+
+    host: str = ""
+    port: Port = 587
+    # A PEM file of the CA that signed the server's certificate (a private CA); empty: the system's.
+    ca_file: str = ""
+
+    @field_validator("host", "ca_file", mode="before")
+    @classmethod
+    def _optional_text(cls, value: Any) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise Problem(f"must be a string, got {value!r}")
+        return value.strip()
+
+
+class EmailRecipient(Section):
+    may_be_empty: ClassVar[bool] = False
+
+    address: EmailAddress
+    language: ReportLanguage = Field(None, validate_default=False)   # default: `report_language`
+    stores: Literal["all"] | tuple[StoreId, ...] = "all"
+    files: EmailFiles = "attach"
+
+    @field_validator("stores", mode="before")
+    @classmethod
+    def _stores(cls, value: Any) -> Any:
+        if value == "all":
+            return value
+        if not isinstance(value, list) or not value:
+            raise Problem("must be `all` or a non-empty list of store ids")
+        return value
+
+
+class EmailConfig(Section):
+    """Who gets the all-stores report of each day and the month closes, and through which server."""
+
+    delivery: EmailDelivery = "smtp"
+    server: EmailServer = EmailServer()
+    from_address: EmailAddress = Field(None, validate_default=False)
+    # Where `files: link` recipients fetch the archived files: this URL + the path under archive/reports/.
+    link_base_url: str = ""
+    recipients: tuple[EmailRecipient, ...] = ()
+
+    @field_validator("recipients", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise Problem("must be a list of entries like {address: finanzas@example.pe, language: es, stores: all, files: attach}")
+        return value
+
+    @field_validator("recipients")
+    @classmethod
+    def _unique_recipients(cls, recipients: tuple[EmailRecipient, ...]) -> tuple[EmailRecipient, ...]:
+        _no_duplicates(recipients, "address")
+        return recipients
+
+    @model_validator(mode="after")
+    def _complete(self) -> "EmailConfig":
+        if not self.recipients:
+            return self
+        if self.delivery == "smtp" and not self.server.host:
+            raise Problem("is required to send by smtp (or set `delivery: file`)", "server", "host")
+        if self.from_address is None and self.delivery == "smtp":
+            raise Problem("is required to send by smtp", "from_address")
+        if any(r.files == "link" for r in self.recipients) and not self.link_base_url.strip():
+            raise Problem("is required when a recipient has `files: link`", "link_base_url")
+        return self
+
+
 class PagoreconConfig(Section):
     """The whole of `pagorecon.yaml`."""
 
@@ -277,6 +360,7 @@ class PagoreconConfig(Section):
     refunds: RefundsConfig = RefundsConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     approvers: tuple[Approver, ...] = ()
+    email: EmailConfig = EmailConfig()
 
     @field_validator("stores", mode="before")
     @classmethod
@@ -314,6 +398,15 @@ class PagoreconConfig(Section):
     def _unique_approvers(cls, approvers: tuple[Approver, ...]) -> tuple[Approver, ...]:
         _no_duplicates(approvers, "user")
         return approvers
+
+    @model_validator(mode="after")
+    def _email_stores_known(self) -> "PagoreconConfig":
+        known = {s.id for s in self.stores}
+        for index, recipient in enumerate(self.email.recipients):
+            unknown = [s for s in recipient.stores if s not in known] if recipient.stores != "all" else []
+            if unknown:
+                raise Problem(f"names store(s) not in `stores`: {', '.join(unknown)}", "email", "recipients", index, "stores")
+        return self
 
     @field_validator("extra_non_working_days")
     @classmethod
@@ -364,6 +457,7 @@ class Settings:
     alerts: AlertsConfig
     schedule: ScheduleConfig
     refunds: RefundsConfig
+    email: EmailConfig
 
     @classmethod
     def from_config(cls, config: PagoreconConfig, home: Path) -> "Settings":
@@ -388,6 +482,11 @@ class Settings:
     @property
     def archive(self) -> Path:
         return self.home / "archive"
+
+    @property
+    def mailbox(self) -> Path:
+        """Where `email.delivery: file` writes each message as an .eml file."""
+        return self.home / "mailbox"
 
     @property
     def audit_anchor_path(self) -> Path:

@@ -213,3 +213,21 @@ CREATE OR REPLACE MACRO grace_days(grace) AS TABLE
 CREATE OR REPLACE MACRO covers_grace_day(coverage_date, grace_day) AS coverage_date >= grace_day;
 -- An unpaid CIP has expired once the statements reach past its expiry.
 CREATE OR REPLACE MACRO expired_by(expiry, coverage_at) AS expiry < coverage_at;
+
+-- Every report version emailed to a recipient, once: the key is checked and written `sending`
+-- before the message goes out and turned `sent` after (delivery/send.py). A row left `sending`
+-- (a crash in between) is never re-sent by itself: it is at most once, and the operator decides.
+CREATE TABLE IF NOT EXISTS report_emails (
+    recipient   VARCHAR NOT NULL,
+    report      VARCHAR NOT NULL,      -- the report's path under reports/, like all_stores/2026-07/all_stores_2026-07-14
+    sha256      VARCHAR NOT NULL,      -- of the version sent: its HTML, CSV and XLSX as rendered for this recipient
+    language    VARCHAR NOT NULL,
+    files       VARCHAR NOT NULL,      -- attach | link
+    archived    VARCHAR NOT NULL,      -- the version's files under archive/reports/, without suffix
+    subject     VARCHAR NOT NULL,
+    status      VARCHAR NOT NULL,      -- sending | sent
+    started_at  TIMESTAMPTZ NOT NULL,
+    sent_at     TIMESTAMPTZ,
+    run_id      VARCHAR,
+    PRIMARY KEY (recipient, report, sha256)
+);
