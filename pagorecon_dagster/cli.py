@@ -196,6 +196,8 @@ def cmd_demo(args) -> int:
         f"  warehouse   {settings.warehouse_path}  (tables recon_items, recon_daily_summary, quarantine, ingested_files)\n"
         f"              python -c \"import duckdb; duckdb.connect('{settings.warehouse_path}', read_only=True).sql('FROM recon_items LIMIT 20').show()\"\n"
         f"  reports     {settings.reports}  (daily/, all_stores/, month_close/: HTML, CSV, XLSX)\n"
+        f"  mailbox     {settings.mailbox}  ({len(list(settings.mailbox.glob('*.eml')))} emails to finance as .eml files; "
+        "archive/reports/ keeps each version sent)\n"
         f"  landing     {settings.landing}\n"
         f"  Dagster UI  PAGORECON_HOME={home} DAGSTER_HOME={home / 'dagster'} dagster dev -w workspace.yaml"
     )
