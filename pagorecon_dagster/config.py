@@ -138,13 +138,17 @@ def _text(value: Any) -> str:
     return value.strip()
 
 
-def _matching(pattern: re.Pattern[str], what: str) -> Any:
-    def check(value: Any) -> str:
+def _matching(pattern: re.Pattern[str], what: str, *, optional: bool = False) -> Any:
+    """A string matching `pattern`; when optional, blank or absent is None."""
+
+    def check(value: Any) -> str | None:
+        if optional and (value is None or (isinstance(value, str) and not value.strip())):
+            return None
         if not isinstance(value, str) or not pattern.match(value):
             raise Problem(f"must {what}, got {value!r}")
         return value
 
-    return Annotated[str, BeforeValidator(check)]
+    return Annotated[str | None if optional else str, BeforeValidator(check)]
 
 
 Percent = Annotated[Decimal, BeforeValidator(_percent)]
@@ -163,6 +167,7 @@ RefundExecutor = one_of(REFUND_EXECUTORS, optional=True)
 Hour = whole_number(0, 23, " (Lima time)")
 Port = whole_number(1, 65535)
 EmailAddress = _matching(EMAIL_RE, "be an email address like finanzas@example.pe")
+OptionalEmailAddress = _matching(EMAIL_RE, "be an email address like finanzas@example.pe", optional=True)
 EmailDelivery = one_of(EMAIL_DELIVERIES)
 EmailFiles = one_of(EMAIL_FILES)
 LookbackDays = whole_number(0, 366)
@@ -291,7 +296,7 @@ class EmailRecipient(Section):
     may_be_empty: ClassVar[bool] = False
 
     address: EmailAddress
-    language: ReportLanguage = Field(None, validate_default=False)   # default: `report_language`
+    language: one_of(REPORT_LANGUAGES, optional=True) = None   # None: `report_language`
     stores: Literal["all"] | tuple[StoreId, ...] = "all"
     files: EmailFiles = "attach"
 
@@ -310,7 +315,7 @@ class EmailConfig(Section):
 
     delivery: EmailDelivery = "smtp"
     server: EmailServer = EmailServer()
-    from_address: EmailAddress = Field(None, validate_default=False)
+    from_address: OptionalEmailAddress = None
     # Where `files: link` recipients fetch the archived files: this URL + the path under archive/reports/.
     link_base_url: str = ""
     recipients: tuple[EmailRecipient, ...] = ()

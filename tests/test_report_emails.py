@@ -22,8 +22,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from dagster._core.remote_representation.external_data import RepositorySnap
+from dagster._serdes import serialize_value
 
-from pagorecon_dagster.config import load_settings
+from pagorecon_dagster.config import ConfigError, load_settings
 from pagorecon_dagster.definitions import build_definitions
 from pagorecon_dagster.delivery import assets as email_assets_module
 from pagorecon_dagster.delivery.jobs import email_runs
@@ -298,3 +300,66 @@ def test_file_delivery_writes_eml_files_into_the_mailbox(home, monkeypatch):
     assert subjects == ["pagorecon: Cierre de mes: Canonical Shop (shop) — enero 2026 (2026-01)",
                         "pagorecon: Cierre de mes: Shopify Store (shopi) — enero 2026 (2026-01)",
                         "pagorecon: Todas las tiendas — 2026-01-30"]
+
+
+def test_the_account_is_env_vars_the_ui_names_but_never_shows(home, smtp, monkeypatch):
+    inbox, port, ca_file = smtp
+    configure(home, port, ca_file, monkeypatch)
+    definitions = build_definitions(load_settings(home.path))
+    mailer = definitions.resources["mailer"]
+    assert isinstance(mailer.username, dg.EnvVar) and mailer.username.env_var_name == USERNAME_ENV
+    assert isinstance(mailer.password, dg.EnvVar) and mailer.password.env_var_name == PASSWORD_ENV
+    snapshot = serialize_value(RepositorySnap.from_def(definitions.get_repository_def()))  # what the UI is given
+    assert PASSWORD_ENV in snapshot and PASSWORD not in snapshot and PASSWORD not in repr(mailer)
+
+
+def test_the_automation_emails_a_report_after_writing_it(home, monkeypatch):
+    home.config(email={"delivery": "file", "recipients": [{"address": FINANCE}]})
+    seed(home)
+    definitions = build_definitions(load_settings(home.path))
+    selection = dg.AssetSelection.assets("all_stores_report", "all_stores_report_emails")
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = dg.evaluate_automation_conditions(definitions, instance, asset_selection=selection)
+        home.run("2026-01-30", "2026-01-30", instance=instance)
+        after = dg.evaluate_automation_conditions(definitions, instance, asset_selection=selection, cursor=first.cursor)
+        assert set(after.get_requested_partitions(dg.AssetKey("all_stores_report_emails"))) == {"2026-01-30"}
+
+
+@pytest.mark.parametrize("section, refusal", [
+    ({"recipients": [{"address": FINANCE}]}, "`email.server.host` is required to send by smtp"),
+    ({"server": {"host": "smtp.example.pe"}, "recipients": [{"address": FINANCE}]}, "`email.from_address` is required"),
+    ({"delivery": "file", "recipients": [{"address": "finanzas"}]}, "`email.recipients[0].address` must be an email address"),
+    ({"delivery": "file", "recipients": [{"address": FINANCE, "stores": ["nope"]}]},
+     "`email.recipients[0].stores` names store(s) not in `stores`: nope"),
+    ({"delivery": "file", "recipients": [{"address": FINANCE, "files": "link"}]}, "`email.link_base_url` is required"),
+    ({"delivery": "file", "recipients": [{"address": FINANCE}, {"address": FINANCE}]}, "`email.recipients[1].address`"),
+    ({"delivery": "pigeon"}, "`email.delivery` must be one of smtp, file"),
+    ({"server": {"port": 70000}}, "`email.server.port` must be a whole number 1-65535"),
+    ({"password": "x"}, "`email` has unknown key(s) password"),
+])
+def test_a_bad_email_section_is_refused_naming_the_key(home, section, refusal):
+    home.config(email=section)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(home.path)
+    assert refusal in str(refused.value)
+
+
+def test_an_email_section_reads_into_the_settings_and_round_trips(home):
+    import yaml
+
+    from pagorecon_dagster.config import parse_config
+
+    section = {"server": {"host": "smtp.example.pe", "ca_file": "/etc/pagorecon/mail-ca.pem"},
+               "from_address": "pagorecon@example.pe", "link_base_url": "https://finanzas.example.pe/archive",
+               "recipients": [{"address": FINANCE, "language": "es", "stores": ["shop"], "files": "link"},
+                              {"address": TESORERIA}]}
+    home.config(email=section)
+    settings = load_settings(home.path)
+    first, second = settings.email.recipients
+    assert (first.language, first.stores, first.files) == ("es", ("shop",), "link")
+    assert (second.language, second.stores, second.files) == (None, "all", "attach")  # None: report_language
+    assert (settings.email.delivery, settings.email.server.port, settings.mailbox) == ("smtp", 587, home.path / "mailbox")
+    config = yaml.safe_load((home.path / "pagorecon.yaml").read_text(encoding="utf-8"))
+    written = parse_config(config).model_dump(mode="json", by_alias=True)
+    (home.path / "pagorecon.yaml").write_text(yaml.safe_dump(written, allow_unicode=True), encoding="utf-8")
+    assert load_settings(home.path) == settings
