@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any
 
 import duckdb
@@ -99,6 +100,7 @@ def send_reports(settings: Settings, connect: Connect, mailer: Mailer, build: Bu
                  now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)) -> Outcome:
     dues = list(dues)
     outcome = Outcome()
+    sender = settings.email.from_address or FILE_SENDER
     if not dues or not settings.email.recipients:
         return outcome
     with connect() as con:
@@ -107,7 +109,7 @@ def send_reports(settings: Settings, connect: Connect, mailer: Mailer, build: Bu
             "SELECT recipient, report, sha256, status FROM report_emails WHERE report IN (SELECT unnest(?))",
             [sorted({o.due.path for o in candidates})],
         ).fetchall())
-        todo = []
+        todo: list[tuple[Outgoing, EmailMessage]] = []
         for o in candidates:
             status = recorded.get((o.recipient.address, o.due.path, o.version.sha256))
             if status == SENT:
@@ -115,22 +117,22 @@ def send_reports(settings: Settings, connect: Connect, mailer: Mailer, build: Bu
             elif status == SENDING:
                 outcome.unconfirmed.append((mask_email(o.recipient.address), o.due.path))
             else:
-                todo.append(o)
+                # built before any row is written: only the hand-over can fail between the two records
+                todo.append((o, build_message(o.version, sender=sender, recipient=o.recipient.address,
+                                              files=o.recipient.files, base_url=settings.email.link_base_url)))
         with transaction(con):
-            for o in todo:
+            for o, _ in todo:
                 con.execute(
                     """INSERT INTO report_emails (recipient, report, sha256, language, files, archived, subject, status,
                                                   started_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     [o.recipient.address, o.due.path, o.version.sha256, o.version.report.language, o.recipient.files,
                      f"archive/reports/{o.version.base}", o.version.report.title, SENDING, now(), run_id],
                 )
-    sender = settings.email.from_address or FILE_SENDER
     results: list[tuple[Outgoing, dt.datetime | None, str | None]] = []
-    for o in todo:
+    for o, message in todo:
         who = mask_email(o.recipient.address)
         try:
-            mailer.send(build_message(o.version, sender=sender, recipient=o.recipient.address, files=o.recipient.files,
-                                      base_url=settings.email.link_base_url))
+            mailer.send(message)
             results.append((o, now(), None))
             outcome.sent.append(o)
             log(f"sent {o.due.path} ({o.version.report.language}, {o.version.sha256[:12]}) to {who}")
