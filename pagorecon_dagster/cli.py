@@ -56,9 +56,10 @@ def _instance(settings: Settings):
 def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[str] | None = None) -> int:
     """Materialize every asset for stores x start..end; one Dagster run per block of neighbouring
     stores (all stores, or one store: one run), then one run per report job over the dates and
-    store x months those runs reconciled, then one run that rewrites reports/index.html.
+    store x months those runs reconciled, then one per email job over the same, then one run that rewrites reports/index.html.
     Returns the process exit code."""
     from pagorecon_dagster.definitions import MAIN_JOB, build_definitions
+    from pagorecon_dagster.delivery.jobs import email_runs
     from pagorecon_dagster.jobs import INDEX_JOB, following_report_runs
     from pagorecon_dagster.partitions import contiguous_store_blocks, range_tags
     from pagorecon_dagster.resources import warehouse_from_environment
@@ -87,6 +88,10 @@ def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[st
             if not any(run[1:] == (job_name, tags) for run in runs):
                 span = f"{tags['dagster/asset_partition_range_start']}..{tags['dagster/asset_partition_range_end']}"
                 runs.append((f"{job_name} {span}", job_name, tags))
+    # then each written report to its recipients (pagorecon.yaml `email:`)
+    for job_name, tags in email_runs([run[1:] for run in runs]) if settings.email.recipients else ():
+        runs.append((f"{job_name} {tags['dagster/asset_partition_range_start']}..{tags['dagster/asset_partition_range_end']}",
+                     job_name, tags))
     runs.append((INDEX_JOB, INDEX_JOB, {}))  # last: it links every report the runs before it wrote
     with progress.shown():
         for label, job_name, tags in runs:
@@ -199,6 +204,8 @@ def cmd_demo(args) -> int:
         f"              python -c \"import duckdb; duckdb.connect('{settings.warehouse_path}', read_only=True).sql('FROM recon_items LIMIT 20').show()\"\n"
         f"  start here  {settings.reports / INDEX_FILE}  (latest day, what needs a person, every report by month)\n"
         f"  reports     {settings.reports}  (daily/, all_stores/, month_close/: HTML, CSV, XLSX)\n"
+        f"  mailbox     {settings.mailbox}  ({len(list(settings.mailbox.glob('*.eml')))} emails to finance as .eml files; "
+        "archive/reports/ keeps each version sent)\n"
         f"  landing     {settings.landing}\n"
         f"  Dagster UI  PAGORECON_HOME={home} DAGSTER_HOME={home / 'dagster'} dagster dev -w workspace.yaml"
     )

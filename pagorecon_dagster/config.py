@@ -44,6 +44,11 @@ WOOCOMMERCE_PAGOEFECTIVO_MATCH = ("pagoefectivo", "pago efectivo")
 # https://host[:port][/path]; plain http only to this machine (a sandbox, a tunnel).
 BASE_URL_RE = re.compile(r"^(https://[^/\s?#]+|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?)(/[^\s?#]*)?$")
 REPORT_LANGUAGES = ("en", "es")
+# How reports reach finance (delivery/): an SMTP server (STARTTLS always), or .eml files in
+# $PAGORECON_HOME/mailbox/ for a trial; and per recipient, the report files attached or linked.
+EMAIL_DELIVERIES = ("smtp", "file")
+EMAIL_FILES = ("attach", "link")
+EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 # How approved refunds are paid out (refunds/payout.py): the provider's API or a bank-transfer file.
 REFUND_EXECUTORS = ("api", "payout_file")
 # Fields a store may have sent to PagoEfectivo as `transactionCode`, per export format.
@@ -154,13 +159,17 @@ def _text(value: Any) -> str:
     return value.strip()
 
 
-def _matching(pattern: re.Pattern[str], what: str) -> Any:
-    def check(value: Any) -> str:
+def _matching(pattern: re.Pattern[str], what: str, *, optional: bool = False) -> Any:
+    """A string matching `pattern`; when optional, blank or absent is None."""
+
+    def check(value: Any) -> str | None:
+        if optional and (value is None or (isinstance(value, str) and not value.strip())):
+            return None
         if not isinstance(value, str) or not pattern.match(value):
             raise Problem(f"must {what}, got {value!r}")
         return value
 
-    return Annotated[str, BeforeValidator(check)]
+    return Annotated[str | None if optional else str, BeforeValidator(check)]
 
 
 Percent = Annotated[Decimal, BeforeValidator(_percent)]
@@ -181,6 +190,11 @@ ReportLanguage = one_of(REPORT_LANGUAGES)
 RefundExecutor = one_of(REFUND_EXECUTORS, optional=True)
 Hour = whole_number(0, 23, " (Lima time)")
 Minute = whole_number(0, 59, " (minute of the hour)")
+Port = whole_number(1, 65535)
+EmailAddress = _matching(EMAIL_RE, "be an email address like finanzas@example.pe")
+OptionalEmailAddress = _matching(EMAIL_RE, "be an email address like finanzas@example.pe", optional=True)
+EmailDelivery = one_of(EMAIL_DELIVERIES)
+EmailFiles = one_of(EMAIL_FILES)
 LookbackDays = whole_number(0, 366)
 LagDays = whole_number(0, 30)
 
@@ -553,6 +567,78 @@ class HealthConfig(Section):
 
     statement_lag_business_days: LagDays = 1   # business days before today the statements need not cover yet
     reconcile_lag_business_days: LagDays = 1   # business days before today not yet reconciled
+class EmailServer(Section):
+    """The SMTP server; credentials come from $PAGORECON_SMTP_USERNAME and $PAGORECON_SMTP_PASSWORD."""
+
+    host: str = ""
+    port: Port = 587
+    # A PEM file of the CA that signed the server's certificate (a private CA); empty: the system's.
+    ca_file: str = ""
+
+    @field_validator("host", "ca_file", mode="before")
+    @classmethod
+    def _optional_text(cls, value: Any) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise Problem(f"must be a string, got {value!r}")
+        return value.strip()
+
+
+class EmailRecipient(Section):
+    may_be_empty: ClassVar[bool] = False
+
+    address: EmailAddress
+    language: one_of(REPORT_LANGUAGES, optional=True) = None   # None: `report_language`
+    stores: Literal["all"] | tuple[StoreId, ...] = "all"
+    files: EmailFiles = "attach"
+
+    @field_validator("stores", mode="before")
+    @classmethod
+    def _stores(cls, value: Any) -> Any:
+        if value == "all":
+            return value
+        if not isinstance(value, list) or not value:
+            raise Problem("must be `all` or a non-empty list of store ids")
+        return value
+
+
+class EmailConfig(Section):
+    """Who gets the all-stores report of each day and the month closes, and through which server."""
+
+    delivery: EmailDelivery = "smtp"
+    server: EmailServer = EmailServer()
+    from_address: OptionalEmailAddress = None
+    # Where `files: link` recipients fetch the archived files: this URL + the path under archive/reports/.
+    link_base_url: str = ""
+    recipients: tuple[EmailRecipient, ...] = ()
+
+    @field_validator("recipients", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise Problem("must be a list of entries like {address: finanzas@example.pe, language: es, stores: all, files: attach}")
+        return value
+
+    @field_validator("recipients")
+    @classmethod
+    def _unique_recipients(cls, recipients: tuple[EmailRecipient, ...]) -> tuple[EmailRecipient, ...]:
+        _no_duplicates(recipients, "address")
+        return recipients
+
+    @model_validator(mode="after")
+    def _complete(self) -> "EmailConfig":
+        if not self.recipients:
+            return self
+        if self.delivery == "smtp" and not self.server.host:
+            raise Problem("is required to send by smtp (or set `delivery: file`)", "server", "host")
+        if self.from_address is None and self.delivery == "smtp":
+            raise Problem("is required to send by smtp", "from_address")
+        if any(r.files == "link" for r in self.recipients) and not self.link_base_url.strip():
+            raise Problem("is required when a recipient has `files: link`", "link_base_url")
+        return self
 
 
 class PagoreconConfig(Section):
@@ -575,6 +661,7 @@ class PagoreconConfig(Section):
     approvers: tuple[Approver, ...] = ()
     retention: RetentionConfig = RetentionConfig()
     health: HealthConfig = HealthConfig()
+    email: EmailConfig = EmailConfig()
 
     @field_validator("stores", mode="before")
     @classmethod
@@ -612,6 +699,15 @@ class PagoreconConfig(Section):
     def _unique_approvers(cls, approvers: tuple[Approver, ...]) -> tuple[Approver, ...]:
         _no_duplicates(approvers, "user")
         return approvers
+
+    @model_validator(mode="after")
+    def _email_stores_known(self) -> "PagoreconConfig":
+        known = {s.id for s in self.stores}
+        for index, recipient in enumerate(self.email.recipients):
+            unknown = [s for s in recipient.stores if s not in known] if recipient.stores != "all" else []
+            if unknown:
+                raise Problem(f"names store(s) not in `stores`: {', '.join(unknown)}", "email", "recipients", index, "stores")
+        return self
 
     @field_validator("extra_non_working_days")
     @classmethod
@@ -665,6 +761,7 @@ class Settings:
     rates: RatesConfig
     retention: RetentionConfig
     health: HealthConfig
+    email: EmailConfig
 
     @classmethod
     def from_config(cls, config: PagoreconConfig, home: Path) -> "Settings":
@@ -689,6 +786,11 @@ class Settings:
     @property
     def archive(self) -> Path:
         return self.home / "archive"
+
+    @property
+    def mailbox(self) -> Path:
+        """Where `email.delivery: file` writes each message as an .eml file."""
+        return self.home / "mailbox"
 
     @property
     def audit_anchor_path(self) -> Path:

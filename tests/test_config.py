@@ -62,7 +62,7 @@ def refusal(**overrides) -> str:
 @pytest.mark.parametrize(("overrides", "message"), [
     # the top level
     ({"start": "2025-01-01"}, "unknown key(s) start; allowed: stores, start_date, fx_tolerance_pct, "
-     "missing_payment_grace_business_days, extra_non_working_days, alerts, report_language, refunds, schedule, rates, approvers, retention, health"),
+     "missing_payment_grace_business_days, extra_non_working_days, alerts, report_language, refunds, schedule, rates, approvers, retention, health, email"),
     ({"missing_payment_grace_business_days": "two"}, "`missing_payment_grace_business_days` must be a whole number >= 0, got 'two'"),
     ({"fx_tolerance_pct": 101}, "`fx_tolerance_pct` must be a number between 0 and 100, got 101"),
     ({"report_language": "fr"}, "`report_language` must be one of en, es, got 'fr'"),

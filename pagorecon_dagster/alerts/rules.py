@@ -29,6 +29,8 @@ PARTITION_KINDS = (
     "VALIDATION_REJECTS",
 )
 RUN_FAILED = "RUN_FAILED"
+# Raised by the report emails (delivery/) when a report could not be sent; alerts/report_emails.py.
+REPORT_EMAIL_FAILED = "REPORT_EMAIL_FAILED"
 CONTENT = ("severity", "value", "threshold", "message")
 
 

@@ -840,6 +840,9 @@ def write_config(w: Writer, specs: list[StoreSpec], extra_days: list[date]) -> N
         "missing_payment_grace_business_days": 2,
         "extra_non_working_days": [d.isoformat() for d in extra_days],
         "alerts": {"refund_rate_pct": 5.0},
+        # finance gets the reports as .eml files in mailbox/ (no mail server needed)
+        "email": {"delivery": "file",
+                  "recipients": [{"address": "finanzas@example.pe", "language": "es", "stores": "all", "files": "attach"}]},
     }
     text = "# pagorecon sandbox configuration (written by pagorecon_dagster.sandbox.generator)\n"
     text += yaml.safe_dump(config, sort_keys=False, allow_unicode=True)

@@ -242,3 +242,21 @@ CREATE TABLE IF NOT EXISTS retention_runs (
     items      BIGINT NOT NULL,      -- files, rows, refunds or audit entries
     detail     VARCHAR               -- refund ids; the audit entries summarised
 );
+
+-- Every report version emailed to a recipient, once: the key is checked and written `sending`
+-- before the message goes out and turned `sent` after (delivery/send.py). A row left `sending`
+-- (a crash in between) is never re-sent by itself: it is at most once, and the operator decides.
+CREATE TABLE IF NOT EXISTS report_emails (
+    recipient   VARCHAR NOT NULL,
+    report      VARCHAR NOT NULL,      -- the report's path under reports/, like all_stores/2026-07/all_stores_2026-07-14
+    sha256      VARCHAR NOT NULL,      -- of the version sent: its HTML, CSV and XLSX as rendered for this recipient
+    language    VARCHAR NOT NULL,
+    files       VARCHAR NOT NULL,      -- attach | link
+    archived    VARCHAR NOT NULL,      -- the version's files under archive/reports/, without suffix
+    subject     VARCHAR NOT NULL,
+    status      VARCHAR NOT NULL,      -- sending | sent
+    started_at  TIMESTAMPTZ NOT NULL,
+    sent_at     TIMESTAMPTZ,
+    run_id      VARCHAR,
+    PRIMARY KEY (recipient, report, sha256)
+);
