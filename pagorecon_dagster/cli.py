@@ -198,6 +198,10 @@ def cmd_demo(args) -> int:
         print()
         for line in run_demo_refunds(settings, _instance(settings)):
             print(line)
+        # Health as finance would check it the morning after the sandbox's last day.
+        as_of = sandbox.end + dt.timedelta(days=1)
+        print(f"\n$ pagorecon status --as-of {as_of}")
+        cmd_status(argparse.Namespace(home=home, store=None, as_of=as_of))
     print(
         "\nWhere to look:\n"
         f"  warehouse   {settings.warehouse_path}  (tables recon_items, recon_daily_summary, quarantine, ingested_files)\n"

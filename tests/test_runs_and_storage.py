@@ -149,6 +149,9 @@ def test_demo_reconciles_every_planted_scenario(tmp_path, capsys, monkeypatch):
     assert main(["--home", str(home), "demo"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "Where to look" in out and str(home / "warehouse.duckdb") in out
+    # it ends with what finance checks first: the health of every store, the index page, the mailbox
+    assert "$ pagorecon status --as-of" in out and "store(s) degraded" in out
+    assert (home / "reports" / "index.html").is_file() and list((home / "mailbox").glob("*.eml"))
     sandbox = generate(tmp_path / "again", mapped_store=True)  # what `pagorecon demo` writes
     planted = dict(sandbox.expected)
     # the demo's one more store, whose orders it pulls from the Shopify API sandbox
