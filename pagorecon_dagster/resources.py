@@ -19,6 +19,7 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
+from pagorecon_dagster.alerts.channel import WEBHOOK_ENV, AlertChannel
 from pagorecon_dagster.config import ConfigError, Settings, home_dir, load_settings
 from pagorecon_dagster.pagoefectivo import credentials
 from pagorecon_dagster.rates.bcrp import DEFAULT_BASE_URL as DEFAULT_BCRP_URL
@@ -153,6 +154,11 @@ class BcrpApi(dg.ConfigurableResource):
 def _env_var(name: str, default: str = "") -> Any:
     """`EnvVar(name)` when the variable is set, else the default (an unset EnvVar fails a run)."""
     return dg.EnvVar(name) if os.environ.get(name, "").strip() else default
+
+
+def alert_channel_from_environment() -> AlertChannel:
+    """The webhook of `$PAGORECON_ALERT_WEBHOOK_URL` when it is set; without it, the log alone."""
+    return AlertChannel(webhook_url=_env_var(WEBHOOK_ENV))
 
 
 def warehouse_from_environment(settings: Settings) -> Warehouse:

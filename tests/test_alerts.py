@@ -16,7 +16,8 @@ import duckdb
 import pytest
 
 from pagorecon_dagster.alerts import delivery, jobs
-from pagorecon_dagster.alerts.channel import WEBHOOK_ENV, AlertChannel, alert_channel
+from pagorecon_dagster.alerts.channel import WEBHOOK_ENV, AlertChannel
+from pagorecon_dagster.resources import alert_channel_from_environment as alert_channel
 from pagorecon_dagster.alerts.rules import refresh
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.definitions import build_definitions

@@ -5,8 +5,6 @@ no error message carries it."""
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 import requests
 
@@ -39,10 +37,3 @@ class AlertChannel(dg.ConfigurableResource):
         if not 200 <= reply.status_code < 300:
             raise DeliveryFailed(f"webhook: HTTP {reply.status_code} {reply.text[:200].strip()}".strip())
 
-
-def alert_channel() -> AlertChannel:
-    """The deployment's channel: the webhook of `$PAGORECON_ALERT_WEBHOOK_URL` when it is set. An
-    `EnvVar` that is not set fails every run that uses it, so an unset variable means no webhook."""
-    if os.environ.get(WEBHOOK_ENV, "").strip():
-        return AlertChannel(webhook_url=dg.EnvVar(WEBHOOK_ENV))
-    return AlertChannel()

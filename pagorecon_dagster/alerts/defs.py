@@ -4,7 +4,7 @@ runs, the sensors that request them, and the `alert_channel` resource the delive
 import dagster as dg
 
 from pagorecon_dagster.alerts.assets import alert_assets
-from pagorecon_dagster.alerts.channel import alert_channel
+from pagorecon_dagster.resources import alert_channel_from_environment
 from pagorecon_dagster.alerts.jobs import alert_jobs
 from pagorecon_dagster.alerts.sensors import alert_sensors
 from pagorecon_dagster.config import Settings
@@ -16,5 +16,5 @@ def build(settings: Settings) -> dg.Definitions:
         assets=alert_assets(settings),
         jobs=jobs,
         sensors=alert_sensors(*jobs),
-        resources={"alert_channel": alert_channel()},
+        resources={"alert_channel": alert_channel_from_environment()},
     )
