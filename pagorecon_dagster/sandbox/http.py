@@ -119,8 +119,8 @@ class SandboxApi(LoopbackServer):
 
     def fail_next(self, count: int, status: int | None = None, path: str | None = None,
                   retry_after: str | None = None) -> None:
-        """The next `count` calls (to `path`, or any) answer `status` with an error body (and
-        `Retry-After: retry_after` when given)."""
+        """The next `count` calls (to `path`, or any) answer `status` with the sandbox's error body
+        (`fault_reply`, which may send `retry_after` as `Retry-After`)."""
         with self._lock:
             self._faults.append(Fault(count, path, status=status or self.fail_status, retry_after=retry_after))
 
