@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from pagorecon_dagster.core.http import RetriesExhausted, send_with_retries
 from pagorecon_dagster.core.masking import mask_text
 from pagorecon_dagster.pagoefectivo.credentials import Credentials
 
@@ -232,25 +233,10 @@ class PagoEfectivoClient:
         headers = {"Accept": "application/json"}
         if bearer is not None:
             headers["Authorization"] = f"Bearer {bearer}"
-        problem = ""
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                response = self.session.post(url, json=body, headers=headers, timeout=self.timeout)
-            except requests.Timeout:
-                problem = f"no answer within {self.timeout[1]:g}s"
-            except requests.ConnectionError as exc:
-                problem = f"connection failed ({type(exc).__name__})"
-            else:
-                if response.status_code < 500:
-                    return response
-                problem = f"HTTP {response.status_code}"
-            if attempt < self.max_attempts:
-                delay = self.backoff_seconds * 2 ** (attempt - 1)
-                log.warning(
-                    "store %s: POST %s attempt %d/%d: %s; retrying in %.2fs",
-                    self.credentials.store_id, path, attempt, self.max_attempts, problem, delay,
-                )
-                self.sleep(delay)
-        raise PagoEfectivoError(
-            f"store {self.credentials.store_id!r}: POST {url} failed after {self.max_attempts} attempts: {problem}"
-        )
+        try:
+            return send_with_retries(
+                lambda: self.session.post(url, json=body, headers=headers, timeout=self.timeout),
+                attempts=self.max_attempts, backoff_seconds=self.backoff_seconds, sleep=self.sleep,
+                timeout_seconds=self.timeout[1], what=f"store {self.credentials.store_id}: POST {path}", logger=log)
+        except RetriesExhausted as exc:
+            raise PagoEfectivoError(f"store {self.credentials.store_id!r}: POST {url} {exc}") from None

@@ -15,11 +15,8 @@ import datetime as dt
 import hmac
 import json
 import secrets
-import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
@@ -27,12 +24,12 @@ import requests
 from pagorecon_dagster.pagoefectivo.client import (
     AUTHORIZATIONS_PATH,
     CIPS_SEARCH_PATH,
-    dumps_exact,
     hash_string,
     loads_exact,
     parse_instant,
 )
 from pagorecon_dagster.pagoefectivo.webhook import SIGNATURE_HEADER, sign
+from pagorecon_dagster.sandbox.http import Fault, RecordedRequest, Reply, SandboxApi, json_reply
 
 OK_CODE, MALFORMED_CODE, CREDENTIALS_CODE, TOKEN_CODE = 100, 110, 111, 112
 
@@ -47,25 +44,6 @@ class SandboxService:
     cips: list[dict[str, Any]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return loads_exact(self.body)
-
-
-@dataclass
-class _Fault:
-    remaining: int
-    path: str | None
-    status: int | None = None  # answer this instead of the real reply
-    delay: float = 0.0         # wait this long first
-
-
 @dataclass
 class _Token:
     service_id: str
@@ -76,7 +54,9 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-class PagoEfectivoSandbox:
+class PagoEfectivoSandbox(SandboxApi):
+    name = server_version = "pagoefectivo-sandbox"
+
     def __init__(
         self,
         services: Iterable[SandboxService],
@@ -88,61 +68,15 @@ class PagoEfectivoSandbox:
         host: str = "127.0.0.1",
         port: int = 0,
     ):
+        super().__init__(host=host, port=port)
         self.services = {str(s.service_id): s for s in services}
         self.token_seconds = token_seconds
         self.page_size = page_size
         self.max_clock_skew = max_clock_skew
         self.clock = clock
-        self.requests: list[RecordedRequest] = []
         self._tokens: dict[str, _Token] = {}
-        self._faults: list[_Fault] = []
-        self._lock = threading.Lock()
-        self._server = _SandboxServer((host, port), self)
-        self._thread: threading.Thread | None = None
 
-    # --- running --------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> PagoEfectivoSandbox:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="pagoefectivo-sandbox", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def serve_forever(self) -> None:
-        try:
-            self._server.serve_forever()
-        finally:
-            self._server.server_close()
-
-    def __enter__(self) -> PagoEfectivoSandbox:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    # --- steering it from a test ----------------------------------------------------------------
-
-    def fail_next(self, count: int, status: int = 500, path: str | None = None) -> None:
-        """The next `count` calls (to `path`, or any) answer `status` with an error body."""
-        with self._lock:
-            self._faults.append(_Fault(count, path, status=status))
-
-    def slow_next(self, count: int, seconds: float, path: str | None = None) -> None:
-        """The next `count` calls (to `path`, or any) wait `seconds` before answering."""
-        with self._lock:
-            self._faults.append(_Fault(count, path, delay=seconds))
+    # --- steering it from a test (and `fail_next`, `slow_next`) -----------------------------------
 
     def revoke_tokens(self) -> None:
         """Forget every token issued, as if they had expired early on PagoEfectivo's side."""
@@ -155,23 +89,20 @@ class PagoEfectivoSandbox:
 
     # --- what PagoEfectivo answers --------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
-        with self._lock:
-            self.requests.append(RecordedRequest(method, path, headers, body))
-            fault = next((f for f in self._faults if f.remaining > 0 and f.path in (None, path)), None)
-            if fault:
-                fault.remaining -= 1
-        if fault and fault.delay:
-            time.sleep(fault.delay)
-        if fault and fault.status:
-            return fault.status, {"code": fault.status, "message": "sandbox: injected failure"}
-        if method != "POST":
+    def fault_reply(self, fault: Fault) -> Reply:
+        return json_reply(fault.status or self.fail_status, {"code": fault.status, "message": "sandbox: injected failure"})
+
+    def answer(self, request: RecordedRequest) -> Reply:
+        return json_reply(*self._answer(request))
+
+    def _answer(self, request: RecordedRequest) -> tuple[int, dict[str, Any]]:
+        if request.method != "POST":
             return 405, {"code": MALFORMED_CODE, "message": "only POST"}
-        if path == AUTHORIZATIONS_PATH:
-            return self._authorize(body)
-        if path == CIPS_SEARCH_PATH:
-            return self._search(headers.get("authorization", ""), body)
-        return 404, {"code": MALFORMED_CODE, "message": f"no such resource {path}"}
+        if request.path == AUTHORIZATIONS_PATH:
+            return self._authorize(request.body)
+        if request.path == CIPS_SEARCH_PATH:
+            return self._search(request.headers.get("authorization", ""), request.body)
+        return 404, {"code": MALFORMED_CODE, "message": f"no such resource {request.path}"}
 
     def _authorize(self, body: bytes) -> tuple[int, dict[str, Any]]:
         request = _json_object(body)
@@ -247,40 +178,6 @@ def _touches(cip: dict[str, Any], start: dt.datetime, end: dt.datetime) -> bool:
         if when is not None and start <= when <= end:
             return True
     return False
-
-
-class _SandboxHandler(BaseHTTPRequestHandler):
-    server: _SandboxServer
-    server_version = "pagoefectivo-sandbox"
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        status, reply = self.server.sandbox.handle(self.command, self.path, headers, body)
-        payload = dumps_exact(reply).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_POST = do_GET = do_PUT = do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # every request is in `sandbox.requests`
-
-
-class _SandboxServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], sandbox: PagoEfectivoSandbox):
-        super().__init__(address, _SandboxHandler)
-        self.sandbox = sandbox
-
-    def handle_error(self, request, client_address) -> None:
-        pass  # a client that gave up on a slow answer closed its socket: expected here
 
 
 # --- notifications, as PagoEfectivo sends them ---------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -25,7 +26,10 @@ from typing import Any
 import requests
 
 from pagorecon_dagster.config import Settings
+from pagorecon_dagster.core.http import RetriesExhausted, send_with_retries
 from pagorecon_dagster.pagoefectivo.landing import write_new
+
+log = logging.getLogger("pagorecon.bcrp")
 
 DEFAULT_BASE_URL = "https://estadisticas.bcrp.gob.pe/estadisticas/series/api"
 # Tipo de cambio - TC Sistema bancario SBS (S/ por US$): compra, venta.
@@ -124,25 +128,19 @@ class BcrpClient:
         if end < start:
             raise ValueError(f"end {end} is before start {start}")
         url = series_url(self.base_url, start, end)
-        problem = ""
-        for attempt in range(self.attempts):
-            if attempt:
-                self.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                response = self.session.get(url, timeout=self.timeout, headers={"Accept": "application/json"})
-            except requests.RequestException as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-                continue
-            if response.status_code >= 500:
-                problem = f"HTTP {response.status_code}"
-                continue
-            if response.status_code != 200:
-                raise BcrpError(f"BCRP {url}: HTTP {response.status_code} {response.text[:200]!r}")
-            try:
-                return parse_reply(response.json(), start, end)
-            except ValueError as exc:
-                raise BcrpError(f"BCRP {url}: not a series reply: {exc}") from None
-        raise BcrpError(f"BCRP {url}: no answer after {self.attempts} attempts ({problem})")
+        try:
+            response = send_with_retries(
+                lambda: self.session.get(url, timeout=self.timeout, headers={"Accept": "application/json"}),
+                attempts=self.attempts, backoff_seconds=self.backoff, sleep=self.sleep, timeout_seconds=self.timeout,
+                what=f"BCRP {url}", retry_on=(requests.RequestException,), logger=log)
+        except RetriesExhausted as exc:
+            raise BcrpError(f"BCRP {url}: no answer after {exc.attempts} attempts ({exc.problem})") from None
+        if response.status_code != 200:
+            raise BcrpError(f"BCRP {url}: HTTP {response.status_code} {response.text[:200]!r}")
+        try:
+            return parse_reply(response.json(), start, end)
+        except ValueError as exc:
+            raise BcrpError(f"BCRP {url}: not a series reply: {exc}") from None
 
 
 def fx_csv(fetched: Fetched) -> bytes:

@@ -18,11 +18,12 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
 from pagorecon_dagster.core.money import MoneyError, parse_cents
+from pagorecon_dagster.sandbox.http import LoopbackServer
 
 # Fault kinds for `inject`.
 FAIL_500 = "500"                    # answer 500, accept nothing
@@ -43,8 +44,11 @@ class Seen:
     at: float = 0.0   # time.monotonic() when the answer was sent
 
 
-class SandboxRefundProvider:
+class SandboxRefundProvider(LoopbackServer):
     """`with SandboxRefundProvider() as provider:` serves on 127.0.0.1 at `provider.url`."""
+
+    name = "sandbox-refund-provider"
+    wait_for_requests_on_stop = True   # a stalled payout is in the ledger once `stop()` returns
 
     def __init__(self, *, api_key: str | None = None, host: str = "127.0.0.1", port: int = 0,
                  stall_seconds: float = 5.0, latency_seconds: float = 0.0):
@@ -61,34 +65,12 @@ class SandboxRefundProvider:
         self._faults: dict[str, deque[str]] = {"POST": deque(), "GET": deque()}
         self._seen: list[Seen] = []
         self._released = threading.Event()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        super().__init__(_handler_for(self), host=host, port=port)
 
     # -- lifecycle -------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "SandboxRefundProvider":
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="sandbox-refund-provider", daemon=True)
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
         self._released.set()  # stalled requests return at once
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "SandboxRefundProvider":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        super().stop()
 
     # -- what tests arrange and inspect ------------------------------------------------------
     def inject(self, method: str, *faults: str) -> None:

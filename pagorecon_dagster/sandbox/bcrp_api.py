@@ -9,14 +9,12 @@ next calls answer a 5xx."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-import threading
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from pagorecon_dagster.rates.bcrp import BUY_SERIES, NO_VALUE, SELL_SERIES
+from pagorecon_dagster.sandbox.http import Fault, RecordedRequest, Reply, SandboxApi, json_reply
 
 PATH_PREFIX = "/estadisticas/series/api"
 SERIES_NAMES = {
@@ -32,58 +30,35 @@ def period_name(day: dt.date) -> str:
     return f"{day.day:02d}.{MONTHS_ES[day.month - 1]}.{day.year % 100:02d}"
 
 
-class BcrpSandbox:
+class BcrpSandbox(SandboxApi):
+    name = server_version = "bcrp-sandbox"
+    fail_status = 503
+
     def __init__(self, rates: Mapping[dt.date, tuple[str, str]] = {}, *, holidays: Iterable[dt.date] = (),
                  host: str = "127.0.0.1", port: int = 0):
         """`rates`: day -> (buy, sell) as the API writes them; a listed business day absent here is "n.d."."""
+        super().__init__(host=host, port=port)
         self.rates = dict(rates)
         self.holidays = set(holidays)
         self.requests: list[str] = []
-        self._failures: list[int] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _Handler)
-        self._server.daemon_threads = True
-        self._server.sandbox = self  # type: ignore[attr-defined]
-        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{PATH_PREFIX}"
+        return f"{self.url}{PATH_PREFIX}"
 
-    def start(self) -> BcrpSandbox:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="bcrp-sandbox", daemon=True)
-        self._thread.start()
-        return self
+    def record(self, request: RecordedRequest) -> str:
+        return request.path
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
+    def fault_reply(self, fault: Fault) -> Reply:
+        return Reply(fault.status or self.fail_status, b"<html><body>Servicio no disponible</body></html>", "text/html")
 
-    def __enter__(self) -> BcrpSandbox:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def fail_next(self, count: int, status: int = 503) -> None:
-        with self._lock:
-            self._failures.extend([status] * count)
-
-    def handle(self, path: str) -> tuple[int, str, bytes]:
-        with self._lock:
-            self.requests.append(path)
-            if self._failures:
-                return self._failures.pop(0), "text/html", b"<html><body>Servicio no disponible</body></html>"
-        match = PATH_RE.match(path)
+    def answer(self, request: RecordedRequest) -> Reply:
+        match = PATH_RE.match(request.path)
         if not match:
-            return 404, "text/plain", b"Not found"
+            return Reply(404, b"Not found", "text/plain")
         codes, start, end = match.group(1).split("-"), match.group(2), match.group(3)
         if any(code not in SERIES_NAMES for code in codes) or not (DAY_RE.match(start) and DAY_RE.match(end)):
-            return 400, "text/plain", "Código de serie o periodo no válido".encode("utf-8")
+            return Reply(400, "Código de serie o periodo no válido".encode("utf-8"), "text/plain")
         first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
         periods = []
         day = first
@@ -96,24 +71,9 @@ class BcrpSandbox:
         reply = {"config": {"title": "Tipo de cambio",
                             "series": [{"name": SERIES_NAMES[code], "dec": "3"} for code in codes]},
                  "periods": periods}
-        return 200, "application/json; charset=utf-8", json.dumps(reply, ensure_ascii=False).encode("utf-8")
+        return json_reply(200, reply)
 
 
 def rates_for(days: Iterable[dt.date], buy: str = "3.745", sell: str = "3.752") -> dict[dt.date, tuple[str, str]]:
     """The same buy and sell on every day, e.g. for the demo."""
     return {day: (str(Decimal(buy)), str(Decimal(sell))) for day in days}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "bcrp-sandbox"
-
-    def do_GET(self) -> None:
-        status, content_type, body = self.server.sandbox.handle(self.path)  # type: ignore[attr-defined]
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args) -> None:
-        pass  # every request is in `sandbox.requests`

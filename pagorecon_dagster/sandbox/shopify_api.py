@@ -16,7 +16,6 @@ import base64
 import dataclasses
 import datetime as dt
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from pagorecon_dagster.pagoefectivo.sandbox import RecordedRequest, _SandboxServer
+from pagorecon_dagster.sandbox.http import Fault, RecordedRequest, Reply, SandboxApi, json_reply
 from pagorecon_dagster.stores.shopify import GRAPHQL_PATH, TOKEN_HEADER
 
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
@@ -106,7 +105,10 @@ def _key(node: dict[str, Any]) -> tuple[str, str]:
     return node["updatedAt"], node["id"]
 
 
-class ShopifySandbox:
+class ShopifySandbox(SandboxApi):
+    name = server_version = "shopify-sandbox"
+    fail_status = 502
+
     def __init__(
         self,
         shops: Iterable[SandboxShop],
@@ -117,43 +119,12 @@ class ShopifySandbox:
         host: str = "127.0.0.1",
         port: int = 0,
     ):
+        super().__init__(host=host, port=port)
         self.shops = {s.token: s for s in shops}
         self.bucket_size, self.restore_rate, self.clock = bucket_size, restore_rate, clock
-        self.requests: list[RecordedRequest] = []
         self._available, self._refilled = bucket_size, clock()
-        self._failures: list[int] = []   # statuses the next calls answer, in order
-        self._lock = threading.Lock()
-        self._server = _SandboxServer((host, port), self)
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> ShopifySandbox:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="shopify-sandbox", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> ShopifySandbox:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    # --- steering it from a test ----------------------------------------------------------------
-
-    def fail_next(self, count: int, status: int = 502) -> None:
-        with self._lock:
-            self._failures.extend([status] * count)
+    # --- steering it from a test (and `fail_next`) ------------------------------------------------
 
     def drain(self, to: float = 0.0) -> None:
         """Empty the bucket to `to` points, as other apps of the shop would."""
@@ -168,22 +139,23 @@ class ShopifySandbox:
 
     # --- what Shopify answers -------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
-        with self._lock:
-            self.requests.append(RecordedRequest(method, path, headers, body))
-            failure = self._failures.pop(0) if self._failures else None
-        if failure:
-            return failure, {"errors": "Internal Server Error"}
-        if method != "POST" or path.split("?")[0] != GRAPHQL_PATH:
+    def fault_reply(self, fault: Fault) -> Reply:
+        return json_reply(fault.status or self.fail_status, {"errors": "Internal Server Error"})
+
+    def answer(self, request: RecordedRequest) -> Reply:
+        return json_reply(*self._answer(request))
+
+    def _answer(self, request: RecordedRequest) -> tuple[int, Any]:
+        if request.method != "POST" or request.path != GRAPHQL_PATH:
             return 404, {"errors": "Not Found"}
-        shop = self.shops.get(headers.get(TOKEN_HEADER.lower(), ""))
+        shop = self.shops.get(request.headers.get(TOKEN_HEADER.lower(), ""))
         if shop is None:
             return 401, {"errors": INVALID_TOKEN}
         if not shop.scope_granted:
             return 403, {"errors": MISSING_SCOPE}
-        request = RecordedRequest(method, path, headers, body).json()
-        variables = (request.get("variables") or {}) if isinstance(request, dict) else {}
-        if not isinstance(request, dict) or "orders(" not in str(request.get("query")):
+        query = request.json()
+        variables = (query.get("variables") or {}) if isinstance(query, dict) else {}
+        if not isinstance(query, dict) or "orders(" not in str(query.get("query")):
             return 200, {"errors": [{"message": "sandbox: only the orders query is served",
                                      "extensions": {"code": "BAD_REQUEST"}}]}
         first = int(variables.get("first") or 50)

@@ -15,17 +15,13 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as dt
-import json
 import re
-import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from pagorecon_dagster.ingestion.sources import PAGOEFECTIVO_RE
+from pagorecon_dagster.sandbox.http import Fault, RecordedRequest, Reply, SandboxApi, json_reply
 from pagorecon_dagster.stores.woocommerce import ORDERS_PATH, STATUSES
 
 LIMA = dt.timezone(dt.timedelta(hours=-5), "Lima")
@@ -72,50 +68,19 @@ def woo_order(order_id: int, *, created: dt.datetime, modified: dt.datetime | No
     }
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
+class WooCommerceSandbox(SandboxApi):
+    name = "woocommerce-sandbox"
+    server_version = "Apache"
+    fail_status = 503
 
-
-class WooCommerceSandbox:
     def __init__(self, consumer_key: str, consumer_secret: str, orders: Iterable[dict[str, Any]] = (), *,
                  host: str = "127.0.0.1", port: int = 0):
+        super().__init__(host=host, port=port)
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.orders: dict[int, dict[str, Any]] = {int(o["id"]): o for o in orders}
-        self.requests: list[RecordedRequest] = []
         # Called with the page number after a page was answered: a test edits orders mid-pull here.
         self.between_pages: Callable[[int], None] | None = None
-        self._faults: list[tuple[int, str | None]] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _Handler)
-        self._server.sandbox = self  # type: ignore[attr-defined]
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> WooCommerceSandbox:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="woocommerce-sandbox", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> WooCommerceSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- the shop's side ------------------------------------------------------------------------
 
@@ -130,29 +95,29 @@ class WooCommerceSandbox:
             self.orders[order_id] = order
         return order
 
-    def fail_next(self, calls: int, status: int = 503, retry_after: str | None = None) -> None:
-        """The next `calls` requests answer `status` (429 with `Retry-After: retry_after`)."""
-        with self._lock:
-            self._faults.extend([(status, retry_after)] * calls)
+    # --- the API (`fail_next(calls, status, retry_after=...)`: 429 with `Retry-After`) -------------
 
-    # --- the API --------------------------------------------------------------------------------
+    def fault_reply(self, fault: Fault) -> Reply:
+        status = fault.status or self.fail_status
+        return self._reply(status, {"code": "internal_server_error" if status >= 500 else "too_many_requests",
+                                    "message": "The shop is busy.", "data": {"status": status}},
+                           {"Retry-After": fault.retry_after} if fault.retry_after else {})
 
-    def answer(self, path: str, query: dict[str, str], headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
-        with self._lock:
-            self.requests.append(RecordedRequest(path, query, headers))
-            fault = self._faults.pop(0) if self._faults else None
-        if fault:
-            status, retry_after = fault
-            extra = {"Retry-After": retry_after} if retry_after else {}
-            return status, extra, {"code": "internal_server_error" if status >= 500 else "too_many_requests",
-                                   "message": "The shop is busy.", "data": {"status": status}}
-        if path.rstrip("/") != ORDERS_PATH:
-            return 404, {}, {"code": "rest_no_route", "message": "No route was found matching the URL and request method.",
-                             "data": {"status": 404}}
-        if not self._authorized(headers.get("authorization", "")):
-            return 401, {}, {"code": "woocommerce_rest_authentication_error", "message": "Consumer secret is invalid.",
-                             "data": {"status": 401}}
-        return self._orders(query)
+    def answer(self, request: RecordedRequest) -> Reply:
+        if request.path.rstrip("/") != ORDERS_PATH:
+            return self._reply(404, {"code": "rest_no_route", "message": "No route was found matching the URL and request method.",
+                                     "data": {"status": 404}})
+        if not self._authorized(request.headers.get("authorization", "")):
+            return self._reply(401, {"code": "woocommerce_rest_authentication_error", "message": "Consumer secret is invalid.",
+                                     "data": {"status": 401}})
+        reply = self._reply(*self._orders(request.query))
+        if reply.status == 200 and self.between_pages is not None:
+            self.between_pages(int(request.query.get("page", "1")))   # before the client can ask for the next page
+        return reply
+
+    @staticmethod
+    def _reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Reply:
+        return json_reply(status, body, headers, content_type="application/json; charset=UTF-8")
 
     def _authorized(self, header: str) -> bool:
         scheme, _, encoded = header.partition(" ")
@@ -164,14 +129,14 @@ class WooCommerceSandbox:
             return False
         return key == self.consumer_key and secret == self.consumer_secret
 
-    def _orders(self, query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+    def _orders(self, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         try:
             per_page, page = int(query.get("per_page", "10")), int(query.get("page", "1"))
         except ValueError:
             per_page, page = 0, 0
         if not 1 <= per_page <= MAX_PER_PAGE or page < 1:
-            return 400, {}, {"code": "rest_invalid_param", "message": "Invalid parameter(s): per_page, page",
-                             "data": {"status": 400, "params": {"per_page": "per_page must be between 1 (inclusive) and 100 (inclusive)"}}}
+            return 400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): per_page, page",
+                         "data": {"status": 400, "params": {"per_page": "per_page must be between 1 (inclusive) and 100 (inclusive)"}}}, {}
         gmt = query.get("dates_are_gmt", "false") in ("true", "1")
         field = "date_modified_gmt" if gmt else "date_modified"
         with self._lock:
@@ -184,34 +149,11 @@ class WooCommerceSandbox:
         total = len(orders)
         pages = -(-total // per_page)
         if page > max(pages, 1):
-            return 400, {}, {"code": "woocommerce_rest_invalid_page_number",
-                             "message": "The page number requested is larger than the number of pages available.",
-                             "data": {"status": 400}}
+            return 400, {"code": "woocommerce_rest_invalid_page_number",
+                         "message": "The page number requested is larger than the number of pages available.",
+                         "data": {"status": 400}}, {}
         headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
-        return 200, headers, orders[(page - 1) * per_page: page * per_page]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "Apache"
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        sandbox: WooCommerceSandbox = self.server.sandbox  # type: ignore[attr-defined]
-        parts = urlsplit(self.path)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        status, headers, body = sandbox.answer(parts.path, query, {k.lower(): v for k, v in self.headers.items()})
-        if status == 200 and sandbox.between_pages is not None:
-            sandbox.between_pages(int(query.get("page", "1")))   # before the client can ask for the next page
-        data = json.dumps(body).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, text in headers.items():
-            self.send_header(name, text)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet: requests are recorded instead
+        return 200, orders[(page - 1) * per_page: page * per_page], headers
 
 
 # -- the demo: a generated canonical store's orders, served as its WooCommerce shop ------------------

@@ -31,6 +31,7 @@ import dagster as dg
 import requests
 
 from pagorecon_dagster.config import ConfigError, Settings, StoreConfig
+from pagorecon_dagster.core.http import RetriesExhausted, send_with_retries
 from pagorecon_dagster.core.masking import mask_text
 from pagorecon_dagster.core.money import MoneyError, format_cents, parse_cents
 from pagorecon_dagster.pagoefectivo.landing import write_new
@@ -196,26 +197,16 @@ class ShopifyClient:
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         """One call, retried on timeouts, connection errors and 5xx; 401/403 raise ShopifyAuthError."""
         headers = {TOKEN_HEADER: self._token, "Content-Type": "application/json", "Accept": "application/json"}
-        problem = ""
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                response = self.session.post(self.url, json=body, headers=headers, timeout=self.timeout)
-            except requests.Timeout:
-                problem = f"no answer within {self.timeout[1]:g}s"
-            except requests.ConnectionError as exc:
-                problem = f"connection failed ({type(exc).__name__})"
-            else:
-                if response.status_code in (401, 403):
-                    raise ShopifyAuthError(self._refused(f"HTTP {response.status_code}"))
-                if response.status_code < 500:
-                    return self._json(response)
-                problem = f"HTTP {response.status_code}"
-            if attempt < self.max_attempts:
-                delay = self.backoff_seconds * 2 ** (attempt - 1)
-                log.warning("store %s: POST %s attempt %d/%d: %s; retrying in %.2fs",
-                            self.store_id, self.url, attempt, self.max_attempts, problem, delay)
-                self.sleep(delay)
-        raise ShopifyError(f"store {self.store_id!r}: POST {self.url} failed after {self.max_attempts} attempts: {problem}")
+        try:
+            response = send_with_retries(
+                lambda: self.session.post(self.url, json=body, headers=headers, timeout=self.timeout),
+                attempts=self.max_attempts, backoff_seconds=self.backoff_seconds, sleep=self.sleep,
+                timeout_seconds=self.timeout[1], what=f"store {self.store_id}: POST {self.url}", logger=log)
+        except RetriesExhausted as exc:
+            raise ShopifyError(f"store {self.store_id!r}: POST {self.url} {exc}") from None
+        if response.status_code in (401, 403):
+            raise ShopifyAuthError(self._refused(f"HTTP {response.status_code}"))
+        return self._json(response)
 
     def _json(self, response: requests.Response) -> dict[str, Any]:
         try:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from pagorecon_dagster.config import Settings, StoreConfig
+from pagorecon_dagster.core.http import RetriesExhausted, send_with_retries
 from pagorecon_dagster.core.masking import mask_text
 from pagorecon_dagster.ingestion.sources import PAGOEFECTIVO_RE
 from pagorecon_dagster.pagoefectivo.client import loads_exact
@@ -178,37 +179,25 @@ class WooCommerceClient:
         """One call, retried on timeouts, connection errors, 429 and 5xx; 401/403 raise WooCommerceAuthError."""
         url = self.base_url + path
         auth = (self.credentials.consumer_key, self.credentials.consumer_secret)
-        problem = ""
-        for attempt in range(1, self.max_attempts + 1):
-            wait = self.backoff_seconds * 2 ** (attempt - 1)
-            try:
-                response = self.session.get(url, params=params, auth=auth, timeout=self.timeout,
-                                            headers={"Accept": "application/json"})
-            except requests.Timeout:
-                problem = f"no answer within {self.timeout[1]:g}s"
-            except requests.ConnectionError as exc:
-                problem = f"connection failed ({type(exc).__name__})"
-            else:
-                status = response.status_code
-                if status in (401, 403):
-                    raise WooCommerceAuthError(
-                        f"store {self.store_id!r}: the shop at {self.base_url} refused the consumer key and secret "
-                        f"(HTTP {status}, {_describe(response)}). Check {' and '.join(env_names(self.store_id))}: "
-                        f"a key with Read access, created under WooCommerce > Settings > Advanced > REST API."
-                    )
-                if status < 400:
-                    return response
-                if status != 429 and status < 500:
-                    raise WooCommerceError(f"store {self.store_id!r}: GET {url} failed: HTTP {status}, {_describe(response)}")
-                problem = f"HTTP {status}"
-                retry_after = response.headers.get("Retry-After", "").strip()
-                if status == 429 and retry_after.isdigit():
-                    wait = max(wait, float(retry_after))
-            if attempt < self.max_attempts:
-                log.warning("store %s: GET %s page %s attempt %d/%d: %s; retrying in %.2fs",
-                            self.store_id, path, params.get("page"), attempt, self.max_attempts, problem, wait)
-                self.sleep(wait)
-        raise WooCommerceError(f"store {self.store_id!r}: GET {url} failed after {self.max_attempts} attempts: {problem}")
+        try:
+            response = send_with_retries(
+                lambda: self.session.get(url, params=params, auth=auth, timeout=self.timeout,
+                                         headers={"Accept": "application/json"}),
+                attempts=self.max_attempts, backoff_seconds=self.backoff_seconds, sleep=self.sleep,
+                timeout_seconds=self.timeout[1], what=f"store {self.store_id}: GET {path} page {params.get('page')}",
+                retry_429=True, logger=log)
+        except RetriesExhausted as exc:
+            raise WooCommerceError(f"store {self.store_id!r}: GET {url} {exc}") from None
+        status = response.status_code
+        if status in (401, 403):
+            raise WooCommerceAuthError(
+                f"store {self.store_id!r}: the shop at {self.base_url} refused the consumer key and secret "
+                f"(HTTP {status}, {_describe(response)}). Check {' and '.join(env_names(self.store_id))}: "
+                f"a key with Read access, created under WooCommerce > Settings > Advanced > REST API."
+            )
+        if status >= 400:
+            raise WooCommerceError(f"store {self.store_id!r}: GET {url} failed: HTTP {status}, {_describe(response)}")
+        return response
 
 
 # -- the canonical CSV -------------------------------------------------------------------------------
