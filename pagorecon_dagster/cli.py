@@ -205,7 +205,7 @@ def cmd_demo(args) -> int:
     print(
         "\nWhere to look:\n"
         f"  warehouse   {settings.warehouse_path}  (tables recon_items, recon_daily_summary, quarantine, ingested_files)\n"
-        f"              python -c \"import duckdb; duckdb.connect('{settings.warehouse_path}', read_only=True).sql('FROM recon_items LIMIT 20').show()\"\n"
+        f"              PAGORECON_HOME={home} pagorecon sql \"SELECT * FROM recon_items LIMIT 20\"\n"
         f"  start here  {settings.reports / INDEX_FILE}  (latest day, what needs a person, every report by month)\n"
         f"  reports     {settings.reports}  (daily/, all_stores/, month_close/: HTML, CSV, XLSX)\n"
         f"  mailbox     {settings.mailbox}  ({len(list(settings.mailbox.glob('*.eml')))} emails to finance as .eml files; "
