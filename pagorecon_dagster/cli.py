@@ -156,7 +156,7 @@ def _summary(con, settings: Settings, stores: list[str], start: dt.date, end: dt
     ).fetchall()
     if alerts:
         print("Open alerts (table `alerts`): " + ", ".join(f"{kind} {n}" for kind, n in alerts))
-    print(f"Warehouse: {settings.warehouse_path}")
+    print(f"Warehouse: {settings.lake}")
     if failed:
         print("\nThese files could not be read; nothing of them was loaded:", file=sys.stderr)
         for file, error in failed:
@@ -204,7 +204,7 @@ def cmd_demo(args) -> int:
         cmd_status(argparse.Namespace(home=home, store=None, as_of=as_of))
     print(
         "\nWhere to look:\n"
-        f"  warehouse   {settings.warehouse_path}  (tables recon_items, recon_daily_summary, quarantine, ingested_files)\n"
+        f"  warehouse   {settings.lake}  (tables recon_items, recon_daily_summary, quarantine, ingested_files)\n"
         f"              PAGORECON_HOME={home} pagorecon sql \"SELECT * FROM recon_items LIMIT 20\"\n"
         f"  start here  {settings.reports / INDEX_FILE}  (latest day, what needs a person, every report by month)\n"
         f"  reports     {settings.reports}  (daily/, all_stores/, month_close/: HTML, CSV, XLSX)\n"
@@ -297,7 +297,7 @@ def cmd_retention(args) -> int:
 
     settings = load_settings(args.home)
     today = args.today or retention.lima_today()
-    with connect(settings.warehouse_path, read_only=args.dry_run) as con:
+    with connect(settings.lake, read_only=args.dry_run) as con:
         done = retention.apply(con, settings, today, by=operator()) if args.apply else retention.plan(con, settings, today)
     for line in retention.report(done, applied=args.apply):
         print(line)

@@ -641,6 +641,53 @@ class EmailConfig(Section):
         return self
 
 
+LAKE_CATALOGS = ("local", "postgres")
+LakeCatalog = one_of(LAKE_CATALOGS)
+Weekday = whole_number(0, 6, " (0 = Sunday)")
+SnapshotDays = whole_number(1, 3650)
+
+
+class MaintainScheduleConfig(Section):
+    day: Weekday = 0   # day of the week of the weekly `maintain` run (0 = Sunday)
+    hour: Hour = 4     # Lima hour of it
+
+    @property
+    def cron(self) -> str:
+        return f"0 {self.hour} * * {self.day}"
+
+
+class WarehouseConfig(Section):
+    """Where the warehouse, a DuckLake, keeps its catalog and its Parquet files
+    (docs/operations.md, The warehouse). The embedded default needs no server."""
+
+    catalog: LakeCatalog = "local"   # local: a SQLite file under the home; postgres: a PostgreSQL database
+    # The catalog database when `catalog: postgres`, as a libpq string ("host=db dbname=pagorecon_lake
+    # user=pagorecon"); the password never goes here: PGPASSWORD or ~/.pgpass, as for any libpq client.
+    postgres: str = ""
+    # The Parquet files: empty = <home>/warehouse/data/; a folder every worker mounts, or s3://bucket/prefix/
+    # (credentials from $PAGORECON_S3_KEY_ID and $PAGORECON_S3_SECRET, or the AWS credential chain).
+    data_path: str = ""
+    snapshot_retention_days: SnapshotDays = 30   # `maintain` expires snapshots older than this
+    maintain: MaintainScheduleConfig = MaintainScheduleConfig()
+
+    @field_validator("postgres", "data_path", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise Problem(f"must be a string, got {value!r}")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _complete(self) -> "WarehouseConfig":
+        if self.catalog == "postgres" and not self.postgres:
+            raise Problem('is required with `catalog: postgres`, like "host=db dbname=pagorecon_lake user=pagorecon"', "postgres")
+        if "password" in self.postgres.lower():
+            raise Problem("must not hold a password: set PGPASSWORD or ~/.pgpass", "postgres")
+        return self
+
+
 class PagoreconConfig(Section):
     """The whole of `pagorecon.yaml`."""
 
@@ -662,6 +709,7 @@ class PagoreconConfig(Section):
     retention: RetentionConfig = RetentionConfig()
     health: HealthConfig = HealthConfig()
     email: EmailConfig = EmailConfig()
+    warehouse: WarehouseConfig = WarehouseConfig()
 
     @field_validator("stores", mode="before")
     @classmethod
@@ -762,6 +810,7 @@ class Settings:
     retention: RetentionConfig
     health: HealthConfig
     email: EmailConfig
+    warehouse: WarehouseConfig
 
     @classmethod
     def from_config(cls, config: PagoreconConfig, home: Path) -> "Settings":
@@ -776,7 +825,15 @@ class Settings:
         return self.home / "landing"
 
     @property
-    def warehouse_path(self) -> Path:
+    def lake(self) -> "Lake":
+        """Where the warehouse is: the catalog and the data path (warehouse/lake.py)."""
+        from pagorecon_dagster.warehouse.lake import Lake
+
+        return Lake.from_config(self.warehouse, self.home, os.environ)
+
+    @property
+    def legacy_warehouse_path(self) -> Path:
+        """The single DuckDB file earlier versions kept the warehouse in (`pagorecon migrate` moves it)."""
         return self.home / "warehouse.duckdb"
 
     @property

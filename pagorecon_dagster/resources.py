@@ -47,7 +47,7 @@ def value(field: Any) -> str:
 
 
 class Warehouse(dg.ConfigurableResource):
-    """`PAGORECON_HOME` (config, landing folder and the DuckDB warehouse) and DuckDB's memory limit."""
+    """`PAGORECON_HOME` (config, landing folder; the warehouse's place is its `warehouse:` block) and DuckDB's memory limit."""
 
     home: str = Field(default="", description="the state folder; empty: $PAGORECON_HOME, else ~/.pagorecon")
     memory_limit: str = Field(default="", description="DuckDB memory cap like 2600MB ($PAGORECON_DUCKDB_MEMORY_LIMIT); "
@@ -61,9 +61,8 @@ class Warehouse(dg.ConfigurableResource):
         return load_settings(self.path)
 
     @contextlib.contextmanager
-    def warehouse(self, *, read_only: bool = False, wait_seconds: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
-        with connect(self.path / "warehouse.duckdb", read_only=read_only, wait_seconds=wait_seconds,
-                     memory_limit=value(self.memory_limit)) as con:
+    def warehouse(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        with connect(self.settings().lake, read_only=read_only, memory_limit=value(self.memory_limit)) as con:
             yield con
 
 

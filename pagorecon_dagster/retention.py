@@ -77,7 +77,7 @@ def _count(con, table: str, where: str, params: list) -> int:
 
 
 def _exists(con, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_type = 'BASE TABLE'",
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_type = 'BASE TABLE' AND table_catalog = current_database()",
                             [table]).fetchone()[0])
 
 

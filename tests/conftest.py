@@ -20,14 +20,14 @@ from pagorecon_dagster.jobs import following_report_runs
 from pagorecon_dagster.partitions import range_tags
 from pagorecon_dagster.reconciliation.models import refresh_current_state
 from pagorecon_dagster.sandbox.generator import GeneratedSandbox, generate
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 def load_sandbox(home: Path, **generate_args) -> tuple[GeneratedSandbox, Settings]:
     """A generated sandbox in `home`: its landing files ingested and the current state refreshed
     (no Dagster run, so a test can reconcile the windows it wants)."""
     sandbox = generate(home, **generate_args)
     settings = load_settings(home)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         for kind in ("fx", "orders", "statements"):
             ingest_source(con, settings, kind)
         refresh_current_state(con, settings)
@@ -104,7 +104,7 @@ class Home:
         return result
 
     def query(self, sql: str, params: Sequence = ()) -> list[dict]:
-        with duckdb.connect(str(self.path / "warehouse.duckdb"), read_only=True) as con:
+        with connect(home_lake(self.path), read_only=True) as con:
             cur = con.execute(sql, list(params))
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row)) for row in cur.fetchall()]

@@ -18,7 +18,7 @@ from conftest import Home
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.definitions import build_definitions
 from pagorecon_dagster.refunds.intake import intake
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 NOW = dt.datetime(2026, 7, 20, 15, 0, tzinfo=dt.timezone.utc)  # Monday 10:00 Lima
 
@@ -137,7 +137,7 @@ def refunds_reconciled(refunds_reconciled_template, tmp_path) -> Home:
 def taken_in_template(refunds_reconciled_template, tmp_path_factory) -> Path:
     """The scenario after the intake: every refund created, checked and decided at NOW."""
     home = copy_home(refunds_reconciled_template, tmp_path_factory.mktemp("refunds-taken-in") / "home")
-    with connect(home.path / "warehouse.duckdb") as con:
+    with connect(home_lake(home.path)) as con:
         intake(con, load_settings(home.path), now=NOW)
     return home.path
 

@@ -24,6 +24,7 @@ from pagorecon_dagster.definitions import build_definitions
 from pagorecon_dagster.partitions import range_tags
 from pagorecon_dagster.reconciliation.models import Window
 from pagorecon_dagster.resources import PagoreconHome
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 D = dt.date.fromisoformat
 UTC = dt.timezone.utc
@@ -70,7 +71,7 @@ def test_refund_rate_high_by_amount_fires_and_a_low_rate_stays_silent(home):
     home.orders("\n".join(o14 + o15) + "\n")
     home.statements("\n".join(p14 + p15) + "\n")
     run(home, "2026-07-14", "2026-07-15", groups=("ingestion", "reconciliation"))
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         for refund_id, cip, cents in (("R1", "9A00014", 13000), ("R2", "9B00015", 2000), ("R3", "9B00115", 0)):
             con.execute(
                 "INSERT INTO refunds (refund_id, store_id, cip, amount_cents, currency, reason, source, status, requested_by, requested_at)"
@@ -128,10 +129,10 @@ def test_statement_missing_fires_after_the_cutoff_and_knows_the_holidays(home):
     settings = load_settings(home.path)
     window = Window(("shop",), D("2026-07-27"), D("2026-07-28"))
     now = dt.datetime(2026, 7, 30, 12, tzinfo=UTC)
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         refresh(con, settings, window, now=now, today=D("2026-07-30"))
     assert ids(home, "STATEMENT_MISSING") == ["STATEMENT_MISSING|shop|2026-07-14"]
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         refresh(con, settings, window, now=now, today=D("2026-07-31"))
     assert ids(home, "STATEMENT_MISSING") == ["STATEMENT_MISSING|shop|2026-07-14", "STATEMENT_MISSING|shop|2026-07-27"]
 
@@ -155,7 +156,7 @@ def test_refund_overdue_counts_three_peru_business_days(home):
     home.statements(stmt("90000001", "A1", "50.00", "2026-07-22T12:00:00-05:00") + "\n")
     run(home, "2026-07-22", "2026-07-22", groups=("ingestion", "reconciliation"))
     # approved Friday 24 July; 28-29 are holidays: the deadline is Friday 31 July
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         for refund_id, status, completed in (("R1", "approved", None), ("R2", "paid", "2026-07-31 18:00:00-05"), ("R3", "paid", "2026-08-03 09:00:00-05")):
             con.execute(
                 "INSERT INTO refunds (refund_id, store_id, cip, amount_cents, currency, reason, source, status, requested_by,"
@@ -177,7 +178,7 @@ def test_refund_overdue_counts_submitted_refunds_and_moves_with_a_decreed_day_of
     home.statements(stmt("90000001", "A1", "50.00", "2026-07-20T12:00:00-05:00") + "\n")
     run(home, "2026-07-20", "2026-07-20", groups=("ingestion", "reconciliation"))
     # approved Monday 20 July; 23 July is a holiday: due by Friday 24, overdue from Saturday 25
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         for refund_id, status, completed in (("S1", "submitted", None), ("P1", "paid", "2026-07-24 18:00:00-05"),
                                              ("P2", "paid", "2026-07-27 09:00:00-05")):
             con.execute(
@@ -244,7 +245,7 @@ def test_fx_rate_missing_fires_before_the_first_rate_and_resolves_when_one_arriv
     assert alert["message"] == "1 payment(s) on 2026-07-14 need an SBS rate that is not known (landing/fx): CIP 90000001 USD 10.00 needs USD."
 
     # delivered, then the rate arrives: the rerun marks it resolved (and the resolution is delivered)
-    delivery.deliver_pending(lambda: duckdb.connect(str(home.path / "warehouse.duckdb")), lambda text: None, AlertChannel())
+    delivery.deliver_pending(lambda: connect(home_lake(home.path)), lambda text: None, AlertChannel())
     delivered_at = alerts(home, "FX_RATE_MISSING")[0]["delivered_at"]
     assert delivered_at is not None
     run(home, "2026-07-14", "2026-07-16")  # same inputs: the same alert, still delivered
@@ -255,7 +256,7 @@ def test_fx_rate_missing_fires_before_the_first_rate_and_resolves_when_one_arriv
     (resolved,) = alerts(home, "FX_RATE_MISSING")
     assert resolved["resolved_at"] is not None and resolved["delivered_at"] is None
     sent = []
-    delivery.deliver_pending(lambda: duckdb.connect(str(home.path / "warehouse.duckdb")), sent.append, AlertChannel())
+    delivery.deliver_pending(lambda: connect(home_lake(home.path)), sent.append, AlertChannel())
     assert [s for s in sent if "FX_RATE_MISSING" in s] == [
         "pagorecon RESOLVED FX_RATE_MISSING shop 2026-07-14: 1 payment(s) on 2026-07-14 need an SBS rate that is not known"
         " (landing/fx): CIP 90000001 USD 10.00 needs USD. — condition cleared on rerun."
@@ -311,7 +312,7 @@ class Receiver:
 
 
 def seed_alert(home, message="Buyer ana.perez@example.pe paid CIP 90000001 twice."):
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         con.execute(open_schema())
         con.execute(
             "INSERT INTO alerts (alert_id, kind, store_id, business_date, severity, value, threshold, message, created_at)"
@@ -424,7 +425,7 @@ def test_without_a_webhook_the_log_is_the_delivery(home, monkeypatch):
     monkeypatch.delenv(WEBHOOK_ENV, raising=False)
     seed_alert(home)
     logged = []
-    delivery.deliver_pending(lambda: duckdb.connect(str(home.path / "warehouse.duckdb")), logged.append, alert_channel())
+    delivery.deliver_pending(lambda: connect(home_lake(home.path)), logged.append, alert_channel())
     assert logged == ["pagorecon [warning] UNRECONCILED_HIGH shop 2026-07-14: Buyer a********@example.pe paid CIP 90000001 twice."
                       " (value 20.0%, threshold 10%)"]
     assert alerts(home)[0]["delivered_at"] is not None

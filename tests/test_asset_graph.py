@@ -10,7 +10,7 @@ import pytest
 from pagorecon_dagster.cli import EXIT_OK, main
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.definitions import build_definitions
-from pagorecon_dagster.warehouse.duckdb import BOOKKEEPING_TABLES, WRITES, apply_migrations, connect, migrations
+from pagorecon_dagster.warehouse.duckdb import BOOKKEEPING_TABLES, WRITES, Lake, apply_migrations, connect, home_lake, migrations, schema_sql
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,8 +30,8 @@ def test_every_table_of_a_demo_warehouse_is_written_by_an_asset_or_is_bookkeepin
     (tmp_path / "dagster_home").mkdir()
     home = tmp_path / "demo"
     assert main(["--home", str(home), "demo", "--stores", "2", "--days", "5"]) == EXIT_OK
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        tables = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    with connect(home_lake(home), read_only=True) as con:
+        tables = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()").fetchall()}
         items = con.execute("SELECT count(*) FROM recon_items").fetchone()[0]
     assert items > 0 and {"recon_items", "recon_item_rows", "reference_cips", "business_calendar"} <= tables
 
@@ -65,29 +65,32 @@ def test_the_reconciliation_checks_are_declared_on_the_asset_they_guard(home):
 def test_migrations_are_applied_once_in_order_and_an_older_warehouse_is_upgraded(tmp_path):
     names = [m.name for m in migrations()]
     assert names == sorted(names) and len(names) >= 3 and all(n[:4].isdigit() for n in names)
-    path = tmp_path / "warehouse.duckdb"
-    with connect(path) as con:  # a new warehouse records every migration on its first open
+    lake = Lake.in_folder(tmp_path / "lake")
+    with connect(lake) as con:  # a new warehouse records every migration on its first open
         assert [n for (n,) in con.execute("SELECT name FROM schema_migrations ORDER BY applied_at, name").fetchall()] == names
         assert apply_migrations(con) == []
-    with connect(path) as con:
+    with connect(lake) as con:
         assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(names)
 
-    # an older warehouse: no schema_migrations, a CIP needed a reference, alerts were never resolved,
-    # recon_items was a table
+    # an older warehouse, a single DuckDB file as earlier versions kept it (`pagorecon migrate` brings
+    # it up to date this way before moving it into the lake): no schema_migrations, a CIP needed a
+    # reference, alerts were never resolved, recon_items was a table
+    path = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(path)) as con:
+        con.execute(schema_sql())
         con.execute("DROP TABLE schema_migrations")
-        con.execute("DELETE FROM statement_rows")
         con.execute("ALTER TABLE statement_rows ALTER COLUMN reference SET NOT NULL")
         con.execute("ALTER TABLE alerts DROP COLUMN resolved_at")
-        con.execute("DROP VIEW IF EXISTS recon_items")
-        con.execute(
-            "CREATE TABLE recon_items AS SELECT * EXCLUDE (paid_at, evidence_detail), 'as written then' AS evidence FROM recon_item_rows"
-        )
+        con.execute("CREATE TABLE recon_items AS SELECT * EXCLUDE (paid_at, evidence_detail, evidence_code, evidence_args, provisional), "
+                    "'as written then' AS evidence FROM recon_item_rows")
+        con.execute("DROP TABLE recon_item_rows")
         con.execute(
             "INSERT INTO recon_items (store_id, business_date, status, refund_candidate, refunded_cents, evidence) "
             "VALUES ('shop', DATE '2026-07-14', 'MATCHED', false, 0, 'as written then')"
         )
-    with connect(path) as con:
+    with duckdb.connect(str(path)) as con:
+        con.execute(schema_sql())  # as opening it did: the DDL, then the migrations it has not had
+        assert apply_migrations(con) == names
         assert [n for (n,) in con.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()] == names
         nullable = con.execute(
             "SELECT is_nullable FROM information_schema.columns WHERE table_name = 'statement_rows' AND column_name = 'reference'"
@@ -96,23 +99,22 @@ def test_migrations_are_applied_once_in_order_and_an_older_warehouse_is_upgraded
         assert con.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = 'alerts' AND column_name = 'resolved_at'").fetchone()[0] == 1
         assert con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'recon_items'").fetchone()[0] == "VIEW"
         assert con.execute("SELECT evidence_detail FROM recon_item_rows").fetchall() == [("as written then",)]
-    with connect(path) as con:  # applied once
-        assert apply_migrations(con) == []
+        assert apply_migrations(con) == []  # applied once
 
 
 def test_a_failing_migration_leaves_no_record_and_no_change(tmp_path, monkeypatch):
     import pagorecon_dagster.warehouse.duckdb as warehouse
 
-    path = tmp_path / "warehouse.duckdb"
-    with connect(path):
+    lake = Lake.in_folder(tmp_path / "lake")
+    with connect(lake):
         pass
     broken = warehouse.Migration("9999_broken", ".sql")
     monkeypatch.setattr(warehouse, "migrations", lambda: (broken,))
     monkeypatch.setattr(warehouse.Migration, "apply", lambda self, con: (con.execute("CREATE TABLE half_done AS SELECT 1"),
                                                                          con.execute("SELECT * FROM no_such_table")))
     with pytest.raises(duckdb.CatalogException, match="no_such_table"):
-        with connect(path):
+        with connect(lake):
             pass
-    with duckdb.connect(str(path), read_only=True) as con:
+    with connect(lake, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM schema_migrations WHERE name = '9999_broken'").fetchone()[0] == 0
-        assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'half_done'").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'half_done' AND table_catalog = current_database()").fetchone()[0] == 0

@@ -62,10 +62,10 @@ def test_masking_keeps_dates_and_cips_readable():
 def test_evidence_money_matches_python_formatting_for_every_bigint(tmp_path):
     """The SQL `fmt_money` of evidence sentences prints what `format_cents` prints, signs,
     single céntimos and amounts too long for its fast DECIMAL path included."""
-    from pagorecon_dagster.warehouse.duckdb import connect
+    from pagorecon_dagster.warehouse.duckdb import Lake, connect
 
     values = [0, 5, -5, 100, -123456, 99_999_999_999_999_99, 10**18, -(10**18), 2**63 - 1, -(2**63)]
-    with connect(tmp_path / "w.duckdb") as con:
+    with connect(Lake.in_folder(tmp_path / "w")) as con:
         got = con.execute(
             "SELECT list(fmt_money(v, 'PEN') ORDER BY i) FROM unnest(?) WITH ORDINALITY AS t(v, i)", [values]
         ).fetchone()[0]

@@ -18,6 +18,7 @@ from pagorecon_dagster import cli
 from pagorecon_dagster.config import ConfigError, load_settings
 from pagorecon_dagster.definitions import build_definitions
 from pagorecon_dagster.orchestration.health import HEALTH_JOB, business_days_behind
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 REPORTS = ("daily_store_report", "all_stores_report", "month_close_report")
 STORES = [{"id": store, "order_format": "canonical"} for store in ("steady", "stopped")]
@@ -117,7 +118,7 @@ def test_reconciliation_behind_today_degrades_and_names_the_last_run(scenario, i
 def test_an_overdue_refund_degrades_its_store_until_it_is_paid(scenario, instance):
     assert status(scenario, "--as-of", "2026-07-24", "--store", "steady")[0] == 0
     # approved Tuesday 14 July: due by Friday 17 (three business days), overdue from Saturday 18
-    with duckdb.connect(str(scenario.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(scenario.path)) as con:
         for refund_id, status_now, completed in (("R1", "approved", None), ("R2", "paid", "2026-07-20 09:00:00-05"),
                                                  ("R3", "awaiting_approval", None)):
             con.execute(
@@ -135,19 +136,19 @@ def test_an_overdue_refund_degrades_its_store_until_it_is_paid(scenario, instanc
     check = health_run(scenario, instance, "2026-07-24")["no_overdue_refunds"]
     assert not check.passed and check.metadata["failing"].data == {"steady": "1 refund(s) overdue"}
 
-    with duckdb.connect(str(scenario.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(scenario.path)) as con:
         con.execute("UPDATE refunds SET status = 'paid', completed_at = TIMESTAMPTZ '2026-07-23 10:00:00-05' WHERE refund_id = 'R1'")
     assert status(scenario, "--as-of", "2026-07-24", "--store", "steady")[0] == 0
 
 
 def test_an_open_critical_alert_degrades_and_a_warning_does_not(scenario, instance):
     (warnings,) = scenario.query("SELECT count(*) AS n FROM alerts WHERE store_id = 'steady' AND resolved_at IS NULL")
-    with duckdb.connect(str(scenario.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(scenario.path)) as con:
         con.execute("INSERT INTO alerts (alert_id, kind, store_id, business_date, severity, message, created_at) VALUES "
                     "('W|steady', 'VALIDATION_REJECTS', 'steady', DATE '2026-07-22', 'warning', 'x', now())")
     code, output = status(scenario, "--as-of", "2026-07-24", "--store", "steady")
     assert (code, f"{warnings['n'] + 1} warning" in line_of(output, "steady")) == (0, True)
-    with duckdb.connect(str(scenario.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(scenario.path)) as con:
         # a failed run over several stores is every store's alert
         con.execute("INSERT INTO alerts (alert_id, kind, store_id, business_date, severity, message, created_at) VALUES "
                     "('RUN_FAILED|r1', 'RUN_FAILED', NULL, DATE '2026-07-23', 'critical', 'x', now())")
@@ -187,7 +188,7 @@ def test_a_healthy_demo_sized_home_exits_0_lists_every_store_and_shows_no_person
     for store_id in settings.store_ids:
         assert line_of(output, store_id).endswith("healthy")
     assert f"0 of {len(settings.store_ids)} store(s) degraded." in output
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with connect(home_lake(home), read_only=True) as con:
         personal = {v for row in con.execute(
             "SELECT DISTINCT user_email, user_document_number FROM statement_rows").fetchall() for v in row if v}
     assert personal and not [value for value in personal if value in output]

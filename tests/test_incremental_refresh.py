@@ -15,7 +15,7 @@ from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.ingestion.loader import ingest_source
 from pagorecon_dagster.reconciliation.models import LATEST_VERSION_MODELS, refresh_model
 from pagorecon_dagster.sandbox.generator import generate
-from pagorecon_dagster.warehouse.duckdb import connect, model_sql
+from pagorecon_dagster.warehouse.duckdb import connect, model_sql, home_lake
 
 DAY_IN_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -45,7 +45,7 @@ def test_files_arriving_day_by_day_refresh_incrementally_to_what_a_rebuild_gives
     assert len(arrivals) >= 6
 
     modes = []
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         for day in sorted(arrivals):
             for path in arrivals[day]:
                 target = settings.landing / path.relative_to(source / "landing")
@@ -68,7 +68,7 @@ def test_files_arriving_day_by_day_refresh_incrementally_to_what_a_rebuild_gives
 
 @pytest.fixture()
 def warehouse(tmp_path):
-    with connect(tmp_path / "warehouse.duckdb") as con:
+    with connect(home_lake(tmp_path)) as con:
         yield con
 
 

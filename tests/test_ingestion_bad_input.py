@@ -20,7 +20,7 @@ GOOD = "90000001,A1,,paid,PEN,10.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T11:0
 
 def ingest(home, kind="statements"):
     settings = load_settings(home.path)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         return ingest_source(con, settings, kind)
 
 
@@ -341,7 +341,7 @@ def test_alert_text_is_masked_even_when_a_recorded_error_carries_personal_data(h
     VALIDATION_REJECTS alert that quotes it shows it masked."""
     settings = load_settings(home.path)
     leaked = f"header is missing required column(s) cip; found: 90000001, A1, DNI, {DNI}, {EMAIL}, +51 987 654 321"
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         con.execute(
             "INSERT INTO ingested_files VALUES ('statements/shop/old.csv', 'abc', 'statements', 'shop', NULL, 'utf-8-sig',"
             " 0, 0, 0, 'failed', ?, now(), NULL)",

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import duckdb
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,5 +63,5 @@ def test_the_wheel_installed_in_a_fresh_venv_runs_the_demo(tmp_path):
     demo = subprocess.run([str(venv / "bin" / "pagorecon"), "demo", "--stores", "1", "--days", "3"],
                           cwd=outside, env=env, capture_output=True, text=True, timeout=900)
     assert demo.returncode == 0, demo.stderr[-3000:]
-    with duckdb.connect(str(outside / "home" / "warehouse.duckdb"), read_only=True) as con:
+    with connect(home_lake(outside / "home"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM recon_items").fetchone()[0] > 0

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 
 def only(items, **match):
@@ -330,7 +331,7 @@ def test_a_summary_of_the_older_grain_is_summed_again_from_its_items(home):
     )
     home.drop("fx/sbs.csv", "date,currency,buy,sell\n2026-07-14,USD,3.750,3.800\n")
     home.run("2026-07-14", "2026-07-14")
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:  # as an earlier version summarized it
+    with connect(home_lake(home.path)) as con:  # as an earlier version summarized it
         con.execute(
             """CREATE OR REPLACE TABLE recon_daily_summary AS
                SELECT store_id, business_date, coalesce(order_currency, paid_currency) AS currency, status, count(*) AS items,

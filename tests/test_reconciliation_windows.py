@@ -5,7 +5,7 @@ import datetime as dt
 
 import duckdb
 
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 
 def test_a_shared_reference_is_owned_by_the_earlier_order_even_when_only_the_later_day_runs(home):
@@ -52,7 +52,7 @@ def test_items_of_a_warehouse_written_before_recon_item_rows_are_kept_word_for_w
     )
     home.run("2026-07-14", "2026-07-15")
     # Turn the warehouse into the earlier layout: recon_items a table with every sentence stored.
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         con.execute("CREATE TABLE old_items AS SELECT * EXCLUDE (evidence_code, evidence_args) "
                     "REPLACE ('as written then: ' || evidence AS evidence) FROM recon_items")
         con.execute("DROP VIEW recon_items")
@@ -64,7 +64,7 @@ def test_items_of_a_warehouse_written_before_recon_item_rows_are_kept_word_for_w
     kept, rerun = home.items()
     assert (kept["order_id"], kept["evidence"]) == ("A1", "as written then: CIP 90000001 paid PEN 10.00 on 2026-07-14 11:00 Lima, equal to the order total PEN 10.00.")
     assert (rerun["order_id"], rerun["evidence"]) == ("B1", "CIP 90000002 paid PEN 20.00 on 2026-07-15 11:00 Lima, equal to the order total PEN 20.00.")
-    assert home.query("SELECT table_type FROM information_schema.tables WHERE table_name = 'recon_items'") == [{"table_type": "VIEW"}]
+    assert home.query("SELECT table_type FROM information_schema.tables WHERE table_name = 'recon_items' AND table_catalog = current_database()") == [{"table_type": "VIEW"}]
 
 
 def test_items_written_before_evidence_codes_keep_their_sentences_until_their_day_is_rerun(home):
@@ -74,7 +74,7 @@ def test_items_written_before_evidence_codes_keep_their_sentences_until_their_da
                     "90000003,C1,,paid,PEN,31.00,,,2026-07-15T10:00:00-05:00,,2026-07-15T11:00:00-05:00,BCP,,,\n")
     home.run("2026-07-14", "2026-07-15")
     # The earlier layout: every sentence but a plain match's stored as text, no code, no values.
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         con.execute("UPDATE recon_item_rows SET evidence_detail = 'as written then: ' || evidence_en(evidence_code, evidence_args) "
                     "WHERE evidence_args IS NOT NULL")
         con.execute("DROP VIEW recon_items")
@@ -84,7 +84,7 @@ def test_items_written_before_evidence_codes_keep_their_sentences_until_their_da
         con.execute("DELETE FROM schema_version")  # written by the earlier version's DDL
         con.execute("DELETE FROM schema_migrations WHERE name = '0006_evidence_code_and_values'")  # it had not had it
     # Opened by this version, before any rerun: its view, with the codes it can give.
-    with connect(home.path / "warehouse.duckdb") as con:
+    with connect(home_lake(home.path)) as con:
         assert con.execute("SELECT order_id, evidence_code, evidence FROM recon_items ORDER BY order_id").fetchall() == [
             ("A1", "PAID_IN_FULL", "CIP 90000001 paid PEN 10.00 on 2026-07-14 11:00 Lima, equal to the order total PEN 10.00."),
             ("B1", None, "as written then: No CIP for reference B1 appears in the statements yet."),
@@ -113,7 +113,7 @@ def test_every_window_gives_the_rows_a_run_over_the_whole_range_gives_for_its_st
     windows = [Window((store,), day, day) for store in sandbox.store_ids
                for day in (sandbox.start + dt.timedelta(days=n) for n in range(8))]
     windows += [Window(tuple(sandbox.store_ids), sandbox.start, sandbox.start + dt.timedelta(days=2))]
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         set_variables(con, whole.variables(settings))
         con.execute(f"CREATE TEMP TABLE whole_items AS {model_sql('recon_item_rows')}")
         statuses = {s for (s,) in con.execute("SELECT DISTINCT status FROM whole_items").fetchall()}
@@ -149,12 +149,12 @@ def test_the_invariants_hold_over_the_runs_window_and_over_everything_when_run_a
     assert check.metadata["scope"].value == "shop, shopi 2026-07-15..2026-07-15"
 
     settings = load_settings(home.path)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         alone = each_order_once(con, settings)
     assert not alone.passed and alone.metadata["orders_missing"].value == [["shop", "A2", "2026-07-14"]]
     assert alone.metadata["scope"].value == "everything reconciled so far"
     home.run("2026-07-14", "2026-07-14")
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         assert each_order_once(con, settings).passed
 
 
@@ -179,26 +179,26 @@ def test_reference_counts_that_drift_from_the_orders_and_cips_fail_their_check_u
     (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "counts_match_a_recount"]
     assert check.passed and check.metadata["scope"].value == "shop, shopi 2026-07-14..2026-07-14"
 
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:  # a hand edit the refresh cannot know of
+    with connect(home_lake(home.path)) as con:  # a hand edit the refresh cannot know of
         con.execute("DELETE FROM reference_cips WHERE cip = '90000002'")
         con.execute("UPDATE reference_counts SET cip_count = 3")
     expected = [("CIP missing", "shop", "A1", "90000002 paid"), ("recount only", "shop", "A1", "1 orders, 2 CIPs"),
                 ("stored only", "shop", "A1", "1 orders, 3 CIPs")]
     settings = load_settings(home.path)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         alone = counts_match_a_recount(con, settings)
     assert not alone.passed
     assert alone.metadata["differences"].value == [list(row) for row in expected]
     # the same drift, seen from the day's window (a partial recount), from another small day's
     # (which does not look at A1) and from a day holding most orders (checked whole)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         for day, found in ((dt.date(2026, 7, 14), expected), (dt.date(2026, 7, 11), []), (dt.date(2026, 7, 10), expected)):
             set_variables(con, Window(("shop", "shopi"), day, day).variables(settings))
             assert reference_count_drift(con, "in_window(store_id, business_date)", "in_window(store_id, payment_date)") == found
         assert con.execute("SELECT count(*) FROM touched_references").fetchone()[0] == 0  # rolled back
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         con.execute("DELETE FROM current_state_marks WHERE model = 'reference_counts'")
     home.run("2026-07-14", "2026-07-14")
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         assert counts_match_a_recount(con, settings).passed
     assert home.query("SELECT cip_count FROM reference_counts") == [{"cip_count": 2}]

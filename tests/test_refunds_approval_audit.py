@@ -16,7 +16,7 @@ from pagorecon_dagster.refunds.approval import Identity
 from pagorecon_dagster.refunds.audit import entry_hash
 from pagorecon_dagster.refunds.intake import intake
 from pagorecon_dagster.refunds.payout import pay_out
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 
 LATER = NOW + dt.timedelta(hours=2)
@@ -28,7 +28,7 @@ def cli(home, *args) -> int:
 
 
 def act(home, what: str, refund_id: str, actor: Identity, **kwargs) -> approval.Decision:
-    with connect(home.path / "warehouse.duckdb") as con:
+    with connect(home_lake(home.path)) as con:
         return getattr(approval, what)(con, load_settings(home.path), refund_id, actor=actor, now=LATER,
                                        **{"note": None, **kwargs})
 
@@ -137,7 +137,7 @@ def test_every_decision_is_in_the_chained_audit_log_and_verify_accepts_it(taken_
 
 
 def _tamper(home, sql: str, params=()) -> None:
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         con.execute(sql, list(params))
 
 
@@ -164,9 +164,9 @@ def test_removing_an_entry_is_detected(taken_in, capsys):
 
 
 def test_the_chain_continues_across_connections_and_days(taken_in, capsys):
-    with connect(taken_in.path / "warehouse.duckdb") as con:
+    with connect(home_lake(taken_in.path)) as con:
         assert approval.approve(con, load_settings(taken_in.path), "shop-R-M4-A", actor=LUIS, note=None, now=LATER).ok
-    with connect(taken_in.path / "warehouse.duckdb") as con:
+    with connect(home_lake(taken_in.path)) as con:
         assert approval.reject(con, load_settings(taken_in.path), "shop-R-M4-C", actor=LUIS, note="duplicate of R-M4-A",
                                now=LATER + dt.timedelta(days=1)).ok
         intake(con, load_settings(taken_in.path), now=LATER + dt.timedelta(days=2))

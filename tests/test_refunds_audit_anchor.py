@@ -19,7 +19,7 @@ from pagorecon_dagster.refunds.audit import entry_hash
 from pagorecon_dagster.refunds.demo import run_demo_refunds
 from pagorecon_dagster.refunds.intake import intake
 from pagorecon_dagster.refunds.payout import pay_out
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 KEY_ENV = "PAGORECON_AUDIT_KEY"
 
@@ -29,7 +29,7 @@ def verify(home) -> int:
 
 
 def tamper(home, sql: str, params=()) -> None:
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         con.execute(sql, list(params))
 
 
@@ -48,7 +48,7 @@ def reforge(home, seq: int, actor: str) -> None:
         entry = {**entry, "prev_hash": prev, "actor": actor if entry["seq"] == seq else entry["actor"]}
         entry["hash"] = prev = entry_hash(entry)
         forged.append(entry)
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         for entry in forged:
             con.execute("UPDATE audit_log SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?",
                         [entry["actor"], entry["prev_hash"], entry["hash"], entry["seq"]])
@@ -62,7 +62,7 @@ def reforge(home, seq: int, actor: str) -> None:
 def keyed(refunds_reconciled, monkeypatch):
     """The scenario taken in while `PAGORECON_AUDIT_KEY` is set."""
     monkeypatch.setenv(KEY_ENV, "a long random secret only the operators hold")
-    with connect(refunds_reconciled.path / "warehouse.duckdb") as con:
+    with connect(home_lake(refunds_reconciled.path)) as con:
         intake(con, load_settings(refunds_reconciled.path), now=NOW)
     return refunds_reconciled
 
@@ -135,7 +135,7 @@ def test_approvals_payouts_and_bank_confirmations_keep_verify_clean(taken_in, ca
     """Every writer of `refunds` goes through the audit log: a whole payout leaves nothing to flag."""
     settings = load_settings(taken_in.path)
     later = NOW + dt.timedelta(hours=1)
-    with connect(taken_in.path / "warehouse.duckdb") as con:
+    with connect(home_lake(taken_in.path)) as con:
         assert approval.approve(con, settings, "shop-R-M1-OK", actor=Identity("luis"), note=None, now=later).ok
         assert approval.set_account(con, settings, "auto-shop-91000003-paid_cancelled_order", account="00298765432109876543",
                                     actor=Identity("maria"), note=None, now=later).ok
@@ -157,7 +157,7 @@ def test_payouts_through_the_provider_api_keep_verify_clean(refunds_reconciled, 
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(KEY_ENV, "a long random secret only the operators hold")
     settings = load_settings(refunds_reconciled.path)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         intake(con, settings, now=NOW)
     lines = run_demo_refunds(settings, dg.DagsterInstance.ephemeral())
     assert "FAILED" not in lines[0] and any(line.startswith("  paid ") for line in lines)

@@ -19,7 +19,7 @@ from pagorecon_dagster.config import ConfigError, load_settings
 from pagorecon_dagster.refunds import approval
 from pagorecon_dagster.refunds.approval import Identity
 from pagorecon_dagster.refunds.intake import intake
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 LATER = NOW + dt.timedelta(hours=2)
 ANA, LUIS, MARIA, CARLA = (Identity(u) for u in ("ana", "luis", "maria", "carla"))
@@ -28,7 +28,7 @@ PAGORECON = Path(sys.executable).with_name("pagorecon")
 
 
 def act(home, what, refund_id, actor, **kwargs) -> approval.Decision:
-    with connect(home.path / "warehouse.duckdb") as con:
+    with connect(home_lake(home.path)) as con:
         return getattr(approval, what)(con, load_settings(home.path), refund_id, actor=actor, now=LATER,
                                        **{"note": None, **kwargs})
 
@@ -116,7 +116,7 @@ def test_the_account_that_dropped_a_request_file_is_its_requester(refunds_reconc
     settings["approvers"] = [*APPROVERS, {"user": "nobody", "name": "Operador"}]
     (home.path / "pagorecon.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
     os.chown(home.path / "landing" / "refunds" / "shop" / "requests.csv", 65534, 65534)   # dropped by `nobody`
-    with connect(home.path / "warehouse.duckdb") as con:
+    with connect(home_lake(home.path)) as con:
         intake(con, load_settings(home.path), now=NOW)
     assert refund(home, "shop-R-M3-A")["requested_by_user"] == "nobody"
     refused = act(home, "approve", "shop-R-M3-A", Identity("nobody"))

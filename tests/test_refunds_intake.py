@@ -10,7 +10,7 @@ from refunds_fixtures import NOW, REQUESTS, refunds_by_id
 
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.refunds.intake import intake
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 
 
@@ -57,7 +57,7 @@ def test_proposals_are_approved_automatically_up_to_the_store_limit_in_pen(taken
 
 
 def test_a_usd_proposal_waits_for_a_person_when_no_rate_is_known(refunds_reconciled):
-    with connect(refunds_reconciled.path / "warehouse.duckdb") as con:
+    with connect(home_lake(refunds_reconciled.path)) as con:
         con.execute("DELETE FROM fx_rates")
         intake(con, load_settings(refunds_reconciled.path), now=NOW)
     (row,) = refunds_reconciled.query("SELECT status FROM refunds WHERE refund_id = 'auto-shop-91000008-paid_cancelled_order'")
@@ -67,7 +67,7 @@ def test_a_usd_proposal_waits_for_a_person_when_no_rate_is_known(refunds_reconci
 def test_taking_in_again_proposes_and_requests_nothing_twice(taken_in):
     before = taken_in.query("SELECT refund_id, status FROM refunds ORDER BY refund_id")
     audit_before = taken_in.query("SELECT count(*) AS n FROM audit_log")[0]["n"]
-    with connect(taken_in.path / "warehouse.duckdb") as con:
+    with connect(home_lake(taken_in.path)) as con:
         summary = intake(con, load_settings(taken_in.path), now=NOW + dt.timedelta(hours=1))
     assert summary.total == 0
     assert taken_in.query("SELECT refund_id, status FROM refunds ORDER BY refund_id") == before

@@ -27,7 +27,7 @@ from pagorecon_dagster.refunds.provider_api import KEY_ENV, TIMEOUT_ENV, URL_ENV
 from pagorecon_dagster.refunds.sandbox_provider import SandboxRefundProvider
 from pagorecon_dagster.refunds.sensors import refund_payout_sensor
 from pagorecon_dagster.resources import REFUND_PROVIDER, PagoreconHome, RefundProvider
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 
 # The six refunds the intake approved automatically (test_refunds_scenario).
@@ -157,7 +157,7 @@ def test_worker_killed_between_submitting_and_recording(taken_in, provider):
     try:
         wait_for(lambda: provider.payouts(FIRST) == 1)
         # while it waits on the provider the worker holds no warehouse connection: we can open it
-        with connect(taken_in.path / "warehouse.duckdb", wait_seconds=2.0) as con:
+        with connect(home_lake(taken_in.path), wait_seconds=2.0) as con:
             assert con.execute("SELECT status, attempts FROM refunds WHERE refund_id = ?", [FIRST]).fetchone() == ("submitted", 1)
     finally:
         process.kill()
@@ -176,7 +176,7 @@ def test_worker_killed_between_submitting_and_recording(taken_in, provider):
 
 
 def test_a_refund_claimed_but_never_sent_is_sent_again_with_the_same_key(taken_in, provider):
-    with state.warehouse_transaction(taken_in.path / "warehouse.duckdb") as con:
+    with state.warehouse_transaction(home_lake(taken_in.path)) as con:
         claimed = payout._claim_next(con, NOW)  # the worker died right after claiming
     assert (claimed["refund_id"], claimed["status"], claimed["attempts"]) == (FIRST, "submitted", 1)
     pay(taken_in, provider, clock=lambda: NOW + dt.timedelta(seconds=301))

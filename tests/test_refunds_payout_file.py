@@ -15,7 +15,7 @@ from pagorecon_dagster.refunds import approval, payout_file, state
 from pagorecon_dagster.refunds.payout import pay_out
 from pagorecon_dagster.refunds.sensors import refund_payout_sensor
 from pagorecon_dagster.resources import REFUND_PROVIDER, PagoreconHome, RefundProvider
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 
 APPROVED_AT = NOW + dt.timedelta(hours=1)   # Monday 2026-07-20, 11:00 Lima
@@ -28,7 +28,7 @@ def approve_requests(home) -> None:
     approved proposal, which a person then approves again."""
     settings = load_settings(home.path)
     luis, maria = approval.Identity("luis"), approval.Identity("maria")
-    with connect(home.path / "warehouse.duckdb") as con:
+    with connect(home_lake(home.path)) as con:
         for refund_id in ("shop-R-M1-OK", "shop-R-M3-A"):
             assert approval.approve(con, settings, refund_id, actor=luis, note=None, now=APPROVED_AT).ok
         assert approval.set_account(con, settings, "auto-shop-91000003-paid_cancelled_order", account="00298765432109876543",
@@ -73,7 +73,7 @@ def test_approved_refunds_with_an_account_go_into_one_bank_batch(taken_in):
 
 def test_a_batch_claimed_but_never_written_is_written_once_under_its_own_name(taken_in):
     approve_requests(taken_in)
-    with state.warehouse_transaction(taken_in.path / "warehouse.duckdb") as con:
+    with state.warehouse_transaction(home_lake(taken_in.path)) as con:
         batch, size = payout_file.claim_batch(con, load_settings(taken_in.path), now=APPROVED_AT)  # then the worker died
     assert (batch, size) == (BATCH, 3)
     assert not (taken_in.path / "archive" / "payouts").exists()

@@ -32,6 +32,7 @@ from pagorecon_dagster.delivery.jobs import email_runs
 from pagorecon_dagster.delivery.mailer import PASSWORD_ENV, USERNAME_ENV
 from pagorecon_dagster.delivery.message import REPORT_HEADER, VERSION_HEADER
 from pagorecon_dagster.jobs import following_report_runs
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 USER, PASSWORD = "pagorecon-bot", "s3cret-Pa55-word"
 FINANCE, TESORERIA, SHOP_ONLY = "finance@example.pe", "tesoreria@example.pe", "shopkeeper@example.pe"
@@ -267,7 +268,7 @@ def test_a_send_started_and_never_confirmed_is_not_sent_again(home, smtp, monkey
         assert all(r.success for r in run_with_emails(home, instance))
         # as if the process died between handing a message over and recording it
         from pagorecon_dagster.warehouse.duckdb import connect
-        with connect(home.path / "warehouse.duckdb") as con:
+        with connect(home_lake(home.path)) as con:
             con.execute("UPDATE report_emails SET status = 'sending', sent_at = NULL")
         inbox.messages.clear()
         results = run_with_emails(home, instance)

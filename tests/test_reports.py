@@ -21,7 +21,7 @@ from pagorecon_dagster.core.money import parse_cents
 from pagorecon_dagster.reports.language import Catalog
 from pagorecon_dagster.reports.window import all_stores_reports, daily_reports, month_close_reports
 from pagorecon_dagster.reports.writer import write_report
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 from tests.conftest import Home
 
 FORMATS = ("html", "csv", "xlsx")
@@ -152,7 +152,7 @@ def add_refund(home, refund_id="R1", cip="90000006", order_id="A6", amount_cents
                requested_by="ana.finanzas@tienda.pe", document="47291836", account="00219312345678901234",
                requested_at="2026-07-14 15:00:00-05", completed_at="2026-07-15 10:00:00-05"):
     """A refund as the refunds feature records it (the reports only read this table)."""
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         con.execute((Path(__file__).parents[1] / "pagorecon_dagster/refunds/schema.sql").read_text())
         con.execute(
             """INSERT INTO refunds (refund_id, store_id, order_id, cip, amount_cents, currency, reason, source, status,
@@ -185,7 +185,7 @@ def materializations(instance: dg.DagsterInstance, asset: str) -> list[dg.AssetM
 def rendered_again(home, tmp_path: Path, build, keys, **settings_changes) -> Path:
     """The reports `build` makes from the warehouse as it is now, written under tmp_path."""
     settings = dataclasses.replace(load_settings(home.path), **settings_changes)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         reports = build(settings, con, keys)
     for report in reports:
         write_report(report, tmp_path)

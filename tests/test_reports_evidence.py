@@ -16,7 +16,7 @@ from pagorecon_dagster.reconciliation.evidence_catalog import ADDENDA, LANGUAGES
 from pagorecon_dagster.reconciliation.models import Window, reconcile
 from pagorecon_dagster.reports.evidence import evidence_in
 from pagorecon_dagster.warehouse import duckdb as warehouse
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 ENGLISH = re.compile(r"\b(paid|order|the|is|and|of|on|reference|statements?|unknown|yet)\b")
 DIGITS = re.compile(r"\d+(?:\.\d+)?")
@@ -72,7 +72,7 @@ def test_missing_values_are_named_in_each_language():
 
 def test_a_generated_sandbox_renders_every_item_from_its_code_as_the_column_says(tmp_path):
     sandbox, settings = load_sandbox(tmp_path, stores=3, days=21)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         reconcile(con, settings, Window(tuple(sandbox.store_ids), sandbox.start, sandbox.end))
         rows = con.execute("SELECT evidence_code, evidence_args, evidence FROM recon_items").fetchall()
         plain_stored = con.execute("SELECT count(*) FROM recon_item_rows WHERE evidence_args IS NULL").fetchone()[0]
@@ -123,7 +123,7 @@ def test_changing_an_english_template_changes_the_column_and_the_english_report_
     monkeypatch.setitem(MESSAGES, "OVERPAID", {**MESSAGES["OVERPAID"], "en": "Overpaid: {gap} more than {total}."})
     warehouse.schema_sql.cache_clear()
     try:
-        with connect(home.path / "warehouse.duckdb") as con:  # the new schema version brings the new macros
+        with connect(home_lake(home.path)) as con:  # the new schema version brings the new macros
             rows = con.execute("SELECT order_id, evidence, evidence_code, evidence_args FROM recon_items ORDER BY order_id").fetchall()
     finally:
         warehouse.schema_sql.cache_clear()

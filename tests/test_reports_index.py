@@ -169,7 +169,7 @@ def test_every_report_written_is_linked_by_month_latest_first(ran):
 def test_the_index_is_in_the_report_language_and_masks_personal_data(ran, tmp_path):
     home, _ = ran
     settings = load_settings(home.path)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         con.execute(
             """INSERT INTO alerts (alert_id, kind, store_id, business_date, severity, message, created_at)
                VALUES ('TEST|shop|2026-07-20', 'REFUND_OVERDUE', 'shop', DATE '2026-07-20', 'warning',

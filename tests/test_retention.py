@@ -15,6 +15,7 @@ from pagorecon_dagster.cli import main
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.definitions import build_definitions
 from pagorecon_dagster.retention import FINAL_REFUND_STATUSES, RETENTION_JOB
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 LATER = "2032-01-01"
 TABLES = ("statement_rows", "order_rows", "refund_request_rows", "fx_rate_rows", "recon_item_rows", "recon_daily_summary",
@@ -31,7 +32,7 @@ def verify(home) -> int:
 
 def snapshot(home) -> dict:
     """Everything retention may touch: the tables' rows, the landing and archive files, the anchor."""
-    with duckdb.connect(str(home.path / "warehouse.duckdb"), read_only=True) as con:
+    with connect(home_lake(home.path), read_only=True) as con:
         tables = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
     files = sorted(p.relative_to(home.path).as_posix() for p in home.path.rglob("*")
                    if p.is_file() and p.parts[len(home.path.parts)] in ("landing", "archive"))
@@ -104,7 +105,7 @@ def test_dry_run_changes_nothing_and_lists_exactly_what_apply_removes(taken_in, 
     assert snapshot(home) == after
 
     # A tampered entry after the checkpoint is still caught.
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         con.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = ?", [first])
     assert verify(home) == 1
 
@@ -115,7 +116,7 @@ def test_a_checkpoint_moved_behind_retention_is_caught(taken_in, capsys):
     (checkpoint,) = home.query("SELECT seq FROM audit_checkpoints")
     # Someone removes more entries and moves the checkpoint along to hide it: the anchor does not seal it.
     nxt = home.query("SELECT seq, hash FROM audit_log ORDER BY seq LIMIT 1")[0]
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         con.execute("UPDATE audit_checkpoints SET seq = ?, hash = ?", [nxt["seq"], nxt["hash"]])
         con.execute("DELETE FROM audit_log WHERE seq = ?", [nxt["seq"]])
     assert checkpoint["seq"] < nxt["seq"]
@@ -129,7 +130,7 @@ def test_a_decision_after_the_whole_log_was_sealed_continues_the_chain(taken_in)
     # Everything past its period, open refunds included in the log's age; open refunds keep their entries.
     assert retention(home, "--apply", "--today", LATER) == 0
     from pagorecon_dagster.refunds import audit
-    with duckdb.connect(str(home.path / "warehouse.duckdb")) as con:
+    with connect(home_lake(home.path)) as con:
         start = audit.latest_checkpoint(con)
         con.execute("DELETE FROM audit_log")   # as if every entry had been sealed
         entry = audit.append(con, actor="ana", action="note", entity="test", entity_id="x", before=None, after=None,

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from pagorecon_dagster.cli import EXIT_OK, EXIT_UNREADABLE_FILES, main
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 TABLES = ["orders", "payments", "fx_rates", "recon_items", "recon_daily_summary", "quarantine"]
 
@@ -160,7 +161,7 @@ def test_demo_reconciles_every_planted_scenario(tmp_path, capsys, monkeypatch):
         planted[status] += count
     import duckdb
 
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with connect(home_lake(home), read_only=True) as con:
         counts = dict(con.execute("SELECT status, count(*) FROM recon_items GROUP BY status").fetchall())
         quarantined = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
         mismatches = con.execute("SELECT count(*) FROM alerts WHERE kind = 'NOTIFICATION_MISMATCH'").fetchone()[0]
@@ -204,7 +205,7 @@ def test_duckdb_memory_limit_from_the_environment(home, monkeypatch):
     warehouse = build_definitions(load_settings(home.path)).resources["pagorecon"]
     with warehouse.warehouse() as con:
         assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "286.1 MiB"
-    with connect(home.path / "warehouse.duckdb") as con:  # the limit comes from the resource, not from connect
+    with connect(home_lake(home.path)) as con:  # the limit comes from the resource, not from connect
         assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] != "286.1 MiB"
     assert len(home.query("SELECT * FROM recon_items")) == 3
     monkeypatch.setenv("PAGORECON_DUCKDB_MEMORY_LIMIT", "plenty")

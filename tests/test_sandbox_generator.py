@@ -20,6 +20,7 @@ import yaml
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.definitions import build_definitions
 from pagorecon_dagster.partitions import range_tags
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 from pagorecon_dagster.sandbox.generator import (
     CANONICAL_HEADER,
     FX_HEADER,
@@ -347,7 +348,7 @@ def test_the_pipeline_raises_exactly_the_planted_notification_mismatches(tmp_pat
     result = defs.resolve_job_def("sandbox_alerts").execute_in_process(
         instance=dg.DagsterInstance.ephemeral(), tags=range_tags(sandbox.store_ids, sandbox.start, sandbox.end))
     assert result.success
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+    with connect(home_lake(tmp_path), read_only=True) as con:
         raised = con.execute("SELECT store_id, business_date, message FROM alerts WHERE kind = 'NOTIFICATION_MISMATCH' "
                              "ORDER BY store_id").fetchall()
         statuses = dict(con.execute("SELECT status, count(*) FROM recon_items GROUP BY status").fetchall())

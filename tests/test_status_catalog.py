@@ -19,7 +19,7 @@ from pagorecon_dagster.warehouse.duckdb import SQL_DIR, connect
 from tests.conftest import Home
 
 def seeded(home: Home) -> list[tuple]:
-    with connect(load_settings(home.path).warehouse_path) as con:
+    with connect(load_settings(home.path).lake) as con:
         return con.execute("SELECT * FROM status_catalog").fetchall()
 
 
@@ -116,7 +116,7 @@ def test_changing_the_catalog_alone_changes_proposed_refunds_figures_and_reports
     refunds = home.query("SELECT refund_id, cip, reason, amount_cents, currency, source FROM refunds")
     assert refunds == [{"refund_id": "auto-shop-90000001-no_order", "cip": "90000001", "reason": "NO_ORDER",
                         "amount_cents": 1000, "currency": "PEN", "source": "reconciliation"}]
-    with connect(load_settings(home.path).warehouse_path) as con:
+    with connect(load_settings(home.path).lake) as con:
         items = {i.cip: i for i in load_items(con, ["shop"], dt.date(2026, 7, 14), dt.date(2026, 7, 14))}
     assert (items["90000001"].refund_candidate, items["90000002"].refund_candidate) == (True, False)
     assert is_refunded(dataclasses.replace(items["90000001"], refunded_cents=1000))

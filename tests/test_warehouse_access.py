@@ -101,7 +101,7 @@ def test_sql_refuses_a_query_that_writes(reconciled, capsys, query, tmp_path, mo
     assert main(["--home", str(reconciled.path), "sql", query]) == 2
     assert capsys.readouterr().err.startswith("pagorecon sql: ")
     assert reconciled.query("SELECT count(*) AS n FROM recon_items") == before == [{"n": 2}]
-    assert not reconciled.query("SELECT table_name FROM information_schema.tables WHERE table_name = 'scratch'")
+    assert not reconciled.query("SELECT table_name FROM information_schema.tables WHERE table_name = 'scratch' AND table_catalog = current_database()")
     assert not (tmp_path / "stolen.csv").exists()
 
 

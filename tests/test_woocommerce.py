@@ -261,14 +261,14 @@ def test_the_demo_store_on_woocommerce_lands_the_orders_its_export_had(tmp_path,
     assert [p.name[:4] for p in (pulled / "landing" / "orders" / DEMO_STORE).iterdir()] == ["woo_"]
     for home in (exported, pulled):
         settings = load_settings(home)
-        with connect(settings.warehouse_path) as con:
+        with connect(settings.lake) as con:
             for kind in ("fx", "orders", "statements"):
                 ingest_source(con, settings, kind)
             refresh_current_state(con, settings)
     query = ("SELECT order_id, business_date, status, currency, total_cents, discount_cents, is_pagoefectivo, cip, customer_email"
              " FROM orders WHERE store_id = ? ORDER BY order_id")
     rejected = "SELECT count(*) FROM quarantine WHERE store_id = ? AND source = 'orders'"
-    with connect(load_settings(exported).warehouse_path) as a, connect(load_settings(pulled).warehouse_path) as b:
+    with connect(load_settings(exported).lake) as a, connect(load_settings(pulled).lake) as b:
         assert b.execute(query, [DEMO_STORE]).fetchall() == a.execute(query, [DEMO_STORE]).fetchall()
         assert len(a.execute(query, [DEMO_STORE]).fetchall()) > 20
         assert b.execute(rejected, [DEMO_STORE]).fetchone() == a.execute(rejected, [DEMO_STORE]).fetchone()

@@ -1,6 +1,6 @@
 -- One alert per kind, store and day: a rerun updates it, never duplicates it.
 CREATE TABLE IF NOT EXISTS alerts (
-    alert_id       VARCHAR PRIMARY KEY,   -- kind|store_id|business_date (store '*' for none); RUN_FAILED|run_id
+    alert_id       VARCHAR NOT NULL,      -- kind|store_id|business_date (store '*' for none); RUN_FAILED|run_id
     kind           VARCHAR NOT NULL,
     store_id       VARCHAR,
     business_date  DATE,

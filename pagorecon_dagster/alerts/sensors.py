@@ -14,9 +14,6 @@ from pagorecon_dagster.resources import PagoreconHome
 from pagorecon_dagster.warehouse.duckdb import WarehouseMissing, connect
 
 DELIVERY_INTERVAL_SECONDS = 60
-# A tick only reads; a run holding the warehouse longer than this makes it skip and decide again
-# next tick (nothing is lost: the rows stay pending).
-LOCK_WAIT_SECONDS = 5.0
 # Failed runs looked for again by the delivery sensor, in case their recording failed or the
 # run-failure sensor did not see them.
 CATCH_UP = dt.timedelta(days=7)
@@ -50,15 +47,11 @@ def alert_sensors(deliver_alerts: dg.JobDefinition, record_run_failure: dg.JobDe
         instance = context.instance
         failed = recent_failed_runs(instance)
         try:
-            with connect(pagorecon.settings().warehouse_path, read_only=True, wait_seconds=LOCK_WAIT_SECONDS) as con:
+            with connect(pagorecon.settings().lake, read_only=True) as con:
                 pending = con.execute("SELECT count(*) FROM alerts WHERE delivered_at IS NULL").fetchone()[0]
                 recorded = recorded_failures(con, failed)
         except WarehouseMissing:
             pending, recorded = 0, set()  # nothing ran yet but failed runs: recording them creates it
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
-            return dg.SkipReason(f"warehouse busy (a run holds it), deciding again next tick: {exc}")
         unrecorded = [run_id for run_id in failed if run_id not in recorded]
         requests, busy = [], []
         if unrecorded:

@@ -40,7 +40,7 @@ def cmd_retire(args) -> int:
         return EXIT_REFUSED
     try:
         path = landing_file_for(settings, args.file)
-        with connect(settings.warehouse_path) as con:
+        with connect(settings.lake) as con:
             archived = retire_file(con, settings, path, reason=reason, who=operator())
     except RetireRefused as exc:
         print(f"pagorecon: cannot retire {mask_text(str(exc))}", file=sys.stderr)

@@ -33,7 +33,7 @@ from pagorecon_dagster.ingestion.sources import (
     Source,
 )
 from pagorecon_dagster.validation import schemas
-from pagorecon_dagster.warehouse.duckdb import model_sql, set_variables, table_type, transaction
+from pagorecon_dagster.warehouse.duckdb import atomically, model_sql, next_value, set_variables, table_type, transaction
 
 CHUNK_ROWS = 50_000
 Progress = Callable[[str], None]
@@ -144,12 +144,21 @@ def ingest_file(
             outcome.status = "skipped"
             return outcome
         store = _store_for(settings, source, relative)
-        with transaction(con):
-            file_seq = con.execute("SELECT nextval('file_seq')").fetchone()[0]
+
+        def load(con: duckdb.DuckDBPyConnection) -> None:
+            # Another process may have loaded the same file since the check above: taking the file's
+            # number makes two loads conflict, and the one that runs again finds it loaded.
+            outcome.status, outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined = "loaded", 0, 0, 0
+            file_seq = next_value(con, "file_seq")
+            if _already_loaded(con, facts.sha256, source.kind, store_id):
+                outcome.status = "skipped"
+                return
             for judged in judge_chunks(path, facts, source, store):
                 _load_chunk(con, source, store, judged, name, file_seq, outcome)
             _record_changed_days(con, settings, file_seq)
             _record(con, outcome, facts, file_seq, run_id)
+
+        atomically(con, load)
     except readers.UnreadableFile as exc:
         _fail(con, outcome, str(exc), facts, run_id)
     except Exception as exc:  # noqa: BLE001 - whatever one file does, the other files still load

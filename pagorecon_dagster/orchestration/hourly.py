@@ -161,14 +161,11 @@ def hourly_schedule(settings: Settings, job: dg.JobDefinition) -> dg.ScheduleDef
 
 def reconcile_window(settings: Settings, day: dt.date) -> tuple[dt.date, dt.date] | None:
     """`day`, reaching back to its earliest still-provisional day within the lookback; None before start_date.
-    A warehouse held by a running run gives `day` alone: the next hour reaches back."""
+    A warehouse not created yet gives `day` alone."""
     if day < settings.start_date:
         return None
     earliest = max(day - dt.timedelta(days=settings.schedule.lookback_days), settings.start_date)
-    try:
-        con = landing.open_warehouse(settings)
-    except landing.WarehouseBusy:
-        return day, day
+    con = landing.open_warehouse(settings)
     if con is None:
         return day, day
     try:

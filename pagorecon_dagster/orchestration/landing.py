@@ -17,12 +17,9 @@ import duckdb
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.ingestion import loader, readers
 from pagorecon_dagster.ingestion.sources import SOURCES
+from pagorecon_dagster.warehouse.duckdb import WarehouseMissing, connect_lake
 
 KINDS = ("statements", "orders", "fx", "refunds")
-
-
-class WarehouseBusy(Exception):
-    """Another process holds the DuckDB file: the sensor skips this tick and retries later."""
 
 
 @dataclass(frozen=True)
@@ -76,21 +73,18 @@ def scan(settings: Settings) -> list[LandingFile]:
 
 
 def open_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection | None:
-    if not settings.warehouse_path.exists():
-        return None
+    """A read-only connection (a run writing meanwhile never delays it), or None before the first run."""
     try:
-        return duckdb.connect(str(settings.warehouse_path), read_only=True)
-    except (duckdb.IOException, duckdb.ConnectionException) as exc:
-        text = str(exc).lower()
-        if "lock" in text or "different configuration" in text:
-            raise WarehouseBusy(f"{settings.warehouse_path} is in use by a running run") from None
-        raise
+        return connect_lake(settings.lake, read_only=True)
+    except WarehouseMissing:
+        return None
 
 
 def _has(con: duckdb.DuckDBPyConnection | None, *tables: str) -> bool:
     if con is None:
         return False
-    found = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    found = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                       "WHERE table_catalog = current_database()").fetchall()}
     return set(tables) <= found
 
 

@@ -106,10 +106,7 @@ def landing_sensor(settings: Settings) -> dg.SensorDefinition:
         if not new:
             return dg.SkipReason(f"no new file among {len(files)} in landing/")
         today = dt.datetime.now(ZoneInfo(LIMA_TZ)).date()
-        try:
-            con = landing.open_warehouse(settings)
-        except landing.WarehouseBusy as exc:
-            return dg.SkipReason(f"{exc}; {len(new)} new file(s) wait for the next tick")
+        con = landing.open_warehouse(settings)
         try:
             touched = landing.touched_by_ingested(settings, con, new_hashes, today)
         finally:

@@ -207,7 +207,8 @@ def seed(con: duckdb.DuckDBPyConnection) -> None:
     """Replace `status_catalog` with this catalog. The caller holds the transaction, so readers
     see the old table or the new one, never a part."""
     existing = [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [TABLE]
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_catalog = current_database() "
+        "ORDER BY ordinal_position", [TABLE]
     ).fetchall()]
     if existing != [name for name, _ in COLUMNS]:
         con.execute(f"DROP TABLE IF EXISTS {TABLE}")

@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 
 from pagorecon_dagster.config import audit_anchor_path, audit_key
+from pagorecon_dagster.warehouse.duckdb import next_value
 
 GENESIS_HASH = "0" * 64
 ENTRY_FIELDS = ("seq", "logged_at", "actor", "action", "entity", "entity_id", "before_state", "after_state", "why", "prev_hash")
@@ -70,7 +71,9 @@ def append(
     now: dt.datetime,
 ) -> dict[str, Any]:
     """Append one entry, chained to the last one. Call inside the transaction that makes the change
-    it records, so the decision and its record commit together."""
+    it records, so the decision and its record commit together. Taking the chain's turn first makes
+    two processes appending at once conflict at commit: the one that runs again chains to the new head."""
+    next_value(con, "audit_turns")
     last = con.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     start = latest_checkpoint(con)
     seq, prev_hash = (last[0] + 1, last[1]) if last else (start.seq + 1, start.hash)
@@ -107,7 +110,7 @@ GENESIS = Checkpoint(0, GENESIS_HASH)
 
 def latest_checkpoint(con: duckdb.DuckDBPyConnection) -> Checkpoint:
     """Where the chain in the warehouse starts: after the latest checkpoint, or at genesis."""
-    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'audit_checkpoints'").fetchone()[0]:
+    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'audit_checkpoints' AND table_catalog = current_database()").fetchone()[0]:
         return GENESIS   # a warehouse opened read-only before its schema had checkpoints
     row = con.execute("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1").fetchone()
     return Checkpoint(row[0], row[1]) if row else GENESIS

@@ -94,7 +94,7 @@ def cmd_list(args) -> int:
         where.append("store_id = ?")
         params.append(args.store)
     sql = "SELECT * FROM refunds" + (f" WHERE {' AND '.join(where)}" if where else "")
-    with connect(settings.warehouse_path, read_only=True) as con:
+    with connect(settings.lake, read_only=True) as con:
         found = state.rows(con, sql + " ORDER BY requested_at DESC, refund_id LIMIT ?", [*params, args.limit])
     if not found:
         print("no refunds" + (f" with status {args.status}" if args.status else ""))
@@ -114,7 +114,7 @@ def cmd_list(args) -> int:
 
 def cmd_show(args) -> int:
     settings = load_settings(args.home)
-    with connect(settings.warehouse_path, read_only=True) as con:
+    with connect(settings.lake, read_only=True) as con:
         refund = state.load(con, args.refund_id)
         trail = audit.entries(con, entity_id=args.refund_id) if refund else []
     if refund is None:
@@ -153,7 +153,7 @@ def cmd_approve(args) -> int:
     if actor is None:
         return EXIT_USAGE
     settings = load_settings(args.home)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         return _decided(approval.approve(con, settings, args.refund_id, actor=actor, note=args.note, now=state.now_utc()))
 
 
@@ -162,7 +162,7 @@ def cmd_reject(args) -> int:
     if actor is None:
         return EXIT_USAGE
     settings = load_settings(args.home)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         return _decided(approval.reject(con, settings, args.refund_id, actor=actor, note=args.note, now=state.now_utc()))
 
 
@@ -171,14 +171,14 @@ def cmd_set_account(args) -> int:
     if actor is None:
         return EXIT_USAGE
     settings = load_settings(args.home)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         return _decided(approval.set_account(con, settings, args.refund_id, account=args.account, actor=actor, note=args.note,
                                              now=state.now_utc()))
 
 
 def cmd_verify_audit(args) -> int:
     settings = load_settings(args.home)
-    with connect(settings.warehouse_path, read_only=True) as con:
+    with connect(settings.lake, read_only=True) as con:
         result = audit.verify(con, audit.Anchor.of_home(settings.home),
                               unaudited=state.UNAUDITED_COLUMNS, personal=state.PERSONAL_COLUMNS)
     report = result.chain

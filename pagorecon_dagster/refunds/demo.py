@@ -26,7 +26,7 @@ def run_demo_refunds(settings: Settings, instance: dg.DagsterInstance) -> list[s
         job = build_definitions(settings, {REFUND_PROVIDER: sandbox}).resolve_job_def(JOB)
         result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
         payouts = len(provider.ledger())
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.lake) as con:
         by_status = con.execute(
             "SELECT status, count(*), sum(amount_cents) FILTER (WHERE currency = 'PEN'), "
             "sum(amount_cents) FILTER (WHERE currency = 'USD') FROM refunds GROUP BY status ORDER BY status"

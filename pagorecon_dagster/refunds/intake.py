@@ -39,7 +39,7 @@ class IntakeSummary:
 
 
 def missing_tables(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
-    present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()").fetchall()}
     return tuple(t for t in NEEDED_TABLES if t not in present)
 
 

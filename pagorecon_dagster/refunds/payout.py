@@ -90,7 +90,7 @@ def pay_out(
     name = executor_name(settings, executor)
     summary = PayoutSummary(name)
     cutoff = clock() - dt.timedelta(seconds=in_flight_grace_seconds)
-    with state.warehouse_transaction(settings.warehouse_path) as con:
+    with state.warehouse_transaction(settings.lake) as con:
         if table_type(con, "payments") is None:
             return summary  # reconciliation has not run yet: nothing can have been approved
         unwritten = payout_file.unwritten_batches(con)
@@ -110,13 +110,13 @@ def pay_out(
             _resolve(settings, client, refund, summary, clock, resend=True)
         _pay_approved(settings, client, summary, clock)
     else:
-        with state.warehouse_transaction(settings.warehouse_path) as con:
+        with state.warehouse_transaction(settings.lake) as con:
             batch, summary.batched = payout_file.claim_batch(con, settings, now=clock())
         if batch:
             payout_file.write_batch(settings, batch)
             summary.batches.append(batch)
     summary.confirmations = payout_file.read_confirmations(settings, confirmation_files, now=clock())
-    with state.warehouse_transaction(settings.warehouse_path) as con:
+    with state.warehouse_transaction(settings.lake) as con:
         summary.held = held_refunds(con, name)
     return summary
 
@@ -131,12 +131,12 @@ def _submitted(con, where: str, params: list[Any] = ()) -> list[dict[str, Any]]:
 def _pay_approved(settings: Settings, client: RefundApiClient, summary: PayoutSummary, clock: Callable[[], dt.datetime]) -> None:
     """Claim one approved refund, send it, record the answer and claim the next in one
     transaction; stop when none is left or the provider stops answering."""
-    with state.warehouse_transaction(settings.warehouse_path) as con:
+    with state.warehouse_transaction(settings.lake) as con:
         refund = _claim_next(con, clock())
     while refund is not None:
         outcome = _call(settings, refund, lambda: client.submit(refund))
         summary.count(outcome)
-        with state.warehouse_transaction(settings.warehouse_path) as con:
+        with state.warehouse_transaction(settings.lake) as con:
             _record(con, refund, outcome, clock())
             refund = _claim_next(con, clock()) if outcome.status != UNKNOWN else None
 
@@ -151,14 +151,14 @@ def _resolve(settings, client: RefundApiClient, refund, summary: PayoutSummary, 
         summary.unknown += 1
         return
     if known is None and resend:
-        with state.warehouse_transaction(settings.warehouse_path) as con:
+        with state.warehouse_transaction(settings.lake) as con:
             refund = _claim_again(con, refund, clock())
         if refund is None:
             return  # another worker re-sent it meanwhile
         known = _call(settings, refund, lambda: client.submit(refund, asked=True))
     elif known is None:
         known = Outcome(UNKNOWN, detail=f"the provider has no record of {refund['refund_id']}, which it had accepted as {refund['provider_reference']}")
-    with state.warehouse_transaction(settings.warehouse_path) as con:
+    with state.warehouse_transaction(settings.lake) as con:
         _record(con, refund, known, clock())
     summary.count(known)
 
@@ -216,7 +216,7 @@ def _record(con, refund: dict[str, Any], outcome: Outcome, now: dt.datetime) -> 
 
 
 def _note(settings: Settings, refund: dict[str, Any], problem: str) -> None:
-    with state.warehouse_transaction(settings.warehouse_path) as con:
+    with state.warehouse_transaction(settings.lake) as con:
         state.note_problem(con, refund["refund_id"], problem)
 
 

@@ -117,7 +117,7 @@ def write_batch(settings: Settings, batch: str) -> Path:
     """Write the batch file from the warehouse (atomically), then mark its refunds as in the file.
     The file carries the beneficiary's document and account unmasked: the bank needs them, so it
     is readable by its owner only."""
-    with state.warehouse_transaction(settings.warehouse_path) as con:
+    with state.warehouse_transaction(settings.lake) as con:
         refunds = state.rows(con, "SELECT * FROM refunds WHERE payout_batch = ? ORDER BY refund_id", [batch])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -135,7 +135,7 @@ def write_batch(settings: Settings, batch: str) -> Path:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(partial, path)
-    with state.warehouse_transaction(settings.warehouse_path) as con:
+    with state.warehouse_transaction(settings.lake) as con:
         con.execute("UPDATE refunds SET provider_status = ? WHERE payout_batch = ? AND provider_status = ?",
                     [IN_BATCH_FILE, batch, BATCH_PENDING])
     return path
@@ -171,7 +171,7 @@ def read_confirmations(settings: Settings, files, *, now: dt.datetime) -> dict[s
     for path, facts, error in files:
         name = path.relative_to(settings.landing).as_posix()
         lines = _parse(path, facts, error)
-        with state.warehouse_transaction(settings.warehouse_path) as con:
+        with state.warehouse_transaction(settings.lake) as con:
             for line in lines:
                 outcome, detail = _apply(con, name, line, now=now) if line["outcome"] is None else (line["outcome"], line["detail"])
                 con.execute(

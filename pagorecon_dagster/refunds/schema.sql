@@ -2,7 +2,7 @@
 -- requested -> rejected | awaiting_approval | approved -> submitted -> paid | failed
 -- Only pagorecon_dagster/refunds/state.py changes a status or a decision, and records each in audit_log.
 CREATE TABLE IF NOT EXISTS refunds (
-    refund_id            VARCHAR PRIMARY KEY,   -- <store_id>-<request refund_id>, or auto-<store_id>-<cip>-<reason>
+    refund_id            VARCHAR NOT NULL,      -- <store_id>-<request refund_id>, or auto-<store_id>-<cip>-<reason>
     store_id             VARCHAR NOT NULL,
     order_id             VARCHAR,
     cip                  VARCHAR NOT NULL,
@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS refunds (
 
 -- Every decision, append-only; each entry carries the hash of the previous one.
 CREATE TABLE IF NOT EXISTS audit_log (
-    seq        BIGINT PRIMARY KEY,
+    seq        BIGINT NOT NULL,
     logged_at  TIMESTAMPTZ NOT NULL,
     actor      VARCHAR NOT NULL,
     action     VARCHAR NOT NULL,
@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS refund_confirmations (
 -- chain continues from the last checkpoint, whose hash the next entry's prev_hash holds. Each
 -- checkpoint is also sealed in archive/audit-anchor.log (docs/refunds.md, The audit log).
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
-    seq             BIGINT PRIMARY KEY,   -- the last entry removed
+    seq             BIGINT NOT NULL,      -- the last entry removed
     hash            VARCHAR NOT NULL,     -- that entry's hash: it vouches for every entry before it
     removed         BIGINT NOT NULL,      -- entries this checkpoint removed
     first_logged_at TIMESTAMPTZ,          -- the oldest and newest of them

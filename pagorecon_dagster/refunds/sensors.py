@@ -17,8 +17,6 @@ from pagorecon_dagster.resources import PagoreconHome, RefundProvider
 ACTIVE_RUN_STATUSES = [
     dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
 ]
-# A sensor tick must not queue behind a long run for the DuckDB file lock.
-WAREHOUSE_WAIT_SECONDS = 5.0
 
 
 def waiting_work(con: duckdb.DuckDBPyConnection, settings: Settings, now: dt.datetime,
@@ -55,11 +53,8 @@ def refund_payout_sensor(context: dg.SensorEvaluationContext, pagorecon: Pagorec
     if active:
         return dg.SkipReason(f"run {active[0].run_id} of {refund_payout_job.name} is still going")
     settings = pagorecon.settings()
-    try:
-        with pagorecon.warehouse(wait_seconds=WAREHOUSE_WAIT_SECONDS) as con:
-            work = waiting_work(con, settings, now_utc(), refund_provider)
-    except duckdb.IOException as exc:
-        return dg.SkipReason(f"the warehouse is busy ({exc}); trying again next tick")
+    with pagorecon.warehouse() as con:
+        work = waiting_work(con, settings, now_utc(), refund_provider)
     waiting = {kind: n for kind, n in work.items() if n}
     if not waiting:
         return dg.SkipReason("no refund is waiting")

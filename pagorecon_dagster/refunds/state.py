@@ -170,10 +170,12 @@ def transition(
     if expect_attempts is not None:
         where += " AND attempts = ?"
         params.append(expect_attempts)
-    moved = rows(con, f"UPDATE refunds SET {set_sql} WHERE {where} RETURNING *", params)
+    # DuckLake's UPDATE returns no rows: the count says whether it moved, the row is read back.
+    # Another process moving the same refund meanwhile makes the two commits conflict.
+    moved = con.execute(f"UPDATE refunds SET {set_sql} WHERE {where}", params).fetchone()[0]
     if not moved:
         return None
-    after = moved[0]
+    after = load(con, refund_id)
     _audited(con, audit.append(con, actor=actor, action=action, entity="refund", entity_id=refund_id,
                                before=snapshot(before), after=snapshot(after), why=why, now=now))
     return after

@@ -20,7 +20,6 @@ from pagorecon_dagster.warehouse.duckdb import connect
 
 EXIT_OK, EXIT_QUERY_ERROR = 0, 2
 FORMATS = ("table", "csv", "json")
-READ_WAIT_SECONDS = 600.0
 
 
 def register(subparsers) -> None:
@@ -32,7 +31,7 @@ def register(subparsers) -> None:
 
 def cmd_sql(args) -> int:
     settings = load_settings(args.home)
-    with connect(settings.warehouse_path, read_only=True, wait_seconds=READ_WAIT_SECONDS) as con:
+    with connect(settings.lake, read_only=True, private=True) as con:
         # Reading the warehouse only: no files read or written outside it, and the query cannot undo that.
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")

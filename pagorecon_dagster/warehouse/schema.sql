@@ -2,13 +2,20 @@
 -- to an existing table is also a numbered migration in migrations/, which upgrades older warehouses
 -- once (warehouse/duckdb.py, apply_migrations; docs/operations.md, Tables).
 CREATE TABLE IF NOT EXISTS schema_migrations (
-    name       VARCHAR PRIMARY KEY,   -- NNNN_name of migrations/NNNN_name.sql or .py
+    name       VARCHAR NOT NULL,      -- NNNN_name of migrations/NNNN_name.sql or .py
     applied_at TIMESTAMPTZ NOT NULL
+);
+
+-- Numbers handed out once each (DuckLake has no sequences): one row per counter, seeded with the
+-- schema; taking a number rewrites the row, so two takers conflict and one runs again
+-- (warehouse/duckdb.py, next_value).
+CREATE TABLE IF NOT EXISTS counters (
+    name  VARCHAR NOT NULL,   -- file_seq | audit_turns (warehouse/duckdb.py, COUNTERS)
+    value BIGINT NOT NULL     -- the last number handed out
 );
 
 -- Warehouse tables that are written row by row. Model outputs (orders, payments, fx_rates,
 -- recon_items, recon_daily_summary) are created from `dbt_like_sql/` with the same columns.
-CREATE SEQUENCE IF NOT EXISTS file_seq START 1;
 
 CREATE TABLE IF NOT EXISTS ingested_files (
     file             VARCHAR NOT NULL,   -- path under landing/
@@ -113,7 +120,7 @@ CREATE TABLE IF NOT EXISTS refund_request_rows (
 );
 
 CREATE TABLE IF NOT EXISTS business_calendar (
-    day              DATE PRIMARY KEY,
+    day              DATE NOT NULL,
     is_business_day  BOOLEAN NOT NULL,
     business_day_seq BIGINT NOT NULL
 );
@@ -169,15 +176,14 @@ CREATE TABLE IF NOT EXISTS fx_fetches (
 
 -- The reconciled items as stored (dbt_like_sql/recon_item_rows.sql); `recon_items` is the view
 -- over them that everyone reads (dbt_like_sql/recon_items.sql), created by the first reconciliation.
--- Identifiers and sentences are stored uncompressed: compression finds little to share among
--- unique values, and skipping it writes the items faster for some more disk
--- (benchmarks/README.md, Figures behind the SQL).
+-- Partitioned by store (below): a run of one store rewrites only that store's files, so runs of
+-- different stores commit at the same time without conflicting.
 CREATE TABLE IF NOT EXISTS recon_item_rows (
     store_id          VARCHAR NOT NULL,
     business_date     DATE NOT NULL,
-    reference         VARCHAR USING COMPRESSION uncompressed,
-    order_id          VARCHAR USING COMPRESSION uncompressed,
-    cip               VARCHAR USING COMPRESSION uncompressed,
+    reference         VARCHAR,
+    order_id          VARCHAR,
+    cip               VARCHAR,
     status            VARCHAR NOT NULL,
     reason            VARCHAR,
     order_currency    VARCHAR,
@@ -187,7 +193,7 @@ CREATE TABLE IF NOT EXISTS recon_item_rows (
     difference_cents  BIGINT,
     refund_candidate  BOOLEAN NOT NULL,
     paid_at           TIMESTAMPTZ,        -- when the item's CIP was paid
-    evidence_detail   VARCHAR USING COMPRESSION uncompressed,  -- the evidence as text, only on rows written before evidence_code
+    evidence_detail   VARCHAR,  -- the evidence as text, only on rows written before evidence_code
     refunded_cents    BIGINT NOT NULL,
     -- The evidence as a message code and its values (JSON), rendered in every language from
     -- reconciliation/evidence_catalog.py; a plain match stores no values (they are the row's columns).
@@ -257,6 +263,5 @@ CREATE TABLE IF NOT EXISTS report_emails (
     status      VARCHAR NOT NULL,      -- sending | sent
     started_at  TIMESTAMPTZ NOT NULL,
     sent_at     TIMESTAMPTZ,
-    run_id      VARCHAR,
-    PRIMARY KEY (recipient, report, sha256)
+    run_id      VARCHAR
 );

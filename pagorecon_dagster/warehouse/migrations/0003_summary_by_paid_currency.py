@@ -8,7 +8,8 @@ from pagorecon_dagster.warehouse.duckdb import model_sql, set_variables, table_t
 
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
     if table_type(con, "recon_daily_summary") != "BASE TABLE" or con.execute(
-        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'recon_daily_summary' AND column_name = 'paid_currency'"
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'recon_daily_summary' AND column_name = 'paid_currency' "
+        "AND table_catalog = current_database()"
     ).fetchone()[0]:
         return
     stores, start, end = con.execute(
