@@ -34,7 +34,7 @@ from pagorecon_dagster.ingestion.sources import (
 from pagorecon_dagster.validation import schemas
 from pagorecon_dagster.warehouse.duckdb import model_sql, set_variables, table_type, transaction
 
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 200_000
 Progress = Callable[[str], None]
 
 
@@ -293,16 +293,17 @@ def _chunks(path: Path, facts, source: Source, store: StoreConfig | None) -> Ite
     if missing:
         raise readers.UnreadableFile(_header_problem(schema, header, missing))
     width = len(header)
-    keys = original if len(original) == width else header
+    names = list(dict.fromkeys(header))  # the frame's columns (see _text_frame)
+    keys = original if len(original) == len(names) else names
     batches = readers.native_csv_batches(path, facts, width, delimiter, CHUNK_ROWS)
     if batches is not None:
         line = 2  # one record a line
         for batch in batches:
             frame = _text_frame(header, pl.from_arrow(batch), range(line, line + batch.num_rows))
             line += batch.num_rows
-            yield Chunk(frame, [], header, keys)
+            yield Chunk(frame, [], names, keys)
         if line == 2:  # a header and no rows: read, and loaded (zero rows)
-            yield Chunk(_text_frame(header, None, []), [], header, keys)
+            yield Chunk(_text_frame(header, None, []), [], names, keys)
         return
     empty = True
     for records, lines in readers.iter_csv_blocks(path, facts, delimiter, CHUNK_ROWS):
@@ -320,9 +321,9 @@ def _chunks(path: Path, facts, source: Source, store: StoreConfig | None) -> Ite
                     rejected.append((line, raw, f"row has {len(fields)} fields, the header has {width}"))
             records, lines = kept, kept_lines
         columns = pl.DataFrame(list(zip(*records)) if records else None, schema=[f"c{i}" for i in range(width)], orient="col")
-        yield Chunk(_text_frame(header, columns, lines), rejected, header, keys)
+        yield Chunk(_text_frame(header, columns, lines), rejected, names, keys)
     if empty:  # a header and no rows: read, and loaded (zero rows)
-        yield Chunk(_text_frame(header, None, []), [], header, keys)
+        yield Chunk(_text_frame(header, None, []), [], names, keys)
 
 
 def _header_problem(schema, header: list[str], missing: list[str]) -> str:
@@ -345,8 +346,9 @@ def _text_frame(header: list[str], columns: pl.DataFrame | None, lines) -> pl.Da
     (an empty field is ''), after their `_line`."""
     if columns is None:
         columns = pl.DataFrame(schema=[f"c{i}" for i in range(len(header))])
-    text = [columns.to_series(i).cast(pl.String).fill_null("").str.strip_chars().alias(name) for i, name in enumerate(header)]
-    return pl.DataFrame([pl.Series("_line", lines, dtype=pl.Int64), *text])
+    # A name the header repeats holds its last column, at the place of its first.
+    text = {name: columns.to_series(i).cast(pl.String).fill_null("").str.strip_chars().alias(name) for i, name in enumerate(header)}
+    return pl.DataFrame([pl.Series("_line", lines, dtype=pl.Int64), *text.values()])
 
 
 def _original_header(path: Path, facts, delimiter: str) -> list[str]:
