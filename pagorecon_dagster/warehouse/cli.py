@@ -17,6 +17,7 @@ import duckdb
 
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.warehouse.lake import ALIAS, Lake, extension_path
 
 EXIT_OK, EXIT_QUERY_ERROR = 0, 2
 FORMATS = ("table", "csv", "json")
@@ -25,14 +26,24 @@ FORMATS = ("table", "csv", "json")
 def register(subparsers) -> None:
     sql = subparsers.add_parser("sql", help="run one read-only query against the warehouse, result on stdout")
     sql.add_argument("--format", choices=FORMATS, default="table", help="table (default), csv (header line, then rows) or json (one array of objects)")
-    sql.add_argument("query", help='the query, e.g. "SELECT status, count(*) FROM recon_items GROUP BY ALL"')
+    sql.add_argument("--attach", action="store_true",
+                     help="print the statements that open the warehouse read-only in the DuckDB shell (same DuckDB version), and exit")
+    sql.add_argument("query", nargs="?", help='the query, e.g. "SELECT status, count(*) FROM recon_items GROUP BY ALL"')
     sql.set_defaults(func=cmd_sql)
 
 
 def cmd_sql(args) -> int:
     settings = load_settings(args.home)
+    if args.attach:
+        print(shell_attach(settings.lake))
+        return EXIT_OK
+    if not args.query:
+        print("pagorecon sql: give a query (or --attach)", file=sys.stderr)
+        return EXIT_QUERY_ERROR
     with connect(settings.lake, read_only=True, private=True) as con:
-        # Reading the warehouse only: no files read or written outside it, and the query cannot undo that.
+        # Reading the warehouse only: no files read or written outside it (its data path and DuckDB's
+        # spill folder excepted), and the query cannot undo that.
+        con.execute("SET allowed_directories = ?", [[settings.lake.data_path, settings.lake.temp_directory]])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         try:
@@ -44,6 +55,16 @@ def cmd_sql(args) -> int:
             return EXIT_QUERY_ERROR
     {"table": write_table, "csv": write_csv, "json": write_json}[args.format](names, rows, sys.stdout)
     return EXIT_OK
+
+
+def shell_attach(lake: Lake) -> str:
+    """What a person pastes into the DuckDB shell (`duckdb`, version {duckdb.__version__}) to read the
+    warehouse: the extensions from the installed wheels, then the read-only ATTACH. A reader never
+    blocks a run and sees whole commits only."""
+    lines = [f"-- DuckDB {duckdb.__version__}: the warehouse, read-only"]
+    lines += [f"LOAD '{extension_path(name)}';" for name in lake.extensions()]
+    lines += [lake.attach_sql(read_only=True) + ";", f"USE {ALIAS};", "SET TimeZone = 'America/Lima';"]
+    return "\n".join(lines)
 
 
 def text(value: object) -> str:
