@@ -209,7 +209,7 @@ def _instance(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnection
             con.execute("SET memory_limit = ?", [memory_limit])
         # DuckLake settles races between commits that do not conflict itself; `atomically` reruns
         # the ones that do.
-        con.execute("SET ducklake_max_retry_count = 100")
+        con.execute("SET ducklake_max_retry_count = 10")
         con.execute("SET ducklake_retry_wait_ms = 20")
         con.execute("SET ducklake_retry_backoff = 1.5")
     except BaseException:
