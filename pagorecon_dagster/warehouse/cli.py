@@ -1,6 +1,8 @@
-"""`pagorecon sql [--format table|csv|json] "QUERY"`: one read-only query against the warehouse,
-its result on stdout (README.md, Reading the warehouse). The warehouse is opened read-only and
-only for the query, so a running job is never held up for longer than the query itself."""
+"""The warehouse's commands. `pagorecon sql [--format table|csv|json] "QUERY"`: one read-only query
+against the warehouse, its result on stdout (README.md, Reading the warehouse). The warehouse is
+opened read-only and only for the query, so a running job is never held up for longer than the
+query itself. `pagorecon maintain` and `pagorecon migrate` (docs/operations.md, Maintenance and
+Moving a home from warehouse.duckdb)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import duckdb
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.warehouse.duckdb import connect
 
-EXIT_OK, EXIT_QUERY_ERROR = 0, 2
+EXIT_OK, EXIT_QUERY_ERROR, EXIT_REFUSED = 0, 2, 2
 FORMATS = ("table", "csv", "json")
 
 
@@ -27,6 +29,15 @@ def register(subparsers) -> None:
     sql.add_argument("--format", choices=FORMATS, default="table", help="table (default), csv (header line, then rows) or json (one array of objects)")
     sql.add_argument("query", help='the query, e.g. "SELECT status, count(*) FROM recon_items GROUP BY ALL"')
     sql.set_defaults(func=cmd_sql)
+
+    upkeep = subparsers.add_parser("maintain", help="write out inlined rows, merge small files, expire snapshots older than "
+                                   "warehouse.snapshot_retention_days, remove unreferenced files")
+    upkeep.add_argument("--dry-run", action="store_true", help="list the snapshots that would expire and the files that would go; change nothing")
+    upkeep.set_defaults(func=cmd_maintain)
+
+    move = subparsers.add_parser("migrate", help="move this home's warehouse.duckdb (earlier versions) into the lake, once")
+    move.add_argument("--force", action="store_true", help="replace the tables the lake already has data in with the file's")
+    move.set_defaults(func=cmd_migrate)
 
 
 def cmd_sql(args) -> int:
@@ -43,6 +54,31 @@ def cmd_sql(args) -> int:
             print(f"pagorecon sql: {exc}", file=sys.stderr)
             return EXIT_QUERY_ERROR
     {"table": write_table, "csv": write_csv, "json": write_json}[args.format](names, rows, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_maintain(args) -> int:
+    from pagorecon_dagster.warehouse.maintain import maintain, report
+
+    settings = load_settings(args.home)
+    days = settings.warehouse.snapshot_retention_days
+    # read-write even for a dry run: DuckLake's dry runs of the cleanups need a writable catalog
+    with connect(settings.lake) as con:
+        done = maintain(con, days, dry_run=args.dry_run)
+    for line in report(done, days):
+        print(line)
+    return EXIT_OK
+
+
+def cmd_migrate(args) -> int:
+    from pagorecon_dagster.warehouse.migrate import MigrationRefused, migrate
+
+    settings = load_settings(args.home)
+    try:
+        migrate(settings.lake, force=args.force, out=sys.stdout)
+    except MigrationRefused as exc:
+        print(f"pagorecon migrate: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     return EXIT_OK
 
 
