@@ -92,14 +92,23 @@ def maintain(con: duckdb.DuckDBPyConnection, retention_days: int, *, dry_run: bo
     """Maintain the lake `con` is on; with `dry_run`, only list the snapshots that would expire
     and the files that would be removed (flushing and merging are not previewed)."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    snapshot_cutoff, file_cutoff = now - dt.timedelta(days=retention_days), now - FILE_GRACE
+    snapshot_cutoff = now - dt.timedelta(days=retention_days)
+    # Files: the cutoff is the UTC midnight before `now - FILE_GRACE`, so that the same text
+    # comparison can never take a file of the cutoff's day (each gets between one and two days).
+    file_cutoff = dt.datetime.combine((now - FILE_GRACE).astimezone(dt.timezone.utc).date(), dt.time(),
+                                      dt.timezone.utc) - dt.timedelta(microseconds=1)
     lake = con.execute("SELECT current_database()").fetchone()[0]
     done = Maintained(dry_run, snapshot_cutoff, file_cutoff, before=files(con), after=files(con))
-    dry = "true" if dry_run else "false"
     if not dry_run:
         done.flushed = [(table, int(rows)) for _schema, table, rows in _call(con, "CALL ducklake_flush_inlined_data(?)", [lake]) if rows]
-    done.expired = [(int(row[0]), row[1]) for row in _call(
-        con, f"CALL ducklake_expire_snapshots(?, dry_run => {dry}, older_than => ?)", [lake, snapshot_cutoff])]
+    # Chosen here by their time as DuckDB reads it: on a SQLite catalog, `older_than` compares the
+    # stored text, and every snapshot of the cutoff's own day counts as older than it.
+    done.expired = con.execute(
+        "SELECT snapshot_id, snapshot_time FROM ducklake_snapshots(?) WHERE snapshot_time < ?"
+        " AND snapshot_id < (SELECT max(snapshot_id) FROM ducklake_snapshots(?)) ORDER BY snapshot_id",
+        [lake, snapshot_cutoff, lake]).fetchall()
+    if done.expired and not dry_run:
+        _call(con, "CALL ducklake_expire_snapshots(?, versions => ?)", [lake, [int(s) for s, _t in done.expired]])
     if not dry_run:
         done.merged = [(t, int(n), int(m)) for _s, t, n, m in _call(con, "CALL ducklake_merge_adjacent_files(?)", [lake]) if n]
         done.rewritten = [(t, int(n), int(m)) for _s, t, n, m in _call(con, "CALL ducklake_rewrite_data_files(?)", [lake]) if n]
