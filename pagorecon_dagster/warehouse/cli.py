@@ -1,6 +1,8 @@
-"""`pagorecon sql [--format table|csv|json] "QUERY"`: one read-only query against the warehouse,
-its result on stdout (README.md, Reading the warehouse). The warehouse is opened read-only and
-only for the query, so a running job is never held up for longer than the query itself."""
+"""The warehouse's commands. `pagorecon sql [--format table|csv|json] "QUERY"`: one read-only query
+against the warehouse, its result on stdout (README.md, Reading the warehouse). The warehouse is
+opened read-only and only for the query, so a running job is never held up for longer than the
+query itself. `pagorecon maintain` and `pagorecon migrate` (docs/operations.md, Maintenance and
+Moving a home from warehouse.duckdb)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.warehouse.duckdb import connect
 from pagorecon_dagster.warehouse.lake import ALIAS, Lake, extension_path
 
-EXIT_OK, EXIT_QUERY_ERROR = 0, 2
+EXIT_OK, EXIT_QUERY_ERROR, EXIT_REFUSED = 0, 2, 2
 FORMATS = ("table", "csv", "json")
 
 
@@ -30,6 +32,15 @@ def register(subparsers) -> None:
                      help="print the statements that open the warehouse read-only in the DuckDB shell (same DuckDB version), and exit")
     sql.add_argument("query", nargs="?", help='the query, e.g. "SELECT status, count(*) FROM recon_items GROUP BY ALL"')
     sql.set_defaults(func=cmd_sql)
+
+    upkeep = subparsers.add_parser("maintain", help="write out inlined rows, merge small files, expire snapshots older than "
+                                   "warehouse.snapshot_retention_days, remove unreferenced files")
+    upkeep.add_argument("--dry-run", action="store_true", help="list the snapshots that would expire and the files that would go; change nothing")
+    upkeep.set_defaults(func=cmd_maintain)
+
+    move = subparsers.add_parser("migrate", help="move this home's warehouse.duckdb (earlier versions) into the lake, once")
+    move.add_argument("--force", action="store_true", help="replace the tables the lake already has data in with the file's")
+    move.set_defaults(func=cmd_migrate)
 
 
 def cmd_sql(args) -> int:
@@ -65,6 +76,31 @@ def shell_attach(lake: Lake) -> str:
     lines += [f"LOAD '{extension_path(name)}';" for name in lake.extensions()]
     lines += [lake.attach_sql(read_only=True) + ";", f"USE {ALIAS};", "SET TimeZone = 'America/Lima';"]
     return "\n".join(lines)
+
+
+def cmd_maintain(args) -> int:
+    from pagorecon_dagster.warehouse.maintain import maintain, report
+
+    settings = load_settings(args.home)
+    days = settings.warehouse.snapshot_retention_days
+    # read-write even for a dry run: DuckLake's dry runs of the cleanups need a writable catalog
+    with connect(settings.lake) as con:
+        done = maintain(con, days, dry_run=args.dry_run)
+    for line in report(done, days):
+        print(line)
+    return EXIT_OK
+
+
+def cmd_migrate(args) -> int:
+    from pagorecon_dagster.warehouse.migrate import MigrationRefused, migrate
+
+    settings = load_settings(args.home)
+    try:
+        migrate(settings.lake, force=args.force, out=sys.stdout)
+    except MigrationRefused as exc:
+        print(f"pagorecon migrate: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    return EXIT_OK
 
 
 def text(value: object) -> str:

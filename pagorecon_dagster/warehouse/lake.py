@@ -33,6 +33,9 @@ ALIAS = "lake"
 LOCAL_CATALOG = "warehouse/catalog.sqlite"
 LOCAL_DATA = "warehouse/data"
 TEMP_DIRECTORY = "warehouse/tmp"
+# The single DuckDB file earlier versions kept the warehouse in, moved into the lake once
+# (warehouse/migrate.py).
+LEGACY_FILE = "warehouse.duckdb"
 
 # The extension wheels from PyPI (pyproject.toml pins DuckDB to the version they are built for);
 # nothing is ever downloaded at run time.
@@ -56,6 +59,7 @@ class Lake:
     data_path: str
     temp_directory: str
     s3: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=True)   # secret; never printed
+    legacy_file: str = ""   # the home's warehouse.duckdb of earlier versions, moved in at first open
 
     @classmethod
     def from_config(cls, config: "WarehouseConfig", home: Path, environ: Mapping[str, str] = {}) -> "Lake":
@@ -66,7 +70,8 @@ class Lake:
         if not data.endswith("/"):
             data += "/"
         s3 = tuple((key, environ[name]) for key, name in S3_VARIABLES.items() if environ.get(name))
-        return cls(catalog, data, str(home / TEMP_DIRECTORY), s3 if data.startswith("s3://") else ())
+        return cls(catalog, data, str(home / TEMP_DIRECTORY), s3 if data.startswith("s3://") else (),
+                   str(home / LEGACY_FILE))
 
     @classmethod
     def in_folder(cls, folder: Path | str) -> "Lake":
