@@ -208,8 +208,7 @@ def _instance(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnection
         for name in EXTENSION_PACKAGES:
             if name in ("ducklake", "sqlite_scanner", "postgres_scanner") or name in lake.extensions():
                 con.execute(f"LOAD {_quote(str(extension_path(name)))}")
-        Path(lake.temp_directory).mkdir(parents=True, exist_ok=True)
-        con.execute("SET temp_directory = ?", [lake.temp_directory])
+        con.execute("SET temp_directory = ?", [lake.temp_directory])  # made by DuckDB when it first spills
         if memory_limit:
             con.execute("SET memory_limit = ?", [memory_limit])
         # DuckLake settles races between commits that do not conflict itself; `atomically` reruns
