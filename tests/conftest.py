@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import textwrap
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import psycopg2
 import pytest
 import yaml
 
@@ -152,3 +155,34 @@ def home(tmp_path: Path) -> Home:
     h.path.mkdir()
     h.config()
     return h
+
+
+@pytest.fixture
+def postgres_databases():
+    """`new()` makes a fresh database on the local PostgreSQL ({"host", "db"}); all are dropped after the test."""
+    host = os.environ.get("PAGORECON_PG_HOST", "127.0.0.1")
+    try:
+        admin = psycopg2.connect(host=host, port=5432, user="postgres", dbname="postgres", connect_timeout=5)
+    except psycopg2.OperationalError as exc:  # a skipped test would hide a broken production set-up
+        pytest.fail(f"PostgreSQL is not reachable at {host}:5432 ({exc}); .ci/run starts it")
+    admin.autocommit = True
+    made = []
+
+    def new() -> dict[str, str]:
+        name = f"pagorecon_test_{uuid.uuid4().hex[:8]}"
+        admin.cursor().execute(f"CREATE DATABASE {name}")
+        made.append(name)
+        return {"host": host, "db": name}
+
+    try:
+        yield new
+    finally:
+        for name in made:
+            admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.close()
+
+
+@pytest.fixture
+def postgres_db(postgres_databases) -> dict[str, str]:
+    """A fresh database on the local PostgreSQL for one test."""
+    return postgres_databases()

@@ -237,8 +237,19 @@ def _attach(base: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> _At
     if not read_only and not lake.data_path.startswith(("s3://", "http://", "https://")):
         Path(lake.data_path).mkdir(parents=True, exist_ok=True)
     alias = f"{ALIAS}_{next(_aliases)}{'_ro' if read_only else ''}"
-    try:
+
+    def attach() -> None:
         base.execute(lake.attach_sql(read_only=read_only, alias=alias))
+        try:  # a catalog another process is still creating attaches, then has no snapshot yet
+            base.execute(f"SELECT count(*) FROM ducklake_snapshots({_quote(alias)})").fetchall()
+        except BaseException:
+            _detach(base, _Attached(alias, None))
+            raise
+
+    try:
+        # Processes that start on a new catalog together (a run's steps on several workers) all
+        # create its tables: the losers attach again once the winner is done.
+        retrying(attach, attempts=8, when=lambda exc: not read_only and _racing_creation(exc))
     except duckdb.Error as exc:
         if read_only and _not_created(exc):
             raise WarehouseMissing(f"no warehouse in {lake} yet: run `pagorecon run` (or `pagorecon demo`) first") from None
@@ -251,6 +262,12 @@ def _detach(base: duckdb.DuckDBPyConnection, attached: _Attached) -> None:
         base.execute(f"DETACH {attached.alias}")
     except duckdb.Error:
         pass
+
+
+def _racing_creation(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and ("failed to initialize ducklake" in text or "does not exist" in text
+                                              or is_conflict(exc))
 
 
 def _not_created(exc: Exception) -> bool:
@@ -276,11 +293,11 @@ def is_conflict(exc: BaseException) -> bool:
 T = TypeVar("T")
 
 
-def retrying(body: Callable[[], T], *, attempts: int = ATTEMPTS) -> T:
+def retrying(body: Callable[[], T], *, attempts: int = ATTEMPTS, when: Callable[[BaseException], bool] = is_conflict) -> T:
     """Run `body` (one whole transaction: BEGIN to COMMIT) again while it fails on a conflicting
-    commit, at most `attempts` times with full-jitter exponential backoff; any other error, or the
-    last conflict, is raised."""
-    for attempt in Retrying(retry=retry_if_exception(is_conflict), stop=stop_after_attempt(attempts),
+    commit (or another error `when` accepts), at most `attempts` times with full-jitter
+    exponential backoff; any other error, or the last conflict, is raised."""
+    for attempt in Retrying(retry=retry_if_exception(when), stop=stop_after_attempt(attempts),
                             wait=wait_random_exponential(multiplier=0.05, max=MAX_WAIT_SECONDS), reraise=True):
         with attempt:
             result = body()
