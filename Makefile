@@ -21,7 +21,7 @@ test: $(BIN)/.installed
 	./scripts/ensure-postgres
 	./scripts/ensure-rabbitmq
 	./scripts/ensure-chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 ui: $(BIN)/.installed
 	DAGSTER_HOME=$(PAGORECON_HOME)/dagster $(BIN)/dagster dev -w workspace.yaml

@@ -32,7 +32,7 @@ from pagorecon_dagster.ingestion.sources import (
     Source,
 )
 from pagorecon_dagster.validation import schemas
-from pagorecon_dagster.warehouse.duckdb import atomically, model_sql, next_value, set_variables, table_type, transaction
+from pagorecon_dagster.warehouse.duckdb import atomically, keep_statistics, model_sql, next_value, set_variables, table_type, transaction
 
 CHUNK_ROWS = 200_000
 Progress = Callable[[str], None]
@@ -178,6 +178,7 @@ def _record_changed_days(con, settings: Settings, file_seq: int) -> None:
     for name in CHANGED_DAYS_READS:
         if table_type(con, name) is None:
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({model_sql(name)}) LIMIT 0")
+            keep_statistics(con, name)
     set_variables(con, {"file_seq": file_seq, "grace_business_days": settings.missing_payment_grace_business_days})
     con.execute(f"INSERT INTO changed_days BY NAME {model_sql('changed_days')}")
 

@@ -13,6 +13,7 @@ table, ...); `atomically` runs a transaction again when its commit lost such a r
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import os
@@ -234,6 +235,7 @@ def _attach(base: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> _At
             base.execute("CREATE OR REPLACE SECRET pagorecon_s3 (TYPE s3, PROVIDER credential_chain)")
     if lake.local_file is not None and not read_only:
         lake.local_file.parent.mkdir(parents=True, exist_ok=True)
+        _write_ahead_log(lake.local_file)
     if not read_only and not lake.data_path.startswith(("s3://", "http://", "https://")):
         Path(lake.data_path).mkdir(parents=True, exist_ok=True)
     alias = f"{ALIAS}_{next(_aliases)}{'_ro' if read_only else ''}"
@@ -255,6 +257,18 @@ def _attach(base: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> _At
             raise WarehouseMissing(f"no warehouse in {lake} yet: run `pagorecon run` (or `pagorecon demo`) first") from None
         raise
     return _Attached(alias, _stamp(lake))
+
+
+def _write_ahead_log(catalog: Path) -> None:
+    """Keep the SQLite catalog in write-ahead-log mode (a setting stored in the file): readers and
+    writers of several processes then never wait for each other; only two commits at the same
+    instant take turns. In SQLite's default mode a transaction merely reading the catalog would
+    hold every other process's commit for up to 5 seconds."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(catalog, timeout=30)) as db:
+        if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            db.execute("PRAGMA journal_mode = WAL")
 
 
 def _detach(base: duckdb.DuckDBPyConnection, attached: _Attached) -> None:
