@@ -53,9 +53,8 @@ def cmd_diff(args) -> int:
     day, label = args.date, f"{args.store} {args.date.isoformat()}"
     with connect(settings.lake, read_only=True) as con:
         rerun = diff.reruns(con, [(args.store, day)])[(args.store, day)]
-        before_items = diff.items_at(con, rerun.before, args.store, day) if rerun.before is not None else None
         after_items = diff.items_at(con, rerun.last.id, args.store, day) if rerun.last is not None else None
-        first = rerun.earlier is None and not before_items   # a first reconciliation is no rerun: nothing to list
+        first = rerun.key in diff.first_runs(con, [rerun])   # a first reconciliation is no rerun: nothing to list
         found = [] if first else diff.changes(con, [rerun])
     lines: list[str] = []
     if rerun.last is None:

@@ -134,16 +134,25 @@ def _items_at(snapshot: int) -> str:
     return sql.replace(source, f"FROM recon_item_rows AT (VERSION => {int(snapshot)})")
 
 
-def _changes_sql(last: int, before: int) -> str:
-    """The changed items of the store x days `?` (a list of 'store day' strings) between the two
-    snapshots; bound: the stores, first and last day twice over (each side), then the keys."""
+def _rows_at(snapshot: int, *, evidence: bool) -> str:
+    """The items as of `snapshot`: with their evidence, the view finance reads; without, only the
+    stored columns compared (much cheaper to read)."""
+    if evidence:
+        return _items_at(snapshot)
+    return f"SELECT store_id, business_date, {', '.join(COMPARED)} FROM recon_item_rows AT (VERSION => {int(snapshot)})"
+
+
+def _changes_sql(last: int, before: int, *, evidence: bool) -> str:
+    """The items of some store x days that differ between the two snapshots. Each side binds the
+    paid CIPs' extra statuses, the stores, the first and last day, and the days as 'store day' keys."""
     def side(snapshot: int) -> str:
         return f"""SELECT *, CASE WHEN list_contains(?, status) THEN '{CIP_ITEM} ' || coalesce(cip, '')
                                   ELSE '{ORDER_ITEM} ' || coalesce(order_id, '') END AS item_key
-                   FROM ({_items_at(snapshot)})
-                   WHERE list_contains(?, store_id) AND business_date BETWEEN ? AND ?"""
+                   FROM ({_rows_at(snapshot, evidence=evidence)})
+                   WHERE list_contains(?, store_id) AND business_date BETWEEN ? AND ?
+                     AND list_contains(?, store_id || ' ' || business_date)"""
     differs = ", ".join(f"CASE WHEN a.{c} IS DISTINCT FROM b.{c} THEN '{c}' END" for c in COMPARED)
-    columns = ", ".join(f"b.{c} AS {c}_before, a.{c} AS {c}_after" for c in SHOWN)
+    columns = ", ".join(f"b.{c} AS {c}_before, a.{c} AS {c}_after" for c in (SHOWN if evidence else COMPARED))
     return f"""
         SELECT * FROM (
             SELECT coalesce(a.store_id, b.store_id) AS store_id, coalesce(a.business_date, b.business_date) AS business_date,
@@ -154,7 +163,7 @@ def _changes_sql(last: int, before: int) -> str:
             FULL JOIN ({side(before)}) AS b
               ON a.store_id = b.store_id AND a.business_date = b.business_date AND a.item_key = b.item_key
         )
-        WHERE list_contains(?, store_id || ' ' || business_date) AND (change <> '{CHANGED}' OR len(fields) > 0)"""
+        WHERE change <> '{CHANGED}' OR len(fields) > 0"""
 
 
 def _by_snapshots(found: Iterable[Rerun]) -> dict[tuple[int, int], list[Rerun]]:
@@ -169,16 +178,35 @@ def _by_snapshots(found: Iterable[Rerun]) -> dict[tuple[int, int], list[Rerun]]:
 def _bind(group: list[Rerun]) -> list[object]:
     stores = sorted({r.store_id for r in group})
     first, last = min(r.business_date for r in group), max(r.business_date for r in group)
-    secondary = list(catalog.secondary_codes())
-    return [secondary, stores, first, last, secondary, stores, first, last,
-            [f"{r.store_id} {r.business_date.isoformat()}" for r in group]]
+    keys = [f"{r.store_id} {r.business_date.isoformat()}" for r in group]
+    return [list(catalog.secondary_codes()), stores, first, last, keys] * 2
+
+
+def _days_with_items(con: duckdb.DuckDBPyConnection, snapshot: int, group: list[Rerun]) -> set[tuple[str, dt.date]]:
+    """The store x days of `group` that had items as of `snapshot`."""
+    stores = sorted({r.store_id for r in group})
+    first, last = min(r.business_date for r in group), max(r.business_date for r in group)
+    return set(con.execute(
+        f"""SELECT DISTINCT store_id, business_date FROM recon_item_rows AT (VERSION => {int(snapshot)})
+            WHERE list_contains(?, store_id) AND business_date BETWEEN ? AND ?""", [stores, first, last]
+    ).fetchall())
+
+
+def first_runs(con: duckdb.DuckDBPyConnection, found: Iterable[Rerun]) -> set[tuple[str, dt.date]]:
+    """The days whose last run is their first: no reconciliation before it is recorded and the day
+    had no items before it. A first run is no rerun: it changed nothing that was there."""
+    firsts: set[tuple[str, dt.date]] = set()
+    for (_, before), group in _by_snapshots(r for r in found if r.earlier is None).items():
+        had = _days_with_items(con, before, group)
+        firsts |= {r.key for r in group if r.key not in had}
+    return firsts
 
 
 def changes(con: duckdb.DuckDBPyConnection, found: Iterable[Rerun]) -> list[Change]:
     """Every item the last rerun of each day added, removed or changed, with its evidence before and after."""
     out = []
     for (last, before), group in _by_snapshots(found).items():
-        cursor = con.execute(f"SELECT * FROM ({_changes_sql(last, before)}) ORDER BY ALL", _bind(group))
+        cursor = con.execute(f"SELECT * FROM ({_changes_sql(last, before, evidence=True)}) ORDER BY ALL", _bind(group))
         names = [d[0] for d in cursor.description]
         for values in cursor.fetchall():
             row = dict(zip(names, values))
@@ -191,26 +219,22 @@ def changes(con: duckdb.DuckDBPyConnection, found: Iterable[Rerun]) -> list[Chan
 
 
 def counts(con: duckdb.DuckDBPyConnection, found: Iterable[Rerun]) -> dict[tuple[str, dt.date], Counts]:
-    """Per store x day, how many items its last rerun added, removed and changed. A day reconciled
-    once only (nothing before it) has no entry: a first reconciliation changed nothing that was there."""
+    """Per store x day, how many items its last rerun added, removed and changed; a day whose last
+    run was its first (`first_runs`) has no entry."""
     found = list(found)
+    firsts = first_runs(con, found)
     out: dict[tuple[str, dt.date], Counts] = {}
-    for (last, before), group in _by_snapshots(found).items():
-        first = {r.key for r in group if r.earlier is None}
+    for (last, before), group in _by_snapshots(r for r in found if r.key not in firsts).items():
         rows = con.execute(
             f"""SELECT store_id, business_date, count(*) FILTER (WHERE change = '{ADDED}'),
                        count(*) FILTER (WHERE change = '{REMOVED}'), count(*) FILTER (WHERE change = '{CHANGED}')
-                FROM ({_changes_sql(last, before)}) GROUP BY ALL""", _bind(group)
+                FROM ({_changes_sql(last, before, evidence=False)}) GROUP BY ALL""", _bind(group)
         ).fetchall()
-        for store, day, added, removed, changed in rows:
-            # a day first reconciled by this run, with nothing of it before: not a rerun
-            if (store, day) in first and not removed and not changed:
-                continue
-            out[(store, day)] = Counts(added, removed, changed)
+        out.update({(store, day): Counts(added, removed, changed) for store, day, added, removed, changed in rows})
     return out
 
 
 def items_at(con: duckdb.DuckDBPyConnection, snapshot: int, store: str, day: dt.date) -> int:
     """How many items the store x day had as of `snapshot`."""
-    return con.execute(f"SELECT count(*) FROM ({_items_at(snapshot)}) WHERE store_id = ? AND business_date = ?",
+    return con.execute(f"SELECT count(*) FROM ({_rows_at(snapshot, evidence=False)}) WHERE store_id = ? AND business_date = ?",
                        [store, day]).fetchone()[0]
