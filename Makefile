@@ -19,6 +19,7 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	./scripts/ensure-postgres
+	./scripts/ensure-rabbitmq
 	./scripts/ensure-chromium
 	$(BIN)/python -m pytest -q
 

@@ -423,9 +423,83 @@ def child_ingest(opts: dict) -> dict:
         totals = report.totals()
     if totals["files_failed"]:
         raise RuntimeError(f"ingest failed: {report.failed}")
-    return {"seconds": seconds, "rows": totals["rows_read"],
+    return {"seconds": seconds, "rows": totals["rows_read"], "loaded": totals["rows_loaded"],
             "note": f"{totals['rows_read'] / seconds:,.0f} rows/s; loaded {totals['rows_loaded']:,}, "
                     f"quarantined {totals['rows_quarantined']:,}" + ("; cProfile on" if profiler else "")}
+
+
+# The ingest yardstick: DuckDB alone reads the same CSV as text and writes the typed rows of
+# statement_rows to a scratch table, keeping the rows that pass the same checks written as SQL
+# (required, lists, money, timestamps, a paid CIP has a payment date). Plain work only: no
+# quarantine, no messages, no line numbers, no file bookkeeping.
+INGEST_PLAIN_SQL = """
+CREATE OR REPLACE TABLE plain_statement_rows AS
+WITH raw AS (
+    SELECT * REPLACE (
+        trim(cip) AS cip, trim(transaction_code) AS transaction_code, trim(operation_number) AS operation_number,
+        lower(trim(status)) AS status, upper(trim(currency)) AS currency, trim(amount) AS amount,
+        trim(commission) AS commission, trim(igv) AS igv, trim(channel) AS channel,
+        trim(user_document_type) AS user_document_type, trim(user_document_number) AS user_document_number,
+        trim(user_email) AS user_email),
+        try_strptime(trim(date_creation), '%Y-%m-%dT%H:%M:%S%z') AS ts_creation,
+        try_strptime(trim(date_expiry), '%Y-%m-%dT%H:%M:%S%z') AS ts_expiry,
+        try_strptime(trim(date_payment), '%Y-%m-%dT%H:%M:%S%z') AS ts_payment,
+        CASE lower(trim(status)) WHEN 'paid' THEN 'paid' WHEN '23' THEN 'paid' WHEN '593' THEN 'paid'
+            WHEN 'pending' THEN 'pending' WHEN '22' THEN 'pending' WHEN 'expired' THEN 'expired' WHEN '21' THEN 'expired'
+            WHEN '595' THEN 'expired' WHEN 'deleted' THEN 'deleted' WHEN '25' THEN 'deleted' WHEN 'reversed' THEN 'reversed'
+            WHEN '592' THEN 'reversed' END AS status_code
+    FROM read_csv(?, all_varchar = true, header = true)
+)
+SELECT 'store' AS store_id, cip, nullif(transaction_code, '') AS transaction_code,
+    nullif(upper(regexp_replace(transaction_code, '^#\\s*', '')), '') AS reference,
+    nullif(operation_number, '') AS operation_number, status_code AS status, currency,
+    CAST(CAST(amount AS DECIMAL(18, 2)) * 100 AS BIGINT) AS amount_cents,
+    CAST(CAST(nullif(commission, '') AS DECIMAL(18, 2)) * 100 AS BIGINT) AS commission_cents,
+    CAST(CAST(nullif(igv, '') AS DECIMAL(18, 2)) * 100 AS BIGINT) AS igv_cents,
+    ts_creation AS date_creation, ts_expiry AS date_expiry, ts_payment AS date_payment,
+    CAST(timezone('America/Lima', ts_payment) AS DATE) AS payment_date,
+    CAST(timezone('America/Lima', ts_creation) AS DATE) AS creation_date,
+    nullif(channel, '') AS channel, nullif(user_document_type, '') AS user_document_type,
+    nullif(user_document_number, '') AS user_document_number, nullif(user_email, '') AS user_email,
+    'csv' AS origin, 'statements/big.csv' AS file, 1 AS file_seq
+FROM raw
+WHERE regexp_full_match(coalesce(cip, ''), '[0-9A-Za-z-]{1,40}')
+  AND status_code IS NOT NULL
+  AND currency IN ('PEN', 'USD')
+  AND regexp_full_match(coalesce(amount, ''), '\\d{1,15}(\\.\\d{1,2})?')
+  AND (coalesce(commission, '') = '' OR regexp_full_match(commission, '\\d{1,15}(\\.\\d{1,2})?'))
+  AND (coalesce(igv, '') = '' OR regexp_full_match(igv, '\\d{1,15}(\\.\\d{1,2})?'))
+  AND (coalesce(date_creation, '') = '' OR ts_creation IS NOT NULL)
+  AND (coalesce(date_expiry, '') = '' OR ts_expiry IS NOT NULL)
+  AND (coalesce(date_payment, '') = '' OR ts_payment IS NOT NULL)
+  AND (status_code <> 'paid' OR coalesce(date_payment, '') <> '')
+"""
+
+
+def child_ingest_plain(opts: dict) -> dict:
+    from pagorecon_dagster.warehouse.duckdb import connect
+
+    home = Path(opts["home"])
+    settings = _settings(home)
+    path = settings.landing / "statements" / STORES[0] / "big.csv"
+    with connect(settings.warehouse_path) as con:
+        _tune(con, opts)
+        t0 = time.perf_counter()
+        con.execute(INGEST_PLAIN_SQL, [str(path)])
+        seconds = time.perf_counter() - t0
+        rows = con.execute("SELECT count(*) FROM plain_statement_rows").fetchone()[0]
+        # The result check: the product's typed rows are the yardstick's, value for value.
+        product = "SELECT * EXCLUDE (store_id, origin, file, file_seq, line) FROM statement_rows"
+        plain = "SELECT * EXCLUDE (store_id, origin, file, file_seq) FROM plain_statement_rows"
+        differ = con.execute(
+            f"SELECT (SELECT count(*) FROM ({product} EXCEPT ALL {plain})), (SELECT count(*) FROM ({plain} EXCEPT ALL {product}))"
+        ).fetchone()
+        con.execute("DROP TABLE plain_statement_rows")
+    if any(differ):
+        raise RuntimeError(f"result check: {differ[0]:,} product rows not in the yardstick's, {differ[1]:,} the other way")
+    return {"seconds": seconds, "rows": rows,
+            "note": f"yardstick: DuckDB reads the CSV as text, checks and types in SQL, writes {rows:,} rows (not the product); "
+                    "result check: the product's typed rows equal these"}
 
 
 CHILDREN = {
@@ -437,6 +511,7 @@ CHILDREN = {
     "explain": child_explain,
     "gen_csv": child_gen_csv,
     "ingest": child_ingest,
+    "ingest_plain": child_ingest_plain,
 }
 
 
@@ -536,7 +611,10 @@ class Bench:
         home = root / f"ingest_{n}"
         _prepare_home(home)
         if self.step(f"ingest {_short(n)}: write CSV (setup)", "gen_csv", home=str(home), n=n):
-            self.step(f"ingest {_short(n)}: ingest_source statements", "ingest", home=str(home), profile=self.args.profile)
+            product = self.step(f"ingest {_short(n)}: ingest_source statements", "ingest", home=str(home), profile=self.args.profile)
+            plain = self.step(f"ingest {_short(n)}: yardstick, DuckDB reads, checks and writes", "ingest_plain", home=str(home))
+            if product and plain:
+                print(f"   ingest {_short(n)}: product / yardstick = {product['seconds'] / plain['seconds']:.2f}x", flush=True)
         if not self.args.keep:
             shutil.rmtree(home, ignore_errors=True)
 

@@ -834,7 +834,7 @@ class Settings:
     @property
     def legacy_warehouse_path(self) -> Path:
         """The single DuckDB file earlier versions kept the warehouse in (`pagorecon migrate` moves it)."""
-        return self.home / "warehouse.duckdb"
+        return Path(self.lake.legacy_file)
 
     @property
     def reports(self) -> Path:

@@ -19,9 +19,12 @@ from pagorecon_dagster.stores import defs as stores_defs
 DOMAINS = (ingestion_defs, reconciliation_defs, refunds_defs, alerts_defs, reports_defs, orchestration_defs, stores_defs)
 
 
-def build_definitions(settings: Settings, resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
+def build_definitions(settings: Settings, resources: dict[str, dg.ConfigurableResource] | None = None,
+                      executor: dg.ExecutorDefinition = dg.multiprocess_executor) -> dg.Definitions:
     """The definitions with the deployment's resources, configured from its environment
-    (resources.py); `resources` replaces some of them by key (a sandbox provider in the demo)."""
+    (resources.py); `resources` replaces some of them by key (a sandbox provider in the demo).
+    `executor` runs the steps of a run launched from the code location (`pagorecon run` executes
+    in its own process whatever it is); deploy/celery/ passes Celery's."""
     resources = {**from_environment(settings), **(resources or {})}
     # `pagorecon.yaml` was checked whole when `settings` was loaded; the executor may also come from
     # the environment, checked here too so a bad one never waits for a run.
@@ -32,8 +35,9 @@ def build_definitions(settings: Settings, resources: dict[str, dg.ConfigurableRe
         dg.Definitions(
             jobs=[main_job()],
             resources=resources,
-            # One DuckDB file: steps run one after another in the run's process.
-            executor=dg.in_process_executor,
+            # The warehouse is a DuckLake: steps in processes of their own (or on other machines)
+            # commit side by side, and a conflicting commit is retried (warehouse/lake.py).
+            executor=executor,
         ),
     )
 

@@ -39,12 +39,18 @@ def parse_keys(partitions_def: dg.MultiPartitionsDefinition, keys: Iterable[str]
     return parsed
 
 
+# The stores a run covers, for the queued run coordinator's limits (deploy/dagster.yaml: one run
+# of the same stores at a time; runs of other stores go side by side).
+STORES_TAG = "pagorecon/stores"
+
+
 def range_tags(store_ids: Sequence[str], start: dt.date, end: dt.date) -> dict[str, str]:
     """Tags of one run over the rectangle stores[0]..stores[-1] x start..end (stores contiguous
     in config order)."""
     return {
         "dagster/asset_partition_range_start": str(partition_key(store_ids[0], start)),
         "dagster/asset_partition_range_end": str(partition_key(store_ids[-1], end)),
+        STORES_TAG: ",".join(store_ids),
     }
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import textwrap
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import psycopg2
 import pytest
 import yaml
 
@@ -109,6 +112,34 @@ class Home:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row)) for row in cur.fetchall()]
 
+    def as_legacy_file(self, *statements: str) -> None:
+        """Turn this home's warehouse into the single DuckDB file of an earlier version: every table
+        copied into `warehouse.duckdb` (with this version's views and macros), `statements` run on
+        it to give it an earlier layout, and the lake removed; the next read-write open moves the
+        file into a new lake (`pagorecon migrate`)."""
+        import shutil
+
+        from pagorecon_dagster.warehouse.duckdb import build_view, schema_sql
+        from pagorecon_dagster.warehouse.lake import close_all
+
+        with connect(home_lake(self.path), read_only=True) as con:
+            tables = [r[0] for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+                "AND table_type = 'BASE TABLE'").fetchall()]
+            copies = {name: con.execute(f"SELECT * FROM {name}").fetch_arrow_table() for name in tables}
+        with duckdb.connect(str(self.path / "warehouse.duckdb")) as old:
+            old.execute("SET TimeZone = 'America/Lima'")
+            old.execute(schema_sql())
+            for name, rows in copies.items():
+                old.register("copied", rows)
+                old.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM copied")
+                old.unregister("copied")
+            build_view(old, "recon_items")
+            for statement in statements:
+                old.execute(statement)
+        close_all()
+        shutil.rmtree(self.path / "warehouse")
+
     def items(self, store: str = "shop") -> list[dict]:
         return self.query(
             "SELECT status, reason, order_id, cip, order_currency, order_total_cents, paid_currency, paid_amount_cents,"
@@ -124,3 +155,34 @@ def home(tmp_path: Path) -> Home:
     h.path.mkdir()
     h.config()
     return h
+
+
+@pytest.fixture
+def postgres_databases():
+    """`new()` makes a fresh database on the local PostgreSQL ({"host", "db"}); all are dropped after the test."""
+    host = os.environ.get("PAGORECON_PG_HOST", "127.0.0.1")
+    try:
+        admin = psycopg2.connect(host=host, port=5432, user="postgres", dbname="postgres", connect_timeout=5)
+    except psycopg2.OperationalError as exc:  # a skipped test would hide a broken production set-up
+        pytest.fail(f"PostgreSQL is not reachable at {host}:5432 ({exc}); .ci/run starts it")
+    admin.autocommit = True
+    made = []
+
+    def new() -> dict[str, str]:
+        name = f"pagorecon_test_{uuid.uuid4().hex[:8]}"
+        admin.cursor().execute(f"CREATE DATABASE {name}")
+        made.append(name)
+        return {"host": host, "db": name}
+
+    try:
+        yield new
+    finally:
+        for name in made:
+            admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.close()
+
+
+@pytest.fixture
+def postgres_db(postgres_databases) -> dict[str, str]:
+    """A fresh database on the local PostgreSQL for one test."""
+    return postgres_databases()

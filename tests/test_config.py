@@ -62,10 +62,15 @@ def refusal(**overrides) -> str:
 @pytest.mark.parametrize(("overrides", "message"), [
     # the top level
     ({"start": "2025-01-01"}, "unknown key(s) start; allowed: stores, start_date, fx_tolerance_pct, "
-     "missing_payment_grace_business_days, extra_non_working_days, alerts, report_language, refunds, schedule, rates, approvers, retention, health, email"),
+     "missing_payment_grace_business_days, extra_non_working_days, alerts, report_language, refunds, schedule, rates, approvers, retention, health, email, warehouse"),
     ({"missing_payment_grace_business_days": "two"}, "`missing_payment_grace_business_days` must be a whole number >= 0, got 'two'"),
     ({"fx_tolerance_pct": 101}, "`fx_tolerance_pct` must be a number between 0 and 100, got 101"),
     ({"report_language": "fr"}, "`report_language` must be one of en, es, got 'fr'"),
+    # the warehouse
+    ({"warehouse": {"catalog": "mysql"}}, "`warehouse.catalog` must be one of local, postgres, got 'mysql'"),
+    ({"warehouse": {"catalog": "postgres"}}, "`warehouse.postgres` is required with `catalog: postgres`, like \"host=db dbname=pagorecon_lake user=pagorecon\""),
+    ({"warehouse": {"catalog": "postgres", "postgres": "host=db password=secret"}}, "`warehouse.postgres` must not hold a password: set PGPASSWORD or ~/.pgpass"),
+    ({"warehouse": {"snapshot_retention_days": 0}}, "`warehouse.snapshot_retention_days` must be a whole number 1-3650, got 0"),
     ({"start_date": "01/03/2025"}, "`start_date` must be an ISO date YYYY-MM-DD, got '01/03/2025'"),
     # stores
     ({"stores": [{**STORE, "url": "x"}]},

@@ -51,16 +51,17 @@ def test_items_of_a_warehouse_written_before_recon_item_rows_are_kept_word_for_w
         """
     )
     home.run("2026-07-14", "2026-07-15")
-    # Turn the warehouse into the earlier layout: recon_items a table with every sentence stored.
-    with connect(home_lake(home.path)) as con:
-        con.execute("CREATE TABLE old_items AS SELECT * EXCLUDE (evidence_code, evidence_args) "
-                    "REPLACE ('as written then: ' || evidence AS evidence) FROM recon_items")
-        con.execute("DROP VIEW recon_items")
-        con.execute("DROP TABLE recon_item_rows")
-        con.execute("ALTER TABLE old_items RENAME TO recon_items")
-        con.execute("DELETE FROM schema_version")  # written by the earlier version's DDL
-        con.execute("DROP TABLE schema_migrations")  # an earlier version had none
-    home.run("2026-07-15", "2026-07-15")
+    # An earlier version's single-file warehouse: recon_items a table with every sentence stored.
+    home.as_legacy_file(
+        "CREATE TABLE old_items AS SELECT * EXCLUDE (evidence_code, evidence_args, provisional) "
+        "REPLACE ('as written then: ' || evidence AS evidence) FROM recon_items",
+        "DROP VIEW recon_items",
+        "DROP TABLE recon_item_rows",
+        "ALTER TABLE old_items RENAME TO recon_items",
+        "DELETE FROM schema_version",  # written by the earlier version's DDL
+        "DROP TABLE schema_migrations",  # an earlier version had none
+    )
+    home.run("2026-07-15", "2026-07-15")  # moves it into the lake first, then reruns one day
     kept, rerun = home.items()
     assert (kept["order_id"], kept["evidence"]) == ("A1", "as written then: CIP 90000001 paid PEN 10.00 on 2026-07-14 11:00 Lima, equal to the order total PEN 10.00.")
     assert (rerun["order_id"], rerun["evidence"]) == ("B1", "CIP 90000002 paid PEN 20.00 on 2026-07-15 11:00 Lima, equal to the order total PEN 20.00.")
@@ -73,17 +74,20 @@ def test_items_written_before_evidence_codes_keep_their_sentences_until_their_da
     home.statements("90000001,A1,,paid,PEN,10.00,,,2026-07-14T10:00:00-05:00,,2026-07-14T11:00:00-05:00,BCP,,,\n"
                     "90000003,C1,,paid,PEN,31.00,,,2026-07-15T10:00:00-05:00,,2026-07-15T11:00:00-05:00,BCP,,,\n")
     home.run("2026-07-14", "2026-07-15")
-    # The earlier layout: every sentence but a plain match's stored as text, no code, no values.
-    with connect(home_lake(home.path)) as con:
-        con.execute("UPDATE recon_item_rows SET evidence_detail = 'as written then: ' || evidence_en(evidence_code, evidence_args) "
-                    "WHERE evidence_args IS NOT NULL")
-        con.execute("DROP VIEW recon_items")
-        con.execute("ALTER TABLE recon_item_rows DROP COLUMN evidence_code")
-        con.execute("ALTER TABLE recon_item_rows DROP COLUMN evidence_args")
-        con.execute("CREATE VIEW recon_items AS SELECT * EXCLUDE (evidence_detail), evidence_detail AS evidence FROM recon_item_rows")
-        con.execute("DELETE FROM schema_version")  # written by the earlier version's DDL
-        con.execute("DELETE FROM schema_migrations WHERE name = '0006_evidence_code_and_values'")  # it had not had it
-    # Opened by this version, before any rerun: its view, with the codes it can give.
+    # An earlier version's single-file warehouse: every sentence but a plain match's stored as text,
+    # no code, no values.
+    home.as_legacy_file(
+        "UPDATE recon_item_rows SET evidence_detail = 'as written then: ' || evidence_en(evidence_code, evidence_args) "
+        "WHERE evidence_args IS NOT NULL",
+        "DROP VIEW recon_items",
+        "ALTER TABLE recon_item_rows DROP COLUMN evidence_code",
+        "ALTER TABLE recon_item_rows DROP COLUMN evidence_args",
+        "ALTER TABLE recon_item_rows DROP COLUMN provisional",
+        "CREATE VIEW recon_items AS SELECT * EXCLUDE (evidence_detail), evidence_detail AS evidence FROM recon_item_rows",
+        "DELETE FROM schema_version",  # written by the earlier version's DDL
+        "DELETE FROM schema_migrations WHERE name IN ('0006_evidence_code_and_values', '0007_provisional_items')",  # it had not had them
+    )
+    # Moved into the lake by this version's first open, before any rerun: its view, with the codes it can give.
     with connect(home_lake(home.path)) as con:
         assert con.execute("SELECT order_id, evidence_code, evidence FROM recon_items ORDER BY order_id").fetchall() == [
             ("A1", "PAID_IN_FULL", "CIP 90000001 paid PEN 10.00 on 2026-07-14 11:00 Lima, equal to the order total PEN 10.00."),

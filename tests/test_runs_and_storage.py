@@ -4,7 +4,6 @@ Dagster instance on PostgreSQL (dagster-postgres)."""
 import os
 import subprocess
 import sys
-import uuid
 
 import dagster as dg
 import psycopg2
@@ -91,24 +90,6 @@ def test_cli_refuses_a_bad_config_naming_the_key(home, capsys):
 def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "pagorecon_dagster.cli", "--help"], capture_output=True, text=True, check=True)
     assert "demo" in out.stdout and "run" in out.stdout
-
-
-@pytest.fixture
-def postgres_db():
-    """A fresh database on the local PostgreSQL for one test."""
-    host = os.environ.get("PAGORECON_PG_HOST", "127.0.0.1")
-    try:
-        admin = psycopg2.connect(host=host, port=5432, user="postgres", dbname="postgres", connect_timeout=5)
-    except psycopg2.OperationalError as exc:  # a skipped test would hide a broken production set-up
-        pytest.fail(f"PostgreSQL is not reachable at {host}:5432 ({exc}); .ci/run starts it")
-    admin.autocommit = True
-    name = f"pagorecon_test_{uuid.uuid4().hex[:8]}"
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    try:
-        yield {"host": host, "db": name}
-    finally:
-        admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
-        admin.close()
 
 
 def test_real_run_on_a_postgres_backed_instance(home, postgres_db, tmp_path, monkeypatch):

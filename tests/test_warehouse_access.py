@@ -1,7 +1,7 @@
-"""Reading the warehouse never holds up a run, and a run never holds up a reader for good:
-`pagorecon sql` (README.md, Reading the warehouse) and the read-only refunds commands open the
-warehouse read-only; a command that has to wait for the warehouse says so on stderr, naming who holds it; two first
-runs in a new home at once both succeed."""
+"""Reading the warehouse never holds up a run, and a run never holds up a reader: `pagorecon sql`
+(README.md, Reading the warehouse) and the read-only refunds commands open the warehouse
+read-only and read the last whole commit; nobody waits for a lock; two first runs in a new home at
+once both succeed."""
 
 import decimal
 import json
@@ -17,17 +17,24 @@ import pytest
 from pagorecon_dagster.cli import main
 
 HOLD = (
-    "import duckdb, os, sys, time\n"
-    "con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == 'ro')\n"
-    "print(os.getpid(), flush=True)\n"
-    "sys.stdin.readline() if float(sys.argv[3]) < 0 else time.sleep(float(sys.argv[3]))\n"
+    "import os, sys\n"
+    "from pagorecon_dagster.warehouse.duckdb import connect, home_lake\n"
+    "with connect(home_lake(sys.argv[1]), read_only=sys.argv[2] == 'ro') as con:\n"
+    "    con.execute('BEGIN')\n"
+    "    if sys.argv[2] == 'rw':  # a run half-way through rewriting the items, not committed\n"
+    "        con.execute('DELETE FROM recon_item_rows')\n"
+    "    else:  # a reader in the middle of its transaction\n"
+    "        con.execute('SELECT count(*) FROM recon_item_rows').fetchall()\n"
+    "    print(os.getpid(), flush=True)\n"
+    "    sys.stdin.readline()\n"
+    "    con.execute('ROLLBACK')\n"
 )
 
 
-def hold(warehouse: Path, mode: str, seconds: float = -1) -> tuple[subprocess.Popen, int]:
-    """Another process that holds the warehouse (rw: as a run does; ro: as a reader does); with
-    `seconds` it lets go by itself after that long, else when its stdin is closed."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(warehouse), mode, str(seconds)],
+def hold(home: Path, mode: str) -> tuple[subprocess.Popen, int]:
+    """Another process in the middle of a transaction on the warehouse (rw: a run that has deleted
+    every item and not committed; ro: a reader); it lets go when its stdin is closed."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(home), mode],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     return holder, int(holder.stdout.readline())
 
@@ -109,7 +116,7 @@ def test_sql_in_a_home_with_no_warehouse_says_what_to_do(home, capsys):
     assert main(["--home", str(home.path), "sql", "SELECT 1"]) == 2
     err = capsys.readouterr().err
     assert "no warehouse at" in err and "pagorecon run" in err
-    assert not (home.path / "warehouse.duckdb").exists()  # a reader creates nothing
+    assert not (home.path / "warehouse").exists()  # a reader creates nothing
 
 
 @pytest.mark.parametrize("command", [
@@ -119,8 +126,8 @@ def test_sql_in_a_home_with_no_warehouse_says_what_to_do(home, capsys):
     ["refunds", "verify-audit"],
 ])
 def test_read_only_commands_share_the_warehouse_with_another_reader(reconciled, command):
-    """Read-write, these commands would wait for the reader to finish; read-only they share the file."""
-    holder, _ = hold(reconciled.path / "warehouse.duckdb", "ro")
+    """A reader in another process holds nothing anyone waits for."""
+    holder, _ = hold(reconciled.path, "ro")
     try:
         started = time.monotonic()
         done = pagorecon(reconciled.path, *command, timeout=60)
@@ -132,41 +139,33 @@ def test_read_only_commands_share_the_warehouse_with_another_reader(reconciled, 
         holder.wait(timeout=30)
 
 
-def run_while_held(home, *args, env=None) -> tuple[int, int, str, str]:
-    """Run `pagorecon ARGS` while another process holds the warehouse read-write; the holder lets go
-    once the command says it waits (or after 60 s). Returns the holder's PID, exit code, stdout, stderr."""
-    holder, pid = hold(home.path / "warehouse.duckdb", "rw")
-    release = threading.Timer(60, holder.stdin.close)
-    release.start()
-    proc = subprocess.Popen([sys.executable, "-m", "pagorecon_dagster.cli", "--home", str(home.path), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    seen = []
+def run_while_held(home, *args, env=None) -> tuple[int, float, str, str]:
+    """Run `pagorecon ARGS` while another process is half-way through a transaction that deleted
+    every item; returns the exit code, the seconds it took, stdout and stderr."""
+    holder, _ = hold(home.path, "rw")
     try:
-        for line in proc.stderr:
-            seen.append(line)
-            if "waiting for the warehouse" in line:
-                break
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "pagorecon_dagster.cli", "--home", str(home.path), *args],
+                              capture_output=True, text=True, env=env, timeout=300)
+        return done.returncode, time.monotonic() - started, done.stdout, done.stderr
     finally:
-        release.cancel()
-        if not holder.stdin.closed:
-            holder.stdin.close()
+        holder.stdin.close()
         holder.wait(timeout=30)
-    out, rest = proc.communicate(timeout=300)
-    return pid, proc.returncode, out, "".join(seen) + rest
 
 
-def test_sql_waits_for_a_running_job_and_says_so(reconciled):
-    pid, code, out, err = run_while_held(reconciled, "sql", "--format", "csv", "SELECT count(*) AS n FROM recon_items")
+def test_sql_never_waits_for_a_running_job_and_sees_only_whole_commits(reconciled):
+    code, seconds, out, err = run_while_held(reconciled, "sql", "--format", "csv", "SELECT count(*) AS n FROM recon_items")
     assert code == 0, err
-    assert out.splitlines() == ["n", "2"]
-    assert "waiting for the warehouse" in err and f"(PID {pid})" in err and "minutes" in err
+    assert out.splitlines() == ["n", "2"]  # the other process's delete is not committed: not seen
+    assert "waiting" not in err and seconds < 60
 
 
-def test_a_run_that_waits_for_the_warehouse_says_so(reconciled):
+def test_a_run_never_waits_for_another_process_in_a_transaction(reconciled):
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
-    pid, code, _, err = run_while_held(reconciled, "run", "--start", "2026-07-14", "--end", "2026-07-14", "--store", "shop", env=env)
+    code, seconds, _, err = run_while_held(reconciled, "run", "--start", "2026-07-14", "--end", "2026-07-14", "--store", "shop", env=env)
     assert code == 0, err[-3000:]
-    assert "waiting for the warehouse" in err and f"(PID {pid})" in err
+    assert "waiting" not in err
+    assert reconciled.query("SELECT count(*) AS n FROM recon_items") == [{"n": 2}]
 
 
 FIRST_USE = (

@@ -8,6 +8,7 @@ from functools import lru_cache
 
 import holidays
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,14 +31,15 @@ _EARLIEST_US = int(dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc).timestamp() *
 _LATEST_US = int(dt.datetime(2200, 1, 1, tzinfo=dt.timezone.utc).timestamp() * 1_000_000)
 
 
-def parse_timestamps(values: pd.Series) -> pd.Series:
-    """ISO-8601 strings -> UTC timestamps; naive values are Lima local time. Bad or empty -> NaT.
+def utc_micros(text: pa.Array) -> pa.Array:
+    """ISO-8601 strings -> microseconds since the epoch, UTC (int64); naive values are Lima local
+    time. Bad or empty -> null.
 
     Accepts `2026-07-14T19:30:00-05:00`, `...Z`, `...-0500`, Shopify's `2026-07-14 19:30:00 -0500`,
     naive `2026-07-14 19:30:00`, fractions of a second and a bare date (midnight Lima). An
-    impossible date or time (`2026-02-30`, `25:00`), or one outside 1900..2199, is NaT. Vectorised in Arrow: the usual
+    impossible date or time (`2026-02-30`, `25:00`), or one outside 1900..2199, is null. Vectorised in Arrow: the usual
     `2026-07-14T19:30:00-05:00` is one strptime; every other form goes through `_parse_forms`."""
-    text = pa.array(values.astype(TEXT).str.strip(), from_pandas=True).cast(pa.string())
+    text = pc.utf8_trim_whitespace(pc.cast(text, pa.string()))
     usual = pc.strptime(text, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True)
     # strptime rolls 2026-02-30 over to March 2: a date is real when its day survives the parse.
     usual_form = pc.match_substring_regex(text, r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-](0\d|1[0-4]):?[0-5]\d$")
@@ -45,9 +47,28 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
     others = pc.and_(pc.is_null(usual), pc.greater(pc.utf8_length(text), 0))
     utc_us = pc.replace_with_mask(usual, others, _parse_forms(pc.filter(text, others))) if pc.any(others).as_py() else usual
     # A year like 0001 (a system's "no date") is no instant of this business and out of pandas' range.
-    utc_us = pc.if_else(pc.and_(pc.greater_equal(utc_us, _EARLIEST_US), pc.less(utc_us, _LATEST_US)), utc_us, None)
-    instants = pc.cast(utc_us, pa.timestamp("us")).to_numpy(zero_copy_only=False)
+    return pc.if_else(pc.and_(pc.greater_equal(utc_us, _EARLIEST_US), pc.less(utc_us, _LATEST_US)), utc_us, None)
+
+
+def timestamps(values: pl.Series) -> pl.Series:
+    """utc_micros for a polars column: `Datetime("us", "UTC")`, null when bad or empty."""
+    micros = utc_micros(values.to_arrow(compat_level=pl.CompatLevel.oldest()))
+    return pl.Series(values.name, pc.cast(micros, pa.timestamp("us", tz="UTC")))
+
+
+def parse_timestamps(values: pd.Series) -> pd.Series:
+    """utc_micros for a pandas column: UTC timestamps, NaT when bad or empty."""
+    text = pa.array(values.astype(TEXT), from_pandas=True)
+    instants = pc.cast(utc_micros(text), pa.timestamp("us")).to_numpy(zero_copy_only=False)
     return pd.Series(instants, index=values.index).dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
+
+
+def timestamps_as(values: pl.Series, fmt: str | None) -> pl.Series:
+    """parse_timestamps_as for a polars column (`Datetime("us", "UTC")`, null when bad or empty)."""
+    if fmt is None:
+        return timestamps(values)
+    parsed = parse_timestamps_as(values.to_pandas(use_pyarrow_extension_array=True), fmt)
+    return pl.Series(values.name, parsed.values.astype("datetime64[us]")).dt.replace_time_zone("UTC")
 
 
 def parse_timestamps_as(values: pd.Series, fmt: str | None) -> pd.Series:
@@ -96,6 +117,11 @@ def lima_dates(utc: pd.Series) -> pd.Series:
     local = (utc + pd.Timedelta(minutes=LIMA_OFFSET_MINUTES)).dt.tz_localize(None)
     days = pa.array(local.to_numpy(dtype="datetime64[D]"), type=pa.date32(), from_pandas=True)
     return pd.Series(days, index=utc.index, dtype=pd.ArrowDtype(pa.date32()))
+
+
+def lima_date(utc: pl.Expr) -> pl.Expr:
+    """lima_dates for a polars `Datetime(.., "UTC")` expression: the Lima calendar date (null stays null)."""
+    return (utc.dt.replace_time_zone(None) + pl.duration(minutes=LIMA_OFFSET_MINUTES)).dt.date()
 
 
 @lru_cache(maxsize=64)

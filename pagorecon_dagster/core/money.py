@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+import polars as pl
 
 # docs/landing-formats.md, Every CSV: plain decimal with `.` and at most 2 places; no sign, no separators, no text.
 # At most 15 digits before the point: céntimos stay far inside BIGINT, sums included.
 MAX_WHOLE_DIGITS = 15
-MONEY_PATTERN = rf"^\d{{1,{MAX_WHOLE_DIGITS}}}(\.\d{{1,2}})?$"
+MONEY_PATTERN = rf"^[0-9]{{1,{MAX_WHOLE_DIGITS}}}(\.[0-9]{{1,2}})?$"
 _MONEY_RE = re.compile(MONEY_PATTERN)
 
 
@@ -70,15 +71,21 @@ def parse_cents(value: str) -> int:
     return int(whole) * 100 + int((frac + "00")[:2])
 
 
-def cents_series(values: pd.Series) -> pd.Series:
-    """Vectorised parse_cents for strings already validated against MONEY_PATTERN; '' -> <NA>.
+def cents(values: pl.Expr) -> pl.Expr:
+    """Vectorised parse_cents for strings already validated against MONEY_PATTERN; '' -> null.
     Pads to two decimals and drops the point: `12` -> `1200`, `12.5` -> `1250`. No float."""
-    v = values.astype("string[pyarrow]").str.strip().fillna("")
-    empty = v == ""
-    v = v.where(v.str.contains(".", regex=False), v + ".00")
-    v = v.where(v.str.len() - v.str.find(".") == 3, v + "0")
-    cents = v.where(~empty, "0").str.replace(".", "", regex=False).astype("int64")
-    return cents.astype("Int64").mask(empty)
+    v = values.fill_null("").str.strip_chars()
+    parts = v.str.split_exact(".", 1)
+    whole = parts.struct.field("field_0").cast(pl.Int64, strict=False)
+    frac = parts.struct.field("field_1").fill_null("").str.pad_end(2, "0").cast(pl.Int64, strict=False)
+    return pl.when(v != "").then(whole * 100 + frac)
+
+
+def cents_series(values: pd.Series) -> pd.Series:
+    """`cents` for a pandas column (nullable Int64)."""
+    text = pl.Series("v", values.astype("string[pyarrow]").to_numpy(na_value=None), dtype=pl.String)
+    out = pl.DataFrame([text]).select(cents(pl.col("v")).alias("v"))["v"]
+    return pd.Series(out.to_list(), index=values.index, dtype="Int64")
 
 
 def format_cents(cents: int | None, currency: str | None = None) -> str:

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
-import pandera.pandas as pa_schema
-import pyarrow as pa
-import pyarrow.compute as pc
+import pandera.polars as pa_schema
+import polars as pl
 
 from pagorecon_dagster.config import Settings, StoreConfig
-from pagorecon_dagster.core.lima import TEXT
 from pagorecon_dagster.core.masking import mask_text
 from pagorecon_dagster.core.money import describe_money_problem
 from pagorecon_dagster.ingestion import readers
@@ -35,7 +34,7 @@ from pagorecon_dagster.ingestion.sources import (
 from pagorecon_dagster.validation import schemas
 from pagorecon_dagster.warehouse.duckdb import atomically, model_sql, next_value, set_variables, table_type, transaction
 
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 200_000
 Progress = Callable[[str], None]
 
 
@@ -81,11 +80,14 @@ class ShopifyCarry:
 
 @dataclass
 class Chunk:
-    """Rows of one file as strings, one per record: `_line`, `_raw` plus the named columns."""
+    """Rows of one file as trimmed strings, one per record: `_line` (and `_raw` for JSON) plus
+    the named columns; `keys` are the file's own names of those columns, for the raw row."""
 
-    frame: pd.DataFrame
+    frame: pl.DataFrame
     # Rows rejected before schema validation (wrong field count, not an object), line -> error.
     rejected: list[tuple[int, str, str]] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
 
 
 def landing_files(settings: Settings, kind: str) -> list[Path]:
@@ -300,6 +302,18 @@ def _chunks(path: Path, facts, source: Source, store: StoreConfig | None) -> Ite
     if missing:
         raise readers.UnreadableFile(_header_problem(schema, header, missing))
     width = len(header)
+    names = list(dict.fromkeys(header))  # the frame's columns (see _text_frame)
+    keys = original if len(original) == len(names) else names
+    batches = readers.native_csv_batches(path, facts, width, delimiter, CHUNK_ROWS)
+    if batches is not None:
+        line = 2  # one record a line
+        for batch in batches:
+            frame = _text_frame(header, pl.from_arrow(batch), range(line, line + batch.num_rows))
+            line += batch.num_rows
+            yield Chunk(frame, [], names, keys)
+        if line == 2:  # a header and no rows: read, and loaded (zero rows)
+            yield Chunk(_text_frame(header, None, []), [], names, keys)
+        return
     empty = True
     for records, lines in readers.iter_csv_blocks(path, facts, delimiter, CHUNK_ROWS):
         empty = False
@@ -315,9 +329,10 @@ def _chunks(path: Path, facts, source: Source, store: StoreConfig | None) -> Ite
                     raw = readers.raw_json(dict(zip(original, fields)) | extra)
                     rejected.append((line, raw, f"row has {len(fields)} fields, the header has {width}"))
             records, lines = kept, kept_lines
-        yield Chunk(_text_frame(header, records, lines, original), rejected)
+        columns = pl.DataFrame(list(zip(*records)) if records else None, schema=[f"c{i}" for i in range(width)], orient="col")
+        yield Chunk(_text_frame(header, columns, lines), rejected, names, keys)
     if empty:  # a header and no rows: read, and loaded (zero rows)
-        yield Chunk(_text_frame(header, [], [], original), [])
+        yield Chunk(_text_frame(header, None, []), [], names, keys)
 
 
 def _header_problem(schema, header: list[str], missing: list[str]) -> str:
@@ -335,17 +350,14 @@ def _header_problem(schema, header: list[str], missing: list[str]) -> str:
     return f"line 1: the header is missing required column(s) {', '.join(missing)} (it names {named}); add them"
 
 
-def _text_frame(header: list[str], records: list[list[str]], lines: list[int], original: list[str]) -> pd.DataFrame:
-    """Columns of trimmed Arrow strings, built column by column straight from the records."""
-    columns = list(zip(*records)) if records else [()] * len(header)
-    frame = pd.DataFrame(
-        {name: pd.Series(pd.arrays.ArrowStringArray(pc.utf8_trim_whitespace(pa.array(values, type=pa.large_string()))))
-         for name, values in zip(header, columns)}
-    )
-    frame.insert(0, "_line", lines)
-    frame["_raw"] = None
-    frame.attrs["original_header"] = original
-    return frame
+def _text_frame(header: list[str], columns: pl.DataFrame | None, lines) -> pl.DataFrame:
+    """The records' fields (columns in file order, any names) as trimmed text named by `header`
+    (an empty field is ''), after their `_line`."""
+    if columns is None:
+        columns = pl.DataFrame(schema=[f"c{i}" for i in range(len(header))])
+    # A name the header repeats holds its last column, at the place of its first.
+    text = {name: columns.to_series(i).cast(pl.String).fill_null("").str.strip_chars().alias(name) for i, name in enumerate(header)}
+    return pl.DataFrame([pl.Series("_line", lines, dtype=pl.Int64), *text.values()])
 
 
 def _original_header(path: Path, facts, delimiter: str) -> list[str]:
@@ -391,20 +403,18 @@ def _json_chunks(path: Path, facts) -> Iterator[Chunk]:
             row["_origin"] = "cip_search"
         rows.append({k: readers.json_text(v) for k, v in row.items()})
         lines.append(index)
-    frame = pd.DataFrame(rows, dtype=object)
-    for col in list(CIP_SEARCH_FIELDS.values()) + ["status", "_origin"]:
-        if col not in frame.columns:
-            frame[col] = ""
-    frame = frame.apply(lambda s: s.fillna("").astype(TEXT).str.strip())
-    frame.insert(0, "_line", lines)
-    frame["_raw"] = [readers.raw_json(items[i - 1]) for i in lines]
-    yield Chunk(frame, rejected)
+    names = list(CIP_SEARCH_FIELDS.values()) + ["status", "_origin"]
+    text = [pl.Series(name, [row.get(name, "") for row in rows], dtype=pl.String).str.strip_chars() for name in names]
+    frame = pl.DataFrame([pl.Series("_line", lines, dtype=pl.Int64), *text,
+                          pl.Series("_raw", [readers.raw_json(items[i - 1]) for i in lines], dtype=pl.String)])
+    yield Chunk(frame, rejected, names, names)
 
 
 # --- validating and loading a chunk ------------------------------------------------------------
 
 
-def _errors_by_row(schema: pa_schema.DataFrameSchema, frame: pd.DataFrame) -> dict[int, list[str]]:
+def _errors_by_row(schema: pa_schema.DataFrameSchema, frame: pl.DataFrame) -> dict[int, list[str]]:
+    """Every error of every bad row, by the row's position in `frame`."""
     try:
         schema.validate(frame, lazy=True)
         return {}
@@ -412,19 +422,19 @@ def _errors_by_row(schema: pa_schema.DataFrameSchema, frame: pd.DataFrame) -> di
         cases = exc.failure_cases
     errors: dict[int, list[str]] = {}
     seen: set[tuple[int, str]] = set()
-    for row in cases.itertuples(index=False):
-        if pd.isna(row.index):
+    for row in cases.iter_rows(named=True):
+        if row["index"] is None:
             continue
-        index = int(row.index)
-        message = str(row.check)
-        if row.schema_context == "Column":
-            value = "" if pd.isna(row.failure_case) else str(row.failure_case)
+        index = int(row["index"])
+        message = str(row["check"])
+        if row["schema_context"] == "Column":
+            value = "" if row["failure_case"] is None else str(row["failure_case"])
             if message == schemas.RULE_MONEY:
-                message = f"{row.column}: {describe_money_problem(value)}"
+                message = f"{row['column']}: {describe_money_problem(value)}"
             elif message in (schemas.RULE_REQUIRED, schemas.RULE_NO_NUL):
-                message = f"{row.column}: {message}"
+                message = f"{row['column']}: {message}"
             else:
-                message = f"{row.column}: {value!r} {message}"
+                message = f"{row['column']}: {value!r} {message}"
         key = (index, message)
         if key not in seen:
             seen.add(key)
@@ -438,7 +448,7 @@ class JudgedChunk:
     and Shopify line items that continue the previous chunk's clean order."""
 
     read: int
-    clean: pd.DataFrame
+    clean: pl.DataFrame
     quarantine: list[tuple[int, str, str]]
     continued_line_items: int = 0
     continued_order_line: int | None = None
@@ -448,22 +458,31 @@ def judge_chunks(path: Path, facts: readers.FileFacts, source: Source, store: St
     """Read a file and validate it, chunk by chunk, loading nothing: what ingestion loads and
     what the landing sensor inspects are the same rows."""
     carry = ShopifyCarry()
+    schema = source.schema(store)
     for chunk in _chunks(path, facts, source, store):
-        frame = chunk.frame
+        # Values the schema judges parsed are parsed here, once: the typed rows reuse them.
+        frame = schemas.parse_columns(schema, chunk.frame)
         quarantine = list(chunk.rejected)
         read = len(frame) + len(chunk.rejected)
         if source.kind == "orders" and store is not None and store.order_format == "shopify":
             previous_order_line = carry.line
-            clean, shopify_rejects, continued = _shopify_orders(frame, source, store, carry)
+            clean, shopify_rejects, continued = _shopify_orders(frame, chunk, schema, carry)
             quarantine.extend(shopify_rejects)
             yield JudgedChunk(read, clean, quarantine, continued, previous_order_line)
             continue
-        errors = _errors_by_row(source.schema(store), frame)
-        bad = frame.index.isin(list(errors))
-        raws = _raws(frame, frame.index[bad])
-        for index in frame.index[bad]:
-            quarantine.append((int(frame.at[index, "_line"]), raws[index], "; ".join(errors[index])))
-        yield JudgedChunk(read, frame[~bad], quarantine)
+        errors = _errors_by_row(schema, frame)
+        bad = sorted(errors)
+        lines = frame["_line"].gather(bad).to_list()
+        for index, line, raw in zip(bad, lines, _raws(frame, chunk, bad)):
+            quarantine.append((line, raw, "; ".join(errors[index])))
+        yield JudgedChunk(read, frame.filter(~_at(len(frame), bad)) if bad else frame, quarantine)
+
+
+def _at(length: int, positions) -> pl.Series:
+    """A boolean mask, true at `positions`."""
+    mask = np.zeros(length, dtype=bool)
+    mask[list(positions)] = True
+    return pl.Series(mask)
 
 
 def _load_chunk(
@@ -482,82 +501,70 @@ def _load_chunk(
     outcome.rows_quarantined += len(quarantine)
     if quarantine:
         q = pd.DataFrame(quarantine, columns=["line", "raw", "errors"])
-        q.insert(0, "file", file)
-        q.insert(0, "store_id", store.id if store else None)
-        q.insert(0, "source", source.kind)
-        q["file_seq"] = file_seq
-        con.execute("INSERT INTO quarantine SELECT source, store_id, file, line, raw, errors, file_seq FROM q")
+        con.execute("INSERT INTO quarantine SELECT ?, ?, ?, line, raw, errors, ? FROM q",
+                    [source.kind, store.id if store else None, file, file_seq])
 
 
-def _raws(frame: pd.DataFrame, indexes) -> dict:
-    """The rows at `indexes` as read, JSON `{column: value}` under the file's own header names."""
-    indexes = list(indexes)
-    if not indexes:
-        return {}
-    if "_raw" in frame.columns and frame["_raw"].notna().any():
-        return {i: frame.at[i, "_raw"] for i in indexes}
-    data = [c for c in frame.columns if c not in ("_line", "_raw", "_line_items", "_rows")]
-    original = frame.attrs.get("original_header")
-    keys = original if original and len(original) == len(data) else data
-    rows = frame.loc[indexes, data].astype(object).where(frame.loc[indexes, data].notna(), None).itertuples(index=False, name=None)
-    return {i: readers.raw_json(dict(zip(keys, values))) for i, values in zip(indexes, rows)}
+def _raws(frame: pl.DataFrame, chunk: Chunk, positions: list[int]) -> list[str]:
+    """The rows at `positions` as read, JSON `{column: value}` under the file's own header names."""
+    if not positions:
+        return []
+    if "_raw" in frame.columns:
+        return frame["_raw"].gather(positions).to_list()
+    rows = frame.select(chunk.columns)[positions].rows()
+    return [readers.raw_json(dict(zip(chunk.keys, values))) for values in rows]
 
 
-def _insert_clean(con, source: Source, store: StoreConfig | None, clean: pd.DataFrame, file: str, file_seq: int) -> int:
-    if clean.empty:
+def _insert_clean(con, source: Source, store: StoreConfig | None, clean: pl.DataFrame, file: str, file_seq: int) -> int:
+    if clean.is_empty():
         return 0
     typed = source.to_rows(clean, store)
     if source.per_store:
-        typed.insert(0, "store_id", store.id)
-    typed["file"] = file
-    typed["file_seq"] = file_seq
-    typed["line"] = clean["_line"].astype("int64").values
+        typed = typed.with_columns(store_id=pl.lit(store.id, dtype=pl.String))
+    typed = typed.with_columns(file=pl.lit(file, dtype=pl.String), file_seq=pl.lit(file_seq, dtype=pl.Int64), line=clean["_line"])
+    rows = typed.to_arrow(compat_level=pl.CompatLevel.oldest())
     columns = ", ".join(typed.columns)
-    con.execute(f"INSERT INTO {source.table} ({columns}) SELECT {columns} FROM typed")
+    con.execute(f"INSERT INTO {source.table} ({columns}) SELECT {columns} FROM rows")
     return int(clean["_rows"].sum()) if "_rows" in clean.columns else len(clean)
 
 
 # --- Shopify: one row per line item; the order's first row carries the order -------------------
 
 
-def _shopify_orders(frame: pd.DataFrame, source: Source, store: StoreConfig, carry: ShopifyCarry):
+def _shopify_orders(frame: pl.DataFrame, chunk: Chunk, schema, carry: ShopifyCarry):
     """Split line-item rows from order rows, validate the order rows, and send line items of a
     rejected order to quarantine with it. Returns the clean order rows, the quarantine entries
     and how many leading line items continue the previous chunk's (clean) order."""
-    names = frame["name"].fillna("")
-    previous = names.shift(1)
-    if len(frame):
-        previous.iloc[0] = carry.name
-    is_line_item = ((names == previous) & (names != "")).fillna(False).astype(bool)
-    orders = frame[~is_line_item]
-    errors = _errors_by_row(source.schema(store), orders)
-    ok = pd.Series(True, index=frame.index)
-    for index in errors:
-        ok.at[index] = False
+    names = frame["name"].fill_null("").to_numpy().astype(object)
+    previous = np.roll(names, 1)
+    if len(names):
+        previous[0] = carry.name
+    is_line_item = (names == previous) & (names != "")
+    order_at = np.flatnonzero(~is_line_item)  # frame position of each order row
+    errors = {int(order_at[i]): messages for i, messages in _errors_by_row(schema, frame.filter(pl.Series(~is_line_item))).items()}
     # Each line item takes its order's outcome; leading ones continue the previous chunk's order.
-    order_ok = ok.astype("float64").where(~is_line_item)
-    if len(frame) and is_line_item.iloc[0]:
-        order_ok.iloc[0] = float(carry.ok)
-    order_ok = order_ok.ffill().astype(bool)
-    group = (~is_line_item).cumsum()
-    rows_per_order = group.value_counts()
+    group = np.cumsum(~is_line_item)  # 0 for leading line items, then the order's number
+    outcome = np.array([carry.ok, *(index not in errors for index in order_at)], dtype=bool)
+    order_ok = outcome[group]
+    rows_per_order = np.bincount(group, minlength=len(order_at) + 1)
+    rejected = np.flatnonzero(~order_ok).tolist()
+    lines = frame["_line"].gather(rejected).to_list()
     quarantine = []
-    raws = _raws(frame, frame.index[~order_ok])
-    for index in frame.index[~order_ok]:
+    for index, line, raw in zip(rejected, lines, _raws(frame, chunk, rejected)):
         if index in errors:
             message = "; ".join(errors[index])
         else:
-            message = f"line item of order {names.at[index]!r}, whose first row was rejected"
-        quarantine.append((int(frame.at[index, "_line"]), raws[index], message))
-    clean = orders[order_ok[~is_line_item]].copy()
-    clean["_rows"] = [int(rows_per_order.get(g, 1)) for g in group[clean.index]]
-    clean["_line_items"] = clean["_rows"]
+            message = f"line item of order {names[index]!r}, whose first row was rejected"
+        quarantine.append((line, raw, message))
+    kept = order_at[order_ok[order_at]]
+    clean = frame.filter(_at(len(frame), kept)).with_columns(_rows=pl.Series(rows_per_order[group[kept]], dtype=pl.Int64))
+    clean = clean.with_columns(_line_items=pl.col("_rows"))
     # Line items at the head of this chunk belong to the previous chunk's order.
-    head = int((group == 0).sum())
+    head = int(rows_per_order[0])
     continued = head if carry.ok else 0
-    if len(frame):
-        carry.name = names.iloc[-1]
-        carry.ok = bool(order_ok.iloc[-1])
-        if (~is_line_item).any():
-            carry.line = int(frame.loc[frame.index[~is_line_item][-1], "_line"])
+    if len(names):
+        carry.name = names[-1]
+        carry.ok = bool(order_ok[-1])
+        if len(order_at):
+            carry.line = int(frame["_line"][int(order_at[-1])])
     return clean, quarantine, continued

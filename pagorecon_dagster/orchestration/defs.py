@@ -1,5 +1,5 @@
 """Orchestration's Dagster definitions: the daily schedule, the landing sensor, the hourly sync,
-the monthly retention job, and the health checks with their job and schedule."""
+the monthly retention job, the weekly warehouse maintenance, and the health checks with their job and schedule."""
 
 import dagster as dg
 
@@ -9,13 +9,15 @@ from pagorecon_dagster.orchestration.hourly import hourly_job, hourly_reconcile_
 from pagorecon_dagster.orchestration.schedules import daily_schedule
 from pagorecon_dagster.orchestration.sensors import landing_sensor
 from pagorecon_dagster.retention import retention_job, retention_schedule
+from pagorecon_dagster.warehouse.maintain import maintain_job, maintain_schedule
 
 
 def build(settings: Settings) -> dg.Definitions:
     hourly = hourly_job()
     return dg.Definitions(
-        jobs=[hourly, retention_job, health_job()],
-        schedules=[daily_schedule(settings), hourly_schedule(settings, hourly), retention_schedule(settings), health_schedule(settings)],
+        jobs=[hourly, retention_job, maintain_job, health_job()],
+        schedules=[daily_schedule(settings), hourly_schedule(settings, hourly), retention_schedule(settings),
+                   maintain_schedule(settings), health_schedule(settings)],
         sensors=[landing_sensor(settings), hourly_reconcile_sensor(settings, hourly)],
         asset_checks=health_checks,
     )

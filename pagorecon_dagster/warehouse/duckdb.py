@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import importlib
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,10 +65,20 @@ def home_lake(home: Path | str) -> Lake:
 
 def connect_lake(lake: Lake, *, read_only: bool = False, memory_limit: str | None = None,
                  private: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection on the lake (see `connect`), to close when done."""
+    """A connection on the lake (see `connect`), to close when done. A read-write open of a home
+    that still has an earlier version's warehouse.duckdb moves it into the lake first (warehouse/migrate.py)."""
+    legacy = lake.legacy_file and os.path.isfile(lake.legacy_file)   # one stat: the usual answer is no
+    if legacy and not read_only:
+        from pagorecon_dagster.warehouse.migrate import migrate_at_first_open
+        migrate_at_first_open(lake)
     try:
         con, state = lake_cursor(lake, read_only=read_only, memory_limit=(memory_limit or "").strip() or None,
                                  private=private)
+    except WarehouseMissing:
+        if legacy:
+            raise WarehouseMissing(f"this home's warehouse is still {lake.legacy_file}, as earlier versions kept it: "
+                                   "run `pagorecon migrate` (or any `pagorecon run`) to move it into the lake") from None
+        raise
     except duckdb.Error as exc:
         if memory_limit and "memory" in str(exc).lower():
             raise ValueError(f"{MEMORY_LIMIT_ENV}={memory_limit!r} is not a memory size DuckDB understands "

@@ -33,6 +33,9 @@ ALIAS = "lake"
 LOCAL_CATALOG = "warehouse/catalog.sqlite"
 LOCAL_DATA = "warehouse/data"
 TEMP_DIRECTORY = "warehouse/tmp"
+# The single DuckDB file earlier versions kept the warehouse in, moved into the lake once
+# (warehouse/migrate.py).
+LEGACY_FILE = "warehouse.duckdb"
 
 # The extension wheels from PyPI (pyproject.toml pins DuckDB to the version they are built for);
 # nothing is ever downloaded at run time.
@@ -56,6 +59,7 @@ class Lake:
     data_path: str
     temp_directory: str
     s3: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=True)   # secret; never printed
+    legacy_file: str = ""   # the home's warehouse.duckdb of earlier versions, moved in at first open
 
     @classmethod
     def from_config(cls, config: "WarehouseConfig", home: Path, environ: Mapping[str, str] = {}) -> "Lake":
@@ -66,7 +70,8 @@ class Lake:
         if not data.endswith("/"):
             data += "/"
         s3 = tuple((key, environ[name]) for key, name in S3_VARIABLES.items() if environ.get(name))
-        return cls(catalog, data, str(home / TEMP_DIRECTORY), s3 if data.startswith("s3://") else ())
+        return cls(catalog, data, str(home / TEMP_DIRECTORY), s3 if data.startswith("s3://") else (),
+                   str(home / LEGACY_FILE))
 
     @classmethod
     def in_folder(cls, folder: Path | str) -> "Lake":
@@ -203,13 +208,12 @@ def _instance(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnection
         for name in EXTENSION_PACKAGES:
             if name in ("ducklake", "sqlite_scanner", "postgres_scanner") or name in lake.extensions():
                 con.execute(f"LOAD {_quote(str(extension_path(name)))}")
-        Path(lake.temp_directory).mkdir(parents=True, exist_ok=True)
-        con.execute("SET temp_directory = ?", [lake.temp_directory])
+        con.execute("SET temp_directory = ?", [lake.temp_directory])  # made by DuckDB when it first spills
         if memory_limit:
             con.execute("SET memory_limit = ?", [memory_limit])
         # DuckLake settles races between commits that do not conflict itself; `atomically` reruns
         # the ones that do.
-        con.execute("SET ducklake_max_retry_count = 100")
+        con.execute("SET ducklake_max_retry_count = 10")
         con.execute("SET ducklake_retry_wait_ms = 20")
         con.execute("SET ducklake_retry_backoff = 1.5")
     except BaseException:
@@ -233,8 +237,19 @@ def _attach(base: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> _At
     if not read_only and not lake.data_path.startswith(("s3://", "http://", "https://")):
         Path(lake.data_path).mkdir(parents=True, exist_ok=True)
     alias = f"{ALIAS}_{next(_aliases)}{'_ro' if read_only else ''}"
-    try:
+
+    def attach() -> None:
         base.execute(lake.attach_sql(read_only=read_only, alias=alias))
+        try:  # a catalog another process is still creating attaches, then has no snapshot yet
+            base.execute(f"SELECT count(*) FROM ducklake_snapshots({_quote(alias)})").fetchall()
+        except BaseException:
+            _detach(base, _Attached(alias, None))
+            raise
+
+    try:
+        # Processes that start on a new catalog together (a run's steps on several workers) all
+        # create its tables: the losers attach again once the winner is done.
+        retrying(attach, attempts=8, when=lambda exc: not read_only and _racing_creation(exc))
     except duckdb.Error as exc:
         if read_only and _not_created(exc):
             raise WarehouseMissing(f"no warehouse in {lake} yet: run `pagorecon run` (or `pagorecon demo`) first") from None
@@ -247,6 +262,12 @@ def _detach(base: duckdb.DuckDBPyConnection, attached: _Attached) -> None:
         base.execute(f"DETACH {attached.alias}")
     except duckdb.Error:
         pass
+
+
+def _racing_creation(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and ("failed to initialize ducklake" in text or "does not exist" in text
+                                              or is_conflict(exc))
 
 
 def _not_created(exc: Exception) -> bool:
@@ -272,11 +293,11 @@ def is_conflict(exc: BaseException) -> bool:
 T = TypeVar("T")
 
 
-def retrying(body: Callable[[], T], *, attempts: int = ATTEMPTS) -> T:
+def retrying(body: Callable[[], T], *, attempts: int = ATTEMPTS, when: Callable[[BaseException], bool] = is_conflict) -> T:
     """Run `body` (one whole transaction: BEGIN to COMMIT) again while it fails on a conflicting
-    commit, at most `attempts` times with full-jitter exponential backoff; any other error, or the
-    last conflict, is raised."""
-    for attempt in Retrying(retry=retry_if_exception(is_conflict), stop=stop_after_attempt(attempts),
+    commit (or another error `when` accepts), at most `attempts` times with full-jitter
+    exponential backoff; any other error, or the last conflict, is raised."""
+    for attempt in Retrying(retry=retry_if_exception(when), stop=stop_after_attempt(attempts),
                             wait=wait_random_exponential(multiplier=0.05, max=MAX_WAIT_SECONDS), reraise=True):
         with attempt:
             result = body()
