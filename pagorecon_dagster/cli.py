@@ -392,13 +392,14 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--as-of", type=_date, default=None, help="judge as of this Lima date YYYY-MM-DD (default: today)")
     status.set_defaults(func=cmd_status)
 
-    # Domains with commands of their own: `pagorecon refunds ...`, `pagorecon webhook ...`.
+    # Domains with commands of their own: `pagorecon refunds ...`, `pagorecon webhook ...`, `pagorecon diff`.
     from pagorecon_dagster.ingestion import cli as ingestion_cli
     from pagorecon_dagster.pagoefectivo import cli as pagoefectivo_cli
+    from pagorecon_dagster.reconciliation import cli as reconciliation_cli
     from pagorecon_dagster.refunds import cli as refunds_cli
     from pagorecon_dagster.warehouse import cli as warehouse_cli
 
-    for domain_cli in (refunds_cli, pagoefectivo_cli, ingestion_cli, warehouse_cli):
+    for domain_cli in (refunds_cli, pagoefectivo_cli, ingestion_cli, warehouse_cli, reconciliation_cli):
         domain_cli.register(sub)
     return parser
 

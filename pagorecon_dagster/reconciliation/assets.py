@@ -43,7 +43,7 @@ def reconciliation_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         config = pagorecon.settings()
         progress.update(f"reconciling {', '.join(window.stores)} {window.start}..{window.end}")
         with pagorecon.warehouse() as con:
-            rows = reconcile(con, config, window)
+            rows = reconcile(con, config, window, context.run.run_id)
             by_status = dict(
                 con.execute(
                     f"SELECT status, count(*) FROM recon_items WHERE {window.predicate} GROUP BY status ORDER BY status"

@@ -11,6 +11,7 @@ import duckdb
 
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.core.lima import business_calendar
+from pagorecon_dagster.reconciliation.diff import commit_note
 from pagorecon_dagster.warehouse.duckdb import (
     Refresh,
     build_table,
@@ -182,10 +183,12 @@ def refresh_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     return len(frame)
 
 
-def reconcile(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window) -> int:
-    """Write the window's items to `recon_item_rows`; `recon_items` is the view that reads them."""
+def reconcile(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window, run_id: str | None = None) -> int:
+    """Write the window's items to `recon_item_rows`; `recon_items` is the view that reads them.
+    The commit is labelled with the window, so that what each rerun changed can be shown (diff.py)."""
     by_store = [Window((store,), window.start, window.end).variables(settings) for store in window.stores]
-    inserted = replace_window(con, "recon_item_rows", window.predicate, window.variables(settings), parts=by_store)
+    inserted = replace_window(con, "recon_item_rows", window.predicate, window.variables(settings), parts=by_store,
+                              note=commit_note(window.stores, window.start, window.end, run_id))
     build_view(con, "recon_items")
     return inserted
 

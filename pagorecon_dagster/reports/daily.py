@@ -8,6 +8,7 @@ import datetime as dt
 
 from pagorecon_dagster.config import StoreConfig
 from pagorecon_dagster.core.money import format_cents
+from pagorecon_dagster.reconciliation.diff import Counts
 from pagorecon_dagster.reports.content import DATE, MONEY, Column, Report, Table
 from pagorecon_dagster.reports.data import Item, Refund
 from pagorecon_dagster.reports.figures import (
@@ -34,6 +35,14 @@ def provisional_fact(t: Catalog, items: list[Item]) -> list[tuple[str, str]]:
     """The marker of a day whose statements are not final yet; a final day shows none."""
     provisional = sum(1 for i in items if i.provisional)
     return [(t("provisional"), t("provisional_value", items=provisional))] if provisional else []
+
+
+def changed_fact(t: Catalog, store: StoreConfig, day: dt.date, changed: Counts | None) -> list[tuple[str, str]]:
+    """What the last rerun of the day changed; a day it left as it was (or reconciled once only) shows nothing."""
+    if changed is None or not changed.any:
+        return []
+    return [(t("changed"), t("changed_value", added=changed.added, removed=changed.removed, changed=changed.changed,
+                             store=store.id, day=day.isoformat()))]
 
 
 def suggested_action(t: Catalog, item: Item) -> str:
@@ -101,6 +110,7 @@ def build_daily(
     refunds: list[Refund],
     coverage: dt.date | None,
     calendar: BusinessDays,
+    changed: Counts | None = None,
 ) -> Report:
     nets = net_by_currency(items)
     needing_action = sum(1 for i in items if is_discrepancy(i))
@@ -116,6 +126,7 @@ def build_daily(
             (t("day_kind"), t("business_day") if calendar.is_business_day(day) else t("non_business_day")),
             (t("coverage"), coverage_text(t, coverage)),
             *provisional_fact(t, items),
+            *changed_fact(t, store, day, changed),
         ],
         blocks=[
             net_table(t, nets),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from pagorecon_dagster.reconciliation import diff
 from pagorecon_dagster.warehouse.duckdb import table_type
 
 ITEMS_SQL = """
@@ -156,3 +157,8 @@ def load_coverage(con: duckdb.DuckDBPyConnection) -> dict[str, dt.date]:
     if not _table_exists(con, "statement_coverage"):
         return {}
     return {store: day for store, day in con.execute("SELECT store_id, coverage_date FROM statement_coverage").fetchall() if day}
+
+
+def load_changes(con: duckdb.DuckDBPyConnection, keys: Sequence[tuple[str, dt.date]]) -> dict[tuple[str, dt.date], diff.Counts]:
+    """What the last rerun of each store x day changed (reconciliation/diff.py); a day reconciled once only has no entry."""
+    return diff.counts(con, diff.reruns(con, keys).values())

@@ -33,6 +33,9 @@ LABELS: dict[str, dict[str, str]] = {
         "coverage": "Statements cover up to",
         "provisional": "PROVISIONAL",
         "provisional_value": "{items} item(s) may still change: the statements do not reach past this day yet",
+        "changed": "Changed since the previous run",
+        "changed_value": "{added} item(s) added, {removed} removed, {changed} changed by the last run of this day "
+                         "(`pagorecon diff --store {store} --date {day}` lists them, with their evidence before and after)",
         "stores": "Stores",
         "business_days_in_month": "Business days in the month",
         "language": "Language",
@@ -192,6 +195,9 @@ LABELS: dict[str, dict[str, str]] = {
         "coverage": "Los estados de cuenta llegan hasta",
         "provisional": "PROVISIONAL",
         "provisional_value": "{items} partida(s) aún pueden cambiar: los estados de cuenta todavía no pasan de este día",
+        "changed": "Cambios desde la ejecución anterior",
+        "changed_value": "la última ejecución de este día agregó {added} partida(s), retiró {removed} y cambió {changed} "
+                         "(`pagorecon diff --store {store} --date {day}` las lista, con su evidencia antes y después)",
         "stores": "Tiendas",
         "business_days_in_month": "Días hábiles del mes",
         "language": "Idioma",

@@ -13,7 +13,7 @@ from pagorecon_dagster.config import Settings
 from pagorecon_dagster.reports.all_stores import build_all_stores
 from pagorecon_dagster.reports.content import Report
 from pagorecon_dagster.reports.daily import build_daily
-from pagorecon_dagster.reports.data import load_coverage, load_items, load_refunds, load_reversals
+from pagorecon_dagster.reports.data import load_changes, load_coverage, load_items, load_refunds, load_reversals
 from pagorecon_dagster.reports.figures import BusinessDays
 from pagorecon_dagster.reports.language import Catalog
 from pagorecon_dagster.reports.month_close import build_month_close, month_last_day
@@ -37,9 +37,11 @@ def daily_reports(settings: Settings, con: duckdb.DuckDBPyConnection, keys: Keys
         for day in days:
             refunds[(refund.store_id, day)].append(refund)
     coverage = load_coverage(con)
+    changed = load_changes(con, keys)
     calendar = BusinessDays(start, end, settings.extra_non_working_days)
     return [
-        build_daily(t, settings.store(store), day, items[(store, day)], refunds[(store, day)], coverage.get(store), calendar)
+        build_daily(t, settings.store(store), day, items[(store, day)], refunds[(store, day)], coverage.get(store), calendar,
+                    changed.get((store, day)))
         for store, day in sorted(set(keys))
     ]
 

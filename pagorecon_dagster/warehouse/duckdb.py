@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -452,21 +453,32 @@ def table_type(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
     return "VIEW" if view else "BASE TABLE"
 
 
+def note_commit(con: duckdb.DuckDBPyConnection, message: str, info: Mapping[str, object]) -> None:
+    """Label the snapshot the current transaction commits: `commit_message` and `commit_extra_info`
+    (JSON) of `ducklake_snapshots()`, where a reader finds which commit did what."""
+    con.execute("CALL ducklake_set_commit_message(current_database(), 'pagorecon', ?, extra_info => ?)",
+                [message, json.dumps(dict(info), default=str, sort_keys=True)])
+
+
 def replace_window(
     con: duckdb.DuckDBPyConnection,
     name: str,
     window_predicate: str,
     variables: Mapping[str, object] = {},
     parts: Sequence[Mapping[str, object]] = (),
+    note: tuple[str, Mapping[str, object]] | None = None,
 ) -> int:
     """Partitioned model: delete the window's rows, insert the model's rows for it, in one
     transaction. The model's SELECT filters itself to the window through its variables. With
     `parts` (variables that cut the window into pieces, e.g. one per store), the model's rows are
-    inserted piece by piece, so that only one piece is in memory at a time."""
+    inserted piece by piece, so that only one piece is in memory at a time. `note` (message, info)
+    labels the commit's snapshot (`note_commit`)."""
     sql = model_sql(name)
 
     def replace(con: duckdb.DuckDBPyConnection) -> int:
         set_variables(con, variables)
+        if note is not None:
+            note_commit(con, *note)
         if table_type(con, name) is None:
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({sql}) WHERE false")
             partition(con, name)
