@@ -50,12 +50,15 @@ class WarehouseMissing(Exception):
 
 @dataclass(frozen=True)
 class Lake:
-    """One warehouse: its catalog (`sqlite:<file>` or `postgres:<libpq string>`) and data path."""
+    """One warehouse: its catalog (`sqlite:<file>` or `postgres:<libpq string>`) and data path, and
+    the home it belongs to (empty for a scratch lake): what sits beside the warehouse, such as the
+    refunds audit anchor, lives there."""
 
     catalog: str
     data_path: str
     temp_directory: str
     s3: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=True)   # secret; never printed
+    home: str = ""
 
     @classmethod
     def from_config(cls, config: "WarehouseConfig", home: Path, environ: Mapping[str, str] = {}) -> "Lake":
@@ -66,7 +69,7 @@ class Lake:
         if not data.endswith("/"):
             data += "/"
         s3 = tuple((key, environ[name]) for key, name in S3_VARIABLES.items() if environ.get(name))
-        return cls(catalog, data, str(home / TEMP_DIRECTORY), s3 if data.startswith("s3://") else ())
+        return cls(catalog, data, str(home / TEMP_DIRECTORY), s3 if data.startswith("s3://") else (), str(home))
 
     @classmethod
     def in_folder(cls, folder: Path | str) -> "Lake":
@@ -88,6 +91,11 @@ class Lake:
     def attach_sql(self, *, read_only: bool = False, alias: str = ALIAS) -> str:
         """The ATTACH a person runs in the DuckDB shell (after loading the extensions) to read it."""
         options = [f"DATA_PATH {_quote(self.data_path)}"] + (["READ_ONLY"] if read_only else [f"DATA_INLINING_ROW_LIMIT {INLINE_ROWS}"])
+        if self.kind == "sqlite":
+            # The catalog remembers the data path it was created with; a local lake moves with its
+            # home (a copy, a backup restored elsewhere), so the configured path wins. A shared
+            # catalog keeps the path every worker agreed on: a worker configured otherwise fails.
+            options.append("OVERRIDE_DATA_PATH TRUE")
         return f"ATTACH {_quote('ducklake:' + self.catalog)} AS {alias} ({', '.join(options)})"
 
     def extensions(self) -> list[str]:
@@ -140,6 +148,7 @@ class _Attached:
 
 _bases: dict[tuple, duckdb.DuckDBPyConnection] = {}
 _attached: dict[tuple, _Attached] = {}
+_lakes: dict[str, Lake] = {}   # alias -> the lake attached under it
 _lock = threading.RLock()
 _aliases = itertools.count(1)
 
@@ -176,6 +185,11 @@ def cursor(lake: Lake, *, read_only: bool, memory_limit: str | None,
     con.execute(f"USE {attached.alias}")
     con.execute("SET TimeZone = 'America/Lima'")
     return con, attached.state
+
+
+def lake_of(con: duckdb.DuckDBPyConnection) -> Lake | None:
+    """The lake a connection from `cursor` is on (None for any other connection)."""
+    return _lakes.get(con.execute("SELECT current_database()").fetchone()[0])
 
 
 def close_all() -> None:
@@ -239,6 +253,7 @@ def _attach(base: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> _At
         if read_only and _not_created(exc):
             raise WarehouseMissing(f"no warehouse in {lake} yet: run `pagorecon run` (or `pagorecon demo`) first") from None
         raise
+    _lakes[alias] = lake
     return _Attached(alias, _stamp(lake))
 
 
