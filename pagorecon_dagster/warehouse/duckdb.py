@@ -298,11 +298,16 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 T = TypeVar("T")
 
 
-def atomically(con: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+def atomically(
+    con: duckdb.DuckDBPyConnection,
+    body: Callable[[duckdb.DuckDBPyConnection], T],
+    within: Callable[[duckdb.DuckDBPyConnection], contextlib.AbstractContextManager] = transaction,
+) -> T:
     """`body(con)` in one transaction; when its commit conflicts with another process's (DuckLake
-    detects it), it is rolled back and runs again, bounded, with backoff (warehouse/lake.py)."""
+    detects it), it is rolled back and runs again, bounded, with backoff (warehouse/lake.py).
+    `within` is the transaction each attempt runs in (refunds/state.py adds its audit anchor)."""
     def attempt() -> T:
-        with transaction(con):
+        with within(con):
             return body(con)
     return retrying(attempt)
 
