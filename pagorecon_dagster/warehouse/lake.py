@@ -248,7 +248,8 @@ def _attach(base: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> _At
         Path(lake.data_path).mkdir(parents=True, exist_ok=True)
     alias = f"{ALIAS}_{next(_aliases)}{'_ro' if read_only else ''}"
     try:
-        base.execute(lake.attach_sql(read_only=read_only, alias=alias))
+        # Workers that open a new lake at once all create its catalog tables; the losers find them made.
+        retrying(lambda: base.execute(lake.attach_sql(read_only=read_only, alias=alias)), conflict=_created_meanwhile)
     except duckdb.Error as exc:
         if read_only and _not_created(exc):
             raise WarehouseMissing(f"no warehouse in {lake} yet: run `pagorecon run` (or `pagorecon demo`) first") from None
@@ -262,6 +263,12 @@ def _detach(base: duckdb.DuckDBPyConnection, attached: _Attached) -> None:
         base.execute(f"DETACH {attached.alias}")
     except duckdb.Error:
         pass
+
+
+def _created_meanwhile(exc: BaseException) -> bool:
+    """Another process created the catalog's tables while this one did (PostgreSQL's words)."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and ("duplicate key value" in text or "already exists" in text)
 
 
 def _not_created(exc: Exception) -> bool:
@@ -287,11 +294,12 @@ def is_conflict(exc: BaseException) -> bool:
 T = TypeVar("T")
 
 
-def retrying(body: Callable[[], T], *, attempts: int = ATTEMPTS) -> T:
+def retrying(body: Callable[[], T], *, attempts: int = ATTEMPTS,
+             conflict: Callable[[BaseException], bool] = is_conflict) -> T:
     """Run `body` (one whole transaction: BEGIN to COMMIT) again while it fails on a conflicting
     commit, at most `attempts` times with full-jitter exponential backoff; any other error, or the
     last conflict, is raised."""
-    for attempt in Retrying(retry=retry_if_exception(is_conflict), stop=stop_after_attempt(attempts),
+    for attempt in Retrying(retry=retry_if_exception(conflict), stop=stop_after_attempt(attempts),
                             wait=wait_random_exponential(multiplier=0.05, max=MAX_WAIT_SECONDS), reraise=True):
         with attempt:
             result = body()
