@@ -106,19 +106,36 @@ def requests_csv() -> str:
     return REQUEST_HEADER + "".join(lines)
 
 
-@pytest.fixture(scope="session")
-def refunds_reconciled_template(tmp_path_factory) -> Path:
-    """The scenario home after one real run of the main job (no refunds taken in yet)."""
-    home = Home(tmp_path_factory.mktemp("refunds") / "home")
+def scenario_home(path: Path, **config) -> Home:
+    """A new home at `path` with the scenario's landing files (`config`: more pagorecon.yaml)."""
+    home = Home(path)
     home.path.mkdir()
     home.config(stores=[{"id": "shop", "name": "Canonical Shop", "order_format": "canonical",
                          "reference_field": "order_id", "auto_refund_limit": "150.00"}],
-                approvers=APPROVERS)
+                approvers=APPROVERS, **config)
     home.orders(ORDERS)
     home.statements(STATEMENTS)
     home.drop("fx/sbs.csv", "date,currency,buy,sell\n2026-07-13,USD,3.740,3.745\n")
     home.drop("refunds/shop/requests.csv", requests_csv())
+    return home
+
+
+def reconcile(home: Home) -> None:
+    """One real run of the main job over the scenario's day."""
     home.run("2026-07-14", "2026-07-14", without=["refunds"])  # the tests take refunds in at NOW
+
+
+def take_in(home: Home) -> None:
+    """Every refund created, checked and decided at NOW."""
+    with connect(home_lake(home.path)) as con:
+        intake(con, load_settings(home.path), now=NOW)
+
+
+@pytest.fixture(scope="session")
+def refunds_reconciled_template(tmp_path_factory) -> Path:
+    """The scenario home after one real run of the main job (no refunds taken in yet)."""
+    home = scenario_home(tmp_path_factory.mktemp("refunds") / "home")
+    reconcile(home)
     return home.path
 
 
@@ -137,8 +154,7 @@ def refunds_reconciled(refunds_reconciled_template, tmp_path) -> Home:
 def taken_in_template(refunds_reconciled_template, tmp_path_factory) -> Path:
     """The scenario after the intake: every refund created, checked and decided at NOW."""
     home = copy_home(refunds_reconciled_template, tmp_path_factory.mktemp("refunds-taken-in") / "home")
-    with connect(home_lake(home.path)) as con:
-        intake(con, load_settings(home.path), now=NOW)
+    take_in(home)
     return home.path
 
 

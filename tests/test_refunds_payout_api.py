@@ -157,7 +157,7 @@ def test_worker_killed_between_submitting_and_recording(taken_in, provider):
     try:
         wait_for(lambda: provider.payouts(FIRST) == 1)
         # while it waits on the provider the worker holds no warehouse connection: we can open it
-        with connect(home_lake(taken_in.path), wait_seconds=2.0) as con:
+        with connect(home_lake(taken_in.path), read_only=True) as con:
             assert con.execute("SELECT status, attempts FROM refunds WHERE refund_id = ?", [FIRST]).fetchone() == ("submitted", 1)
     finally:
         process.kill()
@@ -176,8 +176,7 @@ def test_worker_killed_between_submitting_and_recording(taken_in, provider):
 
 
 def test_a_refund_claimed_but_never_sent_is_sent_again_with_the_same_key(taken_in, provider):
-    with state.warehouse_transaction(home_lake(taken_in.path)) as con:
-        claimed = payout._claim_next(con, NOW)  # the worker died right after claiming
+    claimed = state.atomically(home_lake(taken_in.path), lambda con: payout._claim_next(con, NOW))  # then the worker died
     assert (claimed["refund_id"], claimed["status"], claimed["attempts"]) == (FIRST, "submitted", 1)
     pay(taken_in, provider, clock=lambda: NOW + dt.timedelta(seconds=301))
     assert [(s.method, s.status) for s in provider.seen(key=FIRST)] == [("GET", 404), ("POST", 201)]

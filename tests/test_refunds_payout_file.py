@@ -73,8 +73,8 @@ def test_approved_refunds_with_an_account_go_into_one_bank_batch(taken_in):
 
 def test_a_batch_claimed_but_never_written_is_written_once_under_its_own_name(taken_in):
     approve_requests(taken_in)
-    with state.warehouse_transaction(home_lake(taken_in.path)) as con:
-        batch, size = payout_file.claim_batch(con, load_settings(taken_in.path), now=APPROVED_AT)  # then the worker died
+    settings = load_settings(taken_in.path)
+    batch, size = state.atomically(settings.lake, lambda con: payout_file.claim_batch(con, settings, now=APPROVED_AT))  # then the worker died
     assert (batch, size) == (BATCH, 3)
     assert not (taken_in.path / "archive" / "payouts").exists()
     summary = pay_by_file(taken_in, APPROVED_AT + dt.timedelta(hours=1))

@@ -15,7 +15,7 @@ import duckdb
 
 from pagorecon_dagster.config import Settings
 from pagorecon_dagster.reconciliation.models import Window
-from pagorecon_dagster.warehouse.duckdb import model_sql, set_variables, transaction
+from pagorecon_dagster.warehouse.duckdb import atomically, model_sql, set_variables
 
 # Kinds computed per store x day partition, in the order a person reads them.
 PARTITION_KINDS = (
@@ -55,7 +55,8 @@ class Changes:
 
 def refresh(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window, *,
             now: dt.datetime, today: dt.date) -> Changes:
-    """Recompute every partition kind for the window and apply it to `alerts`, in one transaction."""
+    """Recompute every partition kind for the window and apply it to `alerts`, in one transaction
+    (run again when it conflicts with another run's: another store's run refreshes `alerts` too)."""
     set_variables(con, {
         "stores": list(window.stores), "start_date": window.start, "end_date": window.end,
         "today": today, "now": now, **settings.alerts.model_dump(),
@@ -67,7 +68,8 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window, 
         f" AND kind IN ({', '.join(repr(k) for k in PARTITION_KINDS)})"
     )
     changed = " OR ".join(f"a.{c} IS DISTINCT FROM c.{c}" for c in CONTENT)
-    with transaction(con):
+
+    def apply(con: duckdb.DuckDBPyConnection) -> Changes:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE alert_candidates AS
                 SELECT kind || '|' || coalesce(store_id, '*') || '|' || CAST(business_date AS VARCHAR) AS alert_id, *
@@ -97,7 +99,9 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window, 
             f"UPDATE alerts SET resolved_at = ?, delivered_at = NULL, delivery_error = NULL WHERE {cleared}", [now]
         ).fetchone()[0]
         con.execute("DROP TABLE alert_candidates")
-    return Changes(raised, updated, unchanged, resolved, withdrawn, counts)
+        return Changes(raised, updated, unchanged, resolved, withdrawn, counts)
+
+    return atomically(con, apply)
 
 
 def _mask_messages(con: duckdb.DuckDBPyConnection) -> None:

@@ -32,7 +32,7 @@ from pagorecon_dagster.delivery.archive import Version, archive_version
 from pagorecon_dagster.delivery.mailer import Mailer, SendFailed
 from pagorecon_dagster.delivery.message import build_message
 from pagorecon_dagster.reports.content import Report
-from pagorecon_dagster.warehouse.duckdb import transaction
+from pagorecon_dagster.warehouse.duckdb import atomically
 
 SENDING, SENT = "sending", "sent"
 FILE_SENDER = "pagorecon@localhost"  # `delivery: file` needs no sender of its own
@@ -120,7 +120,8 @@ def send_reports(settings: Settings, connect: Connect, mailer: Mailer, build: Bu
                 # built before any row is written: only the hand-over can fail between the two records
                 todo.append((o, build_message(o.version, sender=sender, recipient=o.recipient.address,
                                               files=o.recipient.files, base_url=settings.email.link_base_url)))
-        with transaction(con):
+
+        def record_sending(con) -> None:
             for o, _ in todo:
                 con.execute(
                     """INSERT INTO report_emails (recipient, report, sha256, language, files, archived, subject, status,
@@ -128,6 +129,8 @@ def send_reports(settings: Settings, connect: Connect, mailer: Mailer, build: Bu
                     [o.recipient.address, o.due.path, o.version.sha256, o.version.report.language, o.recipient.files,
                      f"archive/reports/{o.version.base}", o.version.report.title, SENDING, now(), run_id],
                 )
+
+        atomically(con, record_sending)
     results: list[tuple[Outgoing, dt.datetime | None, str | None]] = []
     for o, message in todo:
         who = mask_email(o.recipient.address)
@@ -142,7 +145,8 @@ def send_reports(settings: Settings, connect: Connect, mailer: Mailer, build: Bu
             log(f"not sent: {o.due.path} to {who}: {exc}")
     if not results:
         return outcome
-    with connect() as con, transaction(con):
+
+    def record_outcomes(con) -> None:
         for o, sent_at, error in results:
             key = [o.recipient.address, o.due.path, o.version.sha256]
             if sent_at is not None:
@@ -159,4 +163,7 @@ def send_reports(settings: Settings, connect: Connect, mailer: Mailer, build: Bu
                                     f"report {due.path} not emailed to " + "; ".join(errors), at)
             else:
                 resolve_email_failure(con, due.store_id, due.day, at)
+
+    with connect() as con:
+        atomically(con, record_outcomes)
     return outcome

@@ -32,7 +32,7 @@ from pagorecon_dagster.ingestion.sources import (
     Source,
 )
 from pagorecon_dagster.validation import schemas
-from pagorecon_dagster.warehouse.duckdb import atomically, keep_statistics, model_sql, next_value, set_variables, table_type, transaction
+from pagorecon_dagster.warehouse.duckdb import atomically, keep_statistics, model_sql, next_value, set_variables, table_type
 
 CHUNK_ROWS = 200_000
 Progress = Callable[[str], None]
@@ -258,8 +258,7 @@ def retire_file(con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, 
         facts = readers.FileFacts(readers.sha256_of(archived), archived.stat().st_size, None, False)
         outcome = FileOutcome(relative.as_posix(), source.kind, store_id, "retired",
                               error=mask_text(f"retired by {who} to {shown}: {reason}"))
-        with transaction(con):
-            _record(con, outcome, facts, None, None)
+        atomically(con, lambda con: _record(con, outcome, facts, None, None))
     except BaseException:
         archived.unlink()
         raise

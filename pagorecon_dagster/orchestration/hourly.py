@@ -32,7 +32,7 @@ from pagorecon_dagster.rates.bcrp import BcrpClient, BcrpError, land_rates
 from pagorecon_dagster.resources import BcrpApi, PagoEfectivoApi, ShopifyApi, Warehouse, WooCommerceApi
 from pagorecon_dagster.stores import shopify as shopify_orders
 from pagorecon_dagster.stores import woocommerce as woocommerce_orders
-from pagorecon_dagster.warehouse.duckdb import table_type, transaction
+from pagorecon_dagster.warehouse.duckdb import atomically, table_type
 
 HOURLY_JOB = "hourly_pull"
 DAY_TAG = "pagorecon/day"   # the Lima day a sync pulled, read by the reconcile that follows it
@@ -102,8 +102,9 @@ def fetch_rates(settings: Settings, day: dt.date, client: BcrpClient, warehouse:
             (result.landed if written else result.unchanged).append(file)
     except BcrpError as exc:
         status, error = "failed", str(exc)
-    with warehouse.warehouse() as con, transaction(con):
-        con.execute("INSERT INTO fx_fetches VALUES (?, ?, ?, ?, ?, ?, ?)", [now, start, day, status, rates, file, error])
+    with warehouse.warehouse() as con:
+        atomically(con, lambda con: con.execute("INSERT INTO fx_fetches VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                                [now, start, day, status, rates, file, error]))
 
 
 class HourlyConfig(dg.Config):

@@ -14,6 +14,7 @@ from pagorecon_dagster.core.lima import business_calendar
 from pagorecon_dagster.reconciliation.diff import commit_note
 from pagorecon_dagster.warehouse.duckdb import (
     Refresh,
+    atomically,
     build_table,
     build_view,
     keep_statistics,
@@ -22,7 +23,6 @@ from pagorecon_dagster.warehouse.duckdb import (
     replace_window,
     set_variables,
     table_type,
-    transaction,
 )
 
 CURRENT_STATE_MODELS = ("orders", "payments", "reference_counts", "fx_rates", "statement_coverage")
@@ -99,29 +99,34 @@ def refresh_reference_counts(con: duckdb.DuckDBPyConnection) -> Refresh:
     fingerprint = hashlib.sha256(f"{counts_sql}\n{cips_sql}".encode("utf-8")).hexdigest()
     # NULL stands for the store's CIPs without a reference, which are recounted together.
     touched = "USING touched_references AS t WHERE r.store_id = t.store_id AND r.reference IS NOT DISTINCT FROM t.reference"
+
+    def recount(con: duckdb.DuckDBPyConnection) -> tuple[str, int]:
+        con.execute("RESET VARIABLE touched_only")  # an attempt that lost a conflicting commit may have set it
+        mark = con.execute("SELECT fingerprint FROM current_state_marks WHERE model = 'reference_counts'").fetchone()
+        if mark is None or mark[0] != fingerprint or table_type(con, "reference_cips") is None:
+            mode = "full"
+            con.execute("DELETE FROM reference_counts")
+            written = con.execute(f"INSERT INTO reference_counts {counts_sql}").fetchone()[0]
+            con.execute(f"CREATE OR REPLACE TABLE reference_cips AS {cips_sql}")
+            keep_statistics(con, "reference_cips")
+        elif con.execute("SELECT count(*) FROM touched_references").fetchone()[0] == 0:
+            mode, written = "unchanged", 0
+        else:
+            mode = "incremental"
+            set_variables(con, {"touched_only": True})
+            con.execute(f"CREATE OR REPLACE TEMP TABLE reference_counts_fresh AS {counts_sql}")
+            con.execute(f"DELETE FROM reference_counts AS r {touched}")
+            written = con.execute("INSERT INTO reference_counts SELECT * FROM reference_counts_fresh").fetchone()[0]
+            con.execute("DROP TABLE reference_counts_fresh")
+            con.execute(f"DELETE FROM reference_cips AS r {touched}")
+            con.execute(f"INSERT INTO reference_cips BY NAME {cips_sql}")
+        con.execute("DELETE FROM touched_references")
+        con.execute("DELETE FROM current_state_marks WHERE model = 'reference_counts'")
+        con.execute("INSERT INTO current_state_marks VALUES ('reference_counts', ?, 0, 0)", [fingerprint])
+        return mode, written
+
     try:
-        with transaction(con):
-            mark = con.execute("SELECT fingerprint FROM current_state_marks WHERE model = 'reference_counts'").fetchone()
-            if mark is None or mark[0] != fingerprint or table_type(con, "reference_cips") is None:
-                mode = "full"
-                con.execute("DELETE FROM reference_counts")
-                written = con.execute(f"INSERT INTO reference_counts {counts_sql}").fetchone()[0]
-                con.execute(f"CREATE OR REPLACE TABLE reference_cips AS {cips_sql}")
-                keep_statistics(con, "reference_cips")
-            elif con.execute("SELECT count(*) FROM touched_references").fetchone()[0] == 0:
-                mode, written = "unchanged", 0
-            else:
-                mode = "incremental"
-                set_variables(con, {"touched_only": True})
-                con.execute(f"CREATE OR REPLACE TEMP TABLE reference_counts_fresh AS {counts_sql}")
-                con.execute(f"DELETE FROM reference_counts AS r {touched}")
-                written = con.execute("INSERT INTO reference_counts SELECT * FROM reference_counts_fresh").fetchone()[0]
-                con.execute("DROP TABLE reference_counts_fresh")
-                con.execute(f"DELETE FROM reference_cips AS r {touched}")
-                con.execute(f"INSERT INTO reference_cips BY NAME {cips_sql}")
-            con.execute("DELETE FROM touched_references")
-            con.execute("DELETE FROM current_state_marks WHERE model = 'reference_counts'")
-            con.execute("INSERT INTO current_state_marks VALUES ('reference_counts', ?, 0, 0)", [fingerprint])
+        mode, written = atomically(con, recount)
     finally:
         con.execute("RESET VARIABLE touched_only")
     rows = con.execute("SELECT count(*) FROM reference_counts").fetchone()[0]
@@ -176,10 +181,13 @@ def refresh_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     ).fetchone()
     first = min(d for d in (lo, settings.start_date) if d is not None) - dt.timedelta(days=31)
     last = max(d for d in (hi, settings.start_date) if d is not None) + dt.timedelta(days=400)
-    frame = business_calendar(first, last, settings.extra_non_working_days)  # read by DuckDB below
-    with transaction(con):
+    frame = business_calendar(first, last, settings.extra_non_working_days)
+
+    def rebuild(con: duckdb.DuckDBPyConnection, days=frame) -> None:   # `days`: read by DuckDB, by its name
         con.execute("DELETE FROM business_calendar")
-        con.execute("INSERT INTO business_calendar SELECT day, is_business_day, business_day_seq FROM frame")
+        con.execute("INSERT INTO business_calendar SELECT day, is_business_day, business_day_seq FROM days")
+
+    atomically(con, rebuild)
     return len(frame)
 
 

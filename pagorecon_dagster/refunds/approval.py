@@ -64,7 +64,7 @@ def lima_today(now: dt.datetime) -> dt.date:
 
 def decide(con: duckdb.DuckDBPyConnection, settings: Settings, refund: dict[str, Any], *, now: dt.datetime) -> dict[str, Any]:
     """A new refund (status `requested`): rejected with its reason codes, auto-approved, or left
-    for a person. Call inside `state.transaction`."""
+    for a person. Call inside `state.transaction` (or `state.atomically`)."""
     failures = validate(con, refund)
     if failures:
         return _reject_failures(con, refund, failures, actor=VALIDATOR, expect=(REQUESTED,), now=now, prefix="")
@@ -149,7 +149,8 @@ def approve(con: duckdb.DuckDBPyConnection, settings: Settings, refund_id: str, 
     approver = _on_roster(settings, actor)
     if isinstance(approver, Decision):
         return approver
-    with state.transaction(con):
+
+    def decide_it(con: duckdb.DuckDBPyConnection) -> Decision:
         refund = state.load(con, refund_id)
         if refund is None:
             return Decision(False, f"no refund {refund_id!r}")
@@ -179,6 +180,8 @@ def approve(con: duckdb.DuckDBPyConnection, settings: Settings, refund_id: str, 
                                     why=note or "approved", now=now, changes={"approved_by": approver.user, "approved_at": now})
         return Decision(True, f"refund {refund_id} approved by {approver.user}", approved)
 
+    return state.atomically(con, decide_it)
+
 
 def reject(con: duckdb.DuckDBPyConnection, settings: Settings, refund_id: str, *, actor: Identity, note: str,
            now: dt.datetime) -> Decision:
@@ -188,7 +191,8 @@ def reject(con: duckdb.DuckDBPyConnection, settings: Settings, refund_id: str, *
         return approver
     if not (note or "").strip():
         return Decision(False, "--note is required: say why the refund is rejected")
-    with state.transaction(con):
+
+    def decide_it(con: duckdb.DuckDBPyConnection) -> Decision:
         refund = state.load(con, refund_id)
         if refund is None:
             return Decision(False, f"no refund {refund_id!r}")
@@ -198,6 +202,8 @@ def reject(con: duckdb.DuckDBPyConnection, settings: Settings, refund_id: str, *
                                     why=note.strip(), now=now,
                                     changes={"rejection_reason": REJECTED_BY_APPROVER, "rejection_detail": note.strip()})
         return Decision(True, f"refund {refund_id} rejected by {approver.user}", rejected)
+
+    return state.atomically(con, decide_it)
 
 
 def set_account(con: duckdb.DuckDBPyConnection, settings: Settings, refund_id: str, *, account: str, actor: Identity,
@@ -211,7 +217,8 @@ def set_account(con: duckdb.DuckDBPyConnection, settings: Settings, refund_id: s
     cci = re.sub(r"[\s\-]", "", account or "")
     if not CCI_RE.match(cci):
         return Decision(False, "--account must be the payer's 20-digit interbank account code (CCI)")
-    with state.transaction(con):
+
+    def decide_it(con: duckdb.DuckDBPyConnection) -> Decision:
         refund = state.load(con, refund_id)
         if refund is None:
             return Decision(False, f"no refund {refund_id!r}")
@@ -227,3 +234,5 @@ def set_account(con: duckdb.DuckDBPyConnection, settings: Settings, refund_id: s
         again = " (its approval is withdrawn)" if refund["status"] == APPROVED else ""
         return Decision(True, f"refund {refund_id}: beneficiary account recorded by {approver.user}{again}; "
                               "it now waits for an approver who neither requested it nor set the account", changed)
+
+    return state.atomically(con, decide_it)

@@ -28,6 +28,7 @@ import duckdb
 
 from pagorecon_dagster.config import audit_anchor_path, audit_key
 from pagorecon_dagster.warehouse.duckdb import next_value
+from pagorecon_dagster.warehouse.lake import lake_of
 
 GENESIS_HASH = "0" * 64
 ENTRY_FIELDS = ("seq", "logged_at", "actor", "action", "entity", "entity_id", "before_state", "after_state", "why", "prev_hash")
@@ -206,10 +207,10 @@ class Anchor:
 
     @classmethod
     def of_connection(cls, con: duckdb.DuckDBPyConnection) -> Anchor | None:
-        """The anchor of the warehouse file `con` opened (the embedded warehouse lives in the home);
-        None for an in-memory database."""
-        found = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
-        return cls.of_home(Path(found[0]).parent) if found and found[0] else None
+        """The anchor of the home whose warehouse `con` is on, wherever its catalog lives; None for a
+        scratch lake, which belongs to no home."""
+        lake = lake_of(con)
+        return cls.of_home(Path(lake.home)) if lake is not None and lake.home else None
 
     def mark(self, seq: int, head: str, kind: str = "") -> str:
         if self.key is None:

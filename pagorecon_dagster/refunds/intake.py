@@ -70,11 +70,16 @@ def intake(con: duckdb.DuckDBPyConnection, settings: Settings, *, now: dt.dateti
         landing_file = candidate.pop("landing_file", None)
         refund = {**candidate, "requested_at": candidate["requested_at"] or now,
                   "requested_by_user": requester_account(settings, landing_file)}
-        with state.transaction(con):
+
+        def take_in(con, refund=refund, origin=origin) -> dict[str, Any] | None:
             if state.load(con, refund["refund_id"]) is not None:
-                continue  # created meanwhile by another intake
+                return None  # created meanwhile by another intake
             created = state.create(con, refund, actor=INTAKE_ACTOR, why=f"{origin} (requested by {refund['requested_by']})", now=now)
-            decided = approval.decide(con, settings, created, now=now)
+            return approval.decide(con, settings, created, now=now)
+
+        decided = state.atomically(con, take_in)
+        if decided is None:
+            continue
         summary.created[refund["source"]] += 1
         summary.decided[decided["status"]] += 1
         for code in (decided["rejection_reason"] or "").split(","):

@@ -3,7 +3,9 @@
 The rules that make it exactly once:
 - a refund is claimed (approved -> submitted, attempts + 1) by a conditional UPDATE in its own
   transaction *before* the provider is called, so two workers never both claim it;
-- no DuckDB connection is held while the provider is called: claim, call, record are three steps;
+- no warehouse connection is held while the provider is called: claim, call, record are three
+  steps, each a short transaction that runs again when its commit conflicts with another
+  worker's (`state.atomically`): a claim that lost the race re-reads and claims the next refund;
 - a submitted refund with no recorded outcome is resolved by asking the provider for its status
   (GET by idempotency key) before anything is sent again, and a re-send is itself a conditional
   claim on the attempt count;
@@ -90,15 +92,20 @@ def pay_out(
     name = executor_name(settings, executor)
     summary = PayoutSummary(name)
     cutoff = clock() - dt.timedelta(seconds=in_flight_grace_seconds)
-    with state.warehouse_transaction(settings.lake) as con:
+
+    def open_work(con):
         if table_type(con, "payments") is None:
-            return summary  # reconciliation has not run yet: nothing can have been approved
-        unwritten = payout_file.unwritten_batches(con)
-        confirmation_files = payout_file.unread_confirmation_files(settings, con)
-        # accepted by the provider but not final: ask again, never send again
-        accepted = _submitted(con, "provider_reference IS NOT NULL")
-        # sent with no answer recorded (a timeout, or the worker died): ask first, then maybe re-send
-        unanswered = _submitted(con, "provider_reference IS NULL AND submitted_at <= ?", [cutoff])
+            return None  # reconciliation has not run yet: nothing can have been approved
+        return (payout_file.unwritten_batches(con), payout_file.unread_confirmation_files(settings, con),
+                # accepted by the provider but not final: ask again, never send again
+                _submitted(con, "provider_reference IS NOT NULL"),
+                # sent with no answer recorded (a timeout, or the worker died): ask first, then maybe re-send
+                _submitted(con, "provider_reference IS NULL AND submitted_at <= ?", [cutoff]))
+
+    found = state.atomically(settings.lake, open_work)
+    if found is None:
+        return summary
+    unwritten, confirmation_files, accepted, unanswered = found
     for batch in unwritten:
         payout_file.write_batch(settings, batch)
         summary.batches.append(batch)
@@ -110,14 +117,13 @@ def pay_out(
             _resolve(settings, client, refund, summary, clock, resend=True)
         _pay_approved(settings, client, summary, clock)
     else:
-        with state.warehouse_transaction(settings.lake) as con:
-            batch, summary.batched = payout_file.claim_batch(con, settings, now=clock())
+        now = clock()
+        batch, summary.batched = state.atomically(settings.lake, lambda con: payout_file.claim_batch(con, settings, now=now))
         if batch:
             payout_file.write_batch(settings, batch)
             summary.batches.append(batch)
     summary.confirmations = payout_file.read_confirmations(settings, confirmation_files, now=clock())
-    with state.warehouse_transaction(settings.lake) as con:
-        summary.held = held_refunds(con, name)
+    summary.held = state.atomically(settings.lake, lambda con: held_refunds(con, name))
     return summary
 
 
@@ -131,14 +137,18 @@ def _submitted(con, where: str, params: list[Any] = ()) -> list[dict[str, Any]]:
 def _pay_approved(settings: Settings, client: RefundApiClient, summary: PayoutSummary, clock: Callable[[], dt.datetime]) -> None:
     """Claim one approved refund, send it, record the answer and claim the next in one
     transaction; stop when none is left or the provider stops answering."""
-    with state.warehouse_transaction(settings.lake) as con:
-        refund = _claim_next(con, clock())
+    now = clock()
+    refund = state.atomically(settings.lake, lambda con: _claim_next(con, now))
     while refund is not None:
         outcome = _call(settings, refund, lambda: client.submit(refund))
         summary.count(outcome)
-        with state.warehouse_transaction(settings.lake) as con:
-            _record(con, refund, outcome, clock())
-            refund = _claim_next(con, clock()) if outcome.status != UNKNOWN else None
+        now = clock()
+
+        def record_and_claim(con, sent=refund, outcome=outcome):
+            _record(con, sent, outcome, now)
+            return _claim_next(con, now) if outcome.status != UNKNOWN else None
+
+        refund = state.atomically(settings.lake, record_and_claim)
 
 
 def _resolve(settings, client: RefundApiClient, refund, summary: PayoutSummary, clock, *, resend: bool) -> None:
@@ -151,15 +161,15 @@ def _resolve(settings, client: RefundApiClient, refund, summary: PayoutSummary, 
         summary.unknown += 1
         return
     if known is None and resend:
-        with state.warehouse_transaction(settings.lake) as con:
-            refund = _claim_again(con, refund, clock())
+        now = clock()
+        refund = state.atomically(settings.lake, lambda con, unanswered=refund: _claim_again(con, unanswered, now))
         if refund is None:
             return  # another worker re-sent it meanwhile
         known = _call(settings, refund, lambda: client.submit(refund, asked=True))
     elif known is None:
         known = Outcome(UNKNOWN, detail=f"the provider has no record of {refund['refund_id']}, which it had accepted as {refund['provider_reference']}")
-    with state.warehouse_transaction(settings.lake) as con:
-        _record(con, refund, known, clock())
+    now = clock()
+    state.atomically(settings.lake, lambda con: _record(con, refund, known, now))
     summary.count(known)
 
 
@@ -216,8 +226,7 @@ def _record(con, refund: dict[str, Any], outcome: Outcome, now: dt.datetime) -> 
 
 
 def _note(settings: Settings, refund: dict[str, Any], problem: str) -> None:
-    with state.warehouse_transaction(settings.lake) as con:
-        state.note_problem(con, refund["refund_id"], problem)
+    state.atomically(settings.lake, lambda con: state.note_problem(con, refund["refund_id"], problem))
 
 
 def held_refunds(con, executor: str) -> list[str]:

@@ -117,8 +117,8 @@ def write_batch(settings: Settings, batch: str) -> Path:
     """Write the batch file from the warehouse (atomically), then mark its refunds as in the file.
     The file carries the beneficiary's document and account unmasked: the bank needs them, so it
     is readable by its owner only."""
-    with state.warehouse_transaction(settings.lake) as con:
-        refunds = state.rows(con, "SELECT * FROM refunds WHERE payout_batch = ? ORDER BY refund_id", [batch])
+    refunds = state.atomically(settings.lake, lambda con: state.rows(
+        con, "SELECT * FROM refunds WHERE payout_batch = ? ORDER BY refund_id", [batch]))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(BATCH_COLUMNS)
@@ -135,9 +135,9 @@ def write_batch(settings: Settings, batch: str) -> Path:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(partial, path)
-    with state.warehouse_transaction(settings.lake) as con:
-        con.execute("UPDATE refunds SET provider_status = ? WHERE payout_batch = ? AND provider_status = ?",
-                    [IN_BATCH_FILE, batch, BATCH_PENDING])
+    state.atomically(settings.lake, lambda con: con.execute(
+        "UPDATE refunds SET provider_status = ? WHERE payout_batch = ? AND provider_status = ?",
+        [IN_BATCH_FILE, batch, BATCH_PENDING]))
     return path
 
 
@@ -166,20 +166,28 @@ def unread_confirmation_files(settings: Settings, con) -> list[tuple[Path, reade
 
 def read_confirmations(settings: Settings, files, *, now: dt.datetime) -> dict[str, int]:
     """Match every line of these (unread) confirmation files to its refund; record each line and
-    what became of it, one transaction per file."""
+    what became of it, one transaction per file (a file another worker read meanwhile is skipped)."""
     outcomes: dict[str, int] = {}
     for path, facts, error in files:
         name = path.relative_to(settings.landing).as_posix()
         lines = _parse(path, facts, error)
-        with state.warehouse_transaction(settings.lake) as con:
+
+        def record(con, name=name, digest=facts.sha256 if facts else "", lines=lines) -> list[str]:
+            if con.execute("SELECT count(*) FROM refund_confirmations WHERE file = ? AND sha256 = ?", [name, digest]).fetchone()[0]:
+                return []
+            applied = []
             for line in lines:
                 outcome, detail = _apply(con, name, line, now=now) if line["outcome"] is None else (line["outcome"], line["detail"])
                 con.execute(
                     "INSERT INTO refund_confirmations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [name, facts.sha256 if facts else "", line["line"], line["refund_id"], line["status"], line["amount_cents"],
+                    [name, digest, line["line"], line["refund_id"], line["status"], line["amount_cents"],
                      line["currency"], line["bank_reference"], line["executed_at"], outcome, detail, now],
                 )
-                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                applied.append(outcome)
+            return applied
+
+        for outcome in state.atomically(settings.lake, record):
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
 
 

@@ -9,17 +9,19 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-from collections.abc import Iterable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 import duckdb
 
 from pagorecon_dagster.config import audit_key
 from pagorecon_dagster.core.masking import mask_digits
 from pagorecon_dagster.refunds import audit
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.warehouse.duckdb import Lake, connect
+from pagorecon_dagster.warehouse.duckdb import atomically as sql_atomically
 from pagorecon_dagster.warehouse.duckdb import transaction as sql_transaction
+
+T = TypeVar("T")
 
 REQUESTED, REJECTED, AWAITING_APPROVAL, APPROVED = "requested", "rejected", "awaiting_approval", "approved"
 SUBMITTED, PAID, FAILED = "submitted", "paid", "failed"
@@ -40,12 +42,13 @@ PERSONAL_COLUMNS = ("beneficiary_document", "beneficiary_account")
 # Notes about a payout, not decisions: written without an audit entry (`note_problem`, batch status).
 UNAUDITED_COLUMNS = ("last_error", "provider_status")
 
-# One writer at a time inside this process. DuckDB's optimistic concurrency misses a write-write
-# conflict on a table with a PRIMARY KEY when the other transaction has already committed (a lost
-# update: two claims of one refund would both succeed), and `connect` itself rewrites the schema's
-# macros, which two threads cannot do at once. Across processes DuckDB's file lock already admits
-# one process at a time, so this lock closes the remaining gap. Reentrant: a transaction on a
-# connection opened under it takes it again.
+# One refund writer at a time inside this process: its threads share one DuckDB, where a second
+# open transaction on a SQLite catalog makes the first one's commit fail on the catalog's lock.
+# Across processes and hosts nothing is locked: every decision takes the audit chain's turn
+# (audit.append), so two transactions that decide anything commit one after the other, and the
+# one whose commit conflicts is rolled back and runs again (`atomically`), reading what the other
+# committed: a claim that lost the race finds the refund already claimed. Reentrant: a transaction
+# on a connection opened under it takes it again.
 _WRITER = threading.RLock()
 
 
@@ -60,7 +63,8 @@ _OPEN = threading.local()
 @contextlib.contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """A refund decision and its audit entries commit together, or not at all; once committed,
-    their heads are anchored outside the warehouse (still under the writer lock, so in order)."""
+    their heads are anchored outside the warehouse (still under the writer lock, so in order).
+    A commit that conflicts raises and anchors nothing; `atomically` runs the work again."""
     with _WRITER:
         outermost = getattr(_OPEN, "heads", None) is None
         if outermost:
@@ -96,12 +100,16 @@ def _anchor(con: duckdb.DuckDBPyConnection, heads: list[tuple[int, str]]) -> Non
         ) from exc
 
 
-@contextlib.contextmanager
-def warehouse_transaction(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse for one short transaction and close it again: payout steps hold no
-    connection while they talk to a provider."""
-    with _WRITER, connect(path) as con, transaction(con):
-        yield con
+def atomically(where: Lake | duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    """`body(con)` as one `transaction`, run again from the start when its commit conflicts with
+    another writer's (warehouse.duckdb.atomically: bounded, with backoff); only the attempt that
+    committed has its audit heads anchored. `where` is a connection, or the lake to open one on
+    for this transaction only (payout steps hold no connection while they talk to a provider).
+    The body may run more than once: it does warehouse work only, and decides from what it reads."""
+    if isinstance(where, Lake):
+        with connect(where) as con:
+            return atomically(con, body)
+    return sql_atomically(where, body, within=transaction)
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:

@@ -347,11 +347,16 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 T = TypeVar("T")
 
 
-def atomically(con: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+def atomically(
+    con: duckdb.DuckDBPyConnection,
+    body: Callable[[duckdb.DuckDBPyConnection], T],
+    within: Callable[[duckdb.DuckDBPyConnection], contextlib.AbstractContextManager] = transaction,
+) -> T:
     """`body(con)` in one transaction; when its commit conflicts with another process's (DuckLake
-    detects it), it is rolled back and runs again, bounded, with backoff (warehouse/lake.py)."""
+    detects it), it is rolled back and runs again, bounded, with backoff (warehouse/lake.py).
+    `within` is the transaction each attempt runs in (refunds/state.py adds its audit anchor)."""
     def attempt() -> T:
-        with transaction(con):
+        with within(con):
             return body(con)
     return retrying(attempt)
 
@@ -435,8 +440,9 @@ def refresh_latest(
 
 
 def build_view(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Model `name` as a view: nothing stored, computed when read."""
-    con.execute(f"CREATE OR REPLACE VIEW {name} AS {model_sql(name)}")
+    """Model `name` as a view: nothing stored, computed when read. Every run of every store
+    replaces it (a changed model takes effect): runs at once conflict here and run it again."""
+    atomically(con, lambda con: con.execute(f"CREATE OR REPLACE VIEW {name} AS {model_sql(name)}"))
 
 
 def table_type(con: duckdb.DuckDBPyConnection, name: str) -> str | None:

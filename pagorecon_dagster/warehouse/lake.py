@@ -54,13 +54,16 @@ class WarehouseMissing(Exception):
 
 @dataclass(frozen=True)
 class Lake:
-    """One warehouse: its catalog (`sqlite:<file>` or `postgres:<libpq string>`) and data path."""
+    """One warehouse: its catalog (`sqlite:<file>` or `postgres:<libpq string>`) and data path, and
+    the home it belongs to (empty for a scratch lake): what sits beside the warehouse, such as the
+    refunds audit anchor, lives there."""
 
     catalog: str
     data_path: str
     temp_directory: str
     s3: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=True)   # secret; never printed
     legacy_file: str = ""   # the home's warehouse.duckdb of earlier versions, moved in at first open
+    home: str = ""          # the home a local lake lives in (its audit anchor and reports are beside it)
 
     @classmethod
     def from_config(cls, config: "WarehouseConfig", home: Path, environ: Mapping[str, str] = {}) -> "Lake":
@@ -72,7 +75,7 @@ class Lake:
             data += "/"
         s3 = tuple((key, environ[name]) for key, name in S3_VARIABLES.items() if environ.get(name))
         return cls(catalog, data, str(home / TEMP_DIRECTORY), s3 if data.startswith("s3://") else (),
-                   str(home / LEGACY_FILE))
+                   legacy_file=str(home / LEGACY_FILE), home=str(home))
 
     @classmethod
     def in_folder(cls, folder: Path | str) -> "Lake":
@@ -94,6 +97,11 @@ class Lake:
     def attach_sql(self, *, read_only: bool = False, alias: str = ALIAS) -> str:
         """The ATTACH a person runs in the DuckDB shell (after loading the extensions) to read it."""
         options = [f"DATA_PATH {_quote(self.data_path)}"] + (["READ_ONLY"] if read_only else [f"DATA_INLINING_ROW_LIMIT {INLINE_ROWS}"])
+        if self.kind == "sqlite":
+            # The catalog remembers the data path it was created with; a local lake moves with its
+            # home (a copy, a backup restored elsewhere), so the configured path wins. A shared
+            # catalog keeps the path every worker agreed on: a worker configured otherwise fails.
+            options.append("OVERRIDE_DATA_PATH TRUE")
         return f"ATTACH {_quote('ducklake:' + self.catalog)} AS {alias} ({', '.join(options)})"
 
     def extensions(self) -> list[str]:
@@ -146,6 +154,7 @@ class _Attached:
 
 _bases: dict[tuple, duckdb.DuckDBPyConnection] = {}
 _attached: dict[tuple, _Attached] = {}
+_lakes: dict[str, Lake] = {}   # alias -> the lake attached under it
 _lock = threading.RLock()
 _aliases = itertools.count(1)
 
@@ -182,6 +191,11 @@ def cursor(lake: Lake, *, read_only: bool, memory_limit: str | None,
     con.execute(f"USE {attached.alias}")
     con.execute("SET TimeZone = 'America/Lima'")
     return con, attached.state
+
+
+def lake_of(con: duckdb.DuckDBPyConnection) -> Lake | None:
+    """The lake a connection from `cursor` is on (None for any other connection)."""
+    return _lakes.get(con.execute("SELECT current_database()").fetchone()[0])
 
 
 def close_all() -> None:
@@ -251,11 +265,12 @@ def _attach(base: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> _At
     try:
         # Processes that start on a new catalog together (a run's steps on several workers) all
         # create its tables: the losers attach again once the winner is done.
-        retrying(attach, attempts=8, when=lambda exc: not read_only and _racing_creation(exc))
+        retrying(attach, attempts=8, when=lambda exc: not read_only and (_racing_creation(exc) or _created_meanwhile(exc)))
     except duckdb.Error as exc:
         if read_only and _not_created(exc):
             raise WarehouseMissing(f"no warehouse in {lake} yet: run `pagorecon run` (or `pagorecon demo`) first") from None
         raise
+    _lakes[alias] = lake
     return _Attached(alias, _stamp(lake))
 
 
@@ -282,6 +297,12 @@ def _racing_creation(exc: BaseException) -> bool:
     text = str(exc).lower()
     return isinstance(exc, duckdb.Error) and ("failed to initialize ducklake" in text or "does not exist" in text
                                               or is_conflict(exc))
+
+
+def _created_meanwhile(exc: BaseException) -> bool:
+    """Another process created the catalog's tables while this one did (PostgreSQL's words)."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and ("duplicate key value" in text or "already exists" in text)
 
 
 def _not_created(exc: Exception) -> bool:
