@@ -193,8 +193,9 @@ def main(argv: list[str] | None = None) -> None:
     for column in columns:
         column.probe()
         print(column.describe(), flush=True)
-        if not column.about["same_bench"]:
-            print(f"   note: {column.script} differs from {bench.__file__}; run benchmarks/setup_compare.sh again", flush=True)
+        if not column.about["same_bench"]:  # the same steps for every column, or the figures do not compare
+            raise SystemExit(f"column {column.label!r}: {column.script} differs from {bench.__file__}; "
+                             f"commit bench.py and run benchmarks/setup_compare.sh again")
 
     if args.workdir:
         root = Path(args.workdir).resolve()
