@@ -129,7 +129,8 @@ def table(columns: list[Column], candidate: int, base: int, limit: float) -> tup
             count = " / ".join(f"{c['rows']:,}" if c and c["rows"] is not None else "-" for c in cells) + " (differ)"
         secs = [c["seconds"] if c else None for c in cells]
         rss = [c["rss"] if c else None for c in cells]
-        ratios = (_ratio(secs[candidate], secs[base]), _ratio(rss[candidate], rss[base]))
+        done = secs[candidate] is not None and secs[base] is not None  # a killed step's memory is not its peak
+        ratios = (_ratio(secs[candidate], secs[base]), _ratio(rss[candidate], rss[base]) if done else None)
         marks = [("-" if r is None else f"**{r:.2f}**" if judged(step) and r > limit else f"{r:.2f}") for r in ratios]
         lines.append("| " + " | ".join([step, count]
                                         + [f"{s:.2f}" if s is not None else (c["note"].split(":")[0] if c else "-") for s, c in zip(secs, cells)]
@@ -177,7 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", default=None, metavar="PATH", help="also write every figure as JSON to PATH")
     args = p.parse_args(argv)
 
-    columns = [Column(label, Path(checkout).resolve(), python) for label, checkout, python in args.column]
+    # A path to an interpreter is made absolute but not resolved: a venv's python is a symlink out of the venv.
+    columns = [Column(label, Path(checkout).resolve(), os.path.abspath(python) if os.sep in python else python)
+               for label, checkout, python in args.column]
     if len(columns) < 2:
         p.error("give at least two --column")
     if len({c.label for c in columns}) < len(columns):
