@@ -3,7 +3,7 @@
 A file goes through: content hash (a re-dropped file is a no-op) -> decode (UTF-8 or cp1252)
 -> chunks of rows -> the source's Pandera schema -> clean rows to the source's raw table, bad
 rows to `quarantine` with every error -> the store x days it may change to `changed_days`
-(dbt_like_sql/changed_days.sql) -> one `ingested_files` row. A file that cannot be read at all
+(dbt_like_sql/changed_days/<source>.sql) -> one `ingested_files` row. A file that cannot be read at all
 rolls back whatever of it was staged and is recorded as `failed`."""
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def ingest_file(
                 return
             for judged in judge_chunks(path, facts, source, store):
                 _load_chunk(con, source, store, judged, name, file_seq, outcome)
-            _record_changed_days(con, settings, file_seq)
+            _record_changed_days(con, settings, source, file_seq)
             _record(con, outcome, facts, file_seq, run_id)
 
         atomically(con, load)
@@ -171,13 +171,22 @@ def ingest_file(
 CHANGED_DAYS_READS = ("orders", "payments", "reference_cips", "fx_rates", "statement_coverage")
 
 
-def _record_changed_days(con, settings: Settings, file_seq: int) -> None:
-    """The store x days the file may change, in the file's transaction (dbt_like_sql/changed_days.sql)."""
-    for name in CHANGED_DAYS_READS:
-        if table_type(con, name) is None:
-            con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({model_sql(name)}) LIMIT 0")
+def _record_changed_days(con, settings: Settings, source: Source, file_seq: int) -> None:
+    """The store x days the file may change, in the file's transaction: only what a file of its
+    source can change (dbt_like_sql/changed_days/<source>.sql), each distinct day once."""
     set_variables(con, {"file_seq": file_seq, "grace_business_days": settings.missing_payment_grace_business_days})
-    con.execute(f"INSERT INTO changed_days BY NAME {model_sql('changed_days')}")
+    insert = (
+        "INSERT INTO changed_days BY NAME SELECT DISTINCT CAST(getvariable('file_seq') AS BIGINT) AS file_seq, store_id, business_date"
+        f" FROM ({model_sql(f'changed_days/{source.kind}')}) WHERE business_date IS NOT NULL ORDER BY store_id, business_date"
+    )
+    try:
+        con.execute(insert)
+    except duckdb.CatalogException:
+        # Before the first refresh: binding failed, which leaves the transaction usable.
+        for name in CHANGED_DAYS_READS:
+            if table_type(con, name) is None:
+                con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({model_sql(name)}) LIMIT 0")
+        con.execute(insert)
 
 
 def _fail(con, outcome: FileOutcome, error: str, facts, run_id) -> None:
