@@ -108,8 +108,11 @@ def ingest_source(
     source = SOURCES[kind]
     report = IngestReport()
     files = landing_files(settings, kind)
+    # What the source has loaded, asked once rather than once a file: most runs find most files
+    # taken in already. A file loaded since by another process is still found in its transaction.
+    loaded = _loaded_contents(con, kind)
     for number, path in enumerate(files, start=1):
-        outcome = ingest_file(con, settings, source, path, run_id=run_id)
+        outcome = ingest_file(con, settings, source, path, run_id=run_id, loaded=loaded)
         report.files.append(outcome)
         if progress:
             progress(f"{kind}: {number}/{len(files)} files, {sum(f.rows_read for f in report.files):,} rows read")
@@ -131,8 +134,11 @@ def _store_for(settings: Settings, source: Source, relative: Path) -> StoreConfi
 
 
 def ingest_file(
-    con: duckdb.DuckDBPyConnection, settings: Settings, source: Source, path: Path, *, run_id: str | None = None
+    con: duckdb.DuckDBPyConnection, settings: Settings, source: Source, path: Path, *, run_id: str | None = None,
+    loaded: set[tuple[str, str | None]] | None = None,
 ) -> FileOutcome:
+    """Load one landing file. `loaded`: the source's loaded (sha256, store_id) pairs, if the caller
+    has them (`_loaded_contents`); the file's own load is added to it."""
     relative = path.relative_to(settings.landing)
     name = relative.as_posix()
     store_id = relative.parts[1] if source.per_store and len(relative.parts) >= 3 else None
@@ -140,7 +146,7 @@ def ingest_file(
     facts = None
     try:
         facts = readers.inspect_file(path)
-        if _already_loaded(con, facts.sha256, source.kind, store_id):
+        if ((facts.sha256, store_id) in loaded) if loaded is not None else _already_loaded(con, facts.sha256, source.kind, store_id):
             outcome.status = "skipped"
             return outcome
         store = _store_for(settings, source, relative)
@@ -159,6 +165,8 @@ def ingest_file(
             _record(con, outcome, facts, file_seq, run_id)
 
         atomically(con, load)
+        if loaded is not None and outcome.status == "loaded":
+            loaded.add((facts.sha256, store_id))
     except readers.UnreadableFile as exc:
         _fail(con, outcome, str(exc), facts, run_id)
     except Exception as exc:  # noqa: BLE001 - whatever one file does, the other files still load
@@ -197,12 +205,15 @@ def _fail(con, outcome: FileOutcome, error: str, facts, run_id) -> None:
 
 
 def _already_loaded(con, sha256: str, kind: str, store_id: str | None) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM ingested_files WHERE sha256 = ? AND source = ? AND store_id IS NOT DISTINCT FROM ? AND status = 'loaded'",
-            [sha256, kind, store_id],
-        ).fetchone()[0]
-    )
+    return (sha256, store_id) in _loaded_contents(con, kind, sha256)
+
+
+def _loaded_contents(con, kind: str, sha256: str | None = None) -> set[tuple[str, str | None]]:
+    """(sha256, store_id) of the source's loaded files (only those with that content, if given)."""
+    return set(con.execute(
+        "SELECT sha256, store_id FROM ingested_files WHERE source = ? AND status = 'loaded' AND (? IS NULL OR sha256 = ?)",
+        [kind, sha256, sha256],
+    ).fetchall())
 
 
 def _record(con, outcome: FileOutcome, facts, file_seq, run_id) -> None:
