@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 STORES = ("lima_norte", "lima_sur", "arequipa", "cusco")
@@ -71,6 +72,16 @@ def _settings(home: Path):
     from pagorecon_dagster.config import load_settings
 
     return load_settings(home)
+
+
+def _warehouse(settings):
+    """What `connect` opens: the lake (`settings.lake`) or, before the move to DuckLake, the DuckDB
+    file (`settings.warehouse_path`). The bench runs on both, so the two can be compared."""
+    return getattr(settings, "lake", None) or settings.warehouse_path
+
+
+def _on_file(warehouse) -> bool:
+    return isinstance(warehouse, (str, Path))
 
 
 # Order i belongs to block category k = i % 1000 (per mille):
@@ -205,17 +216,26 @@ def child_gen_warehouse(opts: dict) -> dict:
     from pagorecon_dagster.warehouse.duckdb import connect
 
     home, n = Path(opts["home"]), int(opts["n"])
-    with connect(home / "warehouse.duckdb") as con:
+    warehouse = _warehouse(_settings(home))
+    with connect(warehouse) as con:
         _tune(con, opts)
         con.execute(GEN_MACROS)
         t0 = time.perf_counter()
         con.execute(ORDERS_SQL, [n])
         con.execute(PAYMENTS_SQL, [n])
         con.execute(FX_SQL)
-        con.execute("CHECKPOINT")
+        _checkpoint(con, warehouse)
         seconds = time.perf_counter() - t0
         orders, payments = con.execute("SELECT (SELECT count(*) FROM order_rows), (SELECT count(*) FROM statement_rows)").fetchone()
     return {"seconds": seconds, "rows": orders + payments, "note": f"{orders:,} order rows + {payments:,} statement rows"}
+
+
+def _checkpoint(con, warehouse) -> None:
+    """Write the WAL into a DuckDB file, as a product run would have left it. On a lake every
+    statement has committed its Parquet files already, and CHECKPOINT would run DuckLake's
+    maintenance (merging files, expiring snapshots), which no product step does after a write."""
+    if _on_file(warehouse):
+        con.execute("CHECKPOINT")
 
 
 def child_gen_day(opts: dict) -> dict:
@@ -225,7 +245,8 @@ def child_gen_day(opts: dict) -> dict:
 
     home, n = Path(opts["home"]), int(opts["n"])
     new = max(1, n // DAYS)
-    with connect(home / "warehouse.duckdb") as con:
+    warehouse = _warehouse(_settings(home))
+    with connect(warehouse) as con:
         _tune(con, opts)
         con.execute(GEN_MACROS)
         t0 = time.perf_counter()
@@ -235,7 +256,7 @@ def child_gen_day(opts: dict) -> dict:
         payments = payments.replace("1 AS file_seq", "2001 AS file_seq").replace("/bench.csv'", "/day.csv'")
         con.execute(orders, [n, n + new, n])
         con.execute(payments, [n, n + new, n])
-        con.execute("CHECKPOINT")
+        _checkpoint(con, warehouse)
         seconds = time.perf_counter() - t0
         rows = con.execute("SELECT (SELECT count(*) FROM order_rows WHERE file_seq = 2000) + (SELECT count(*) FROM statement_rows WHERE file_seq = 2001)").fetchone()[0]
     return {"seconds": seconds, "rows": rows, "note": f"{rows:,} raw rows in two new files"}
@@ -248,7 +269,7 @@ def child_refresh(opts: dict) -> dict:
 
     home = Path(opts["home"])
     settings = _settings(home)
-    with connect(settings.warehouse_path) as con:
+    with connect(_warehouse(settings)) as con:
         _tune(con, opts)
         t0 = time.perf_counter()
         done, took = {}, {}
@@ -274,7 +295,7 @@ def child_recon(opts: dict) -> dict:
     last = FIRST_DAY + dt.timedelta(days=DAYS - 1)
     days = int(opts.get("days") or DAYS)  # a daily run: the last `days` days of `stores` stores
     window = Window(tuple(settings.store_ids[: int(opts.get("stores") or len(STORES))]), last - dt.timedelta(days=days - 1), last)
-    with connect(settings.warehouse_path) as con:
+    with connect(_warehouse(settings)) as con:
         _tune(con, opts)
         t0 = time.perf_counter()
         items = reconcile(con, settings, window)
@@ -308,7 +329,7 @@ WHERE o.is_pagoefectivo
 def child_plain(opts: dict) -> dict:
     from pagorecon_dagster.warehouse.duckdb import connect
 
-    with connect(Path(opts["home"]) / "warehouse.duckdb") as con:
+    with connect(_warehouse(_settings(Path(opts["home"])))) as con:
         _tune(con, opts)
         t0 = time.perf_counter()
         con.execute(PLAIN_SQL)
@@ -326,7 +347,7 @@ def child_explain(opts: dict) -> dict:
     home = Path(opts["home"])
     settings = _settings(home)
     window = Window(tuple(settings.store_ids), FIRST_DAY, FIRST_DAY + dt.timedelta(days=DAYS - 1))
-    with connect(settings.warehouse_path) as con:
+    with connect(_warehouse(settings)) as con:
         _tune(con, opts)
         set_variables(con, window.variables(settings))
         t0 = time.perf_counter()
@@ -400,7 +421,7 @@ def child_ingest(opts: dict) -> dict:
 
     home = Path(opts["home"])
     settings = _settings(home)
-    with connect(settings.warehouse_path) as con:
+    with connect(_warehouse(settings)) as con:
         _tune(con, opts)
         profiler = None
         if opts.get("profile"):
@@ -531,8 +552,13 @@ def child_main(step: str, opts_json: str) -> None:
 
 
 class Bench:
-    def __init__(self, args):
+    """Runs the steps, each as `python script _child ...`: by default this file under this
+    interpreter; compare.py gives each column its checkout's bench.py and its venv's python."""
+
+    def __init__(self, args, python: str = sys.executable, script: str = os.path.abspath(__file__),
+                 env: dict | None = None):
         self.args = args
+        self.python, self.script, self.env = python, script, env
         self.rows: list[dict] = []
         self.failures = 0
 
@@ -549,7 +575,7 @@ class Bench:
         print(f"-> {label} ...", flush=True)
         load_before = os.getloadavg()[0]
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "_child", child, payload])
+        proc = subprocess.Popen([self.python, self.script, "_child", child, payload], env=self.env)
         deadline = started + self.args.timeout
         status, usage = 0, None
         while True:
@@ -570,7 +596,8 @@ class Bench:
         # Other work on the machine skews timings: show the 1-minute load average around the step.
         load = f"load {load_before:.1f}->{os.getloadavg()[0]:.1f}"
         row = {"step": label, "rows": result["rows"], "seconds": result["seconds"],
-               "rss": usage.ru_maxrss / 1024, "note": f"{result.get('note', '')}; {load}"}
+               "rss": usage.ru_maxrss / 1024, "note": f"{result.get('note', '')}; {load}",
+               "load": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
         self.rows.append(row)
         print(f"   {result['seconds']:.2f}s, peak RSS {row['rss']:,.0f} MiB; {row['note']}", flush=True)
         if result.get("by_status"):
@@ -583,36 +610,64 @@ class Bench:
         print(f"   {note}", flush=True)
         return None
 
+    # recon_steps and ingest_steps yield after each step, so compare.py can run the columns'
+    # sequences step by step in turn; recon and ingest run one sequence through.
     def recon(self, n: int, root: Path) -> None:
+        for _ in self.recon_steps(n, root):
+            pass
+
+    def ingest(self, n: int, root: Path) -> None:
+        for _ in self.ingest_steps(n, root):
+            pass
+
+    def recon_steps(self, n: int, root: Path) -> Iterator[None]:
         home = root / f"recon_{n}"
-        reuse = self.args.reuse and (home / "warehouse.duckdb").exists()
+        reuse = self.args.reuse and _has_warehouse(home)
         if reuse:
             print(f"-> recon {_short(n)}: reusing {home} (no generate, no refresh)", flush=True)
         else:
             _prepare_home(home)
-            if not (self.step(f"recon {_short(n)}: generate raw rows (setup)", "gen_warehouse", home=str(home), n=n)
-                    and self.step(f"recon {_short(n)}: refresh_current_state", "refresh", home=str(home))):
+            built = self.step(f"recon {_short(n)}: generate raw rows (setup)", "gen_warehouse", home=str(home), n=n)
+            yield
+            if not built:
+                return
+            built = self.step(f"recon {_short(n)}: refresh_current_state", "refresh", home=str(home))
+            yield
+            if not built:
                 return
             self.step(f"recon {_short(n)}: reconcile + summarize", "recon", home=str(home))
+            yield
         if reuse or not self.args.no_rerun:
             for _ in range(self.args.repeat):
                 self.step(f"recon {_short(n)}: rerun (replace window)", "recon", home=str(home))
+                yield
         self.step(f"recon {_short(n)}: yardstick, a plain join written", "plain", home=str(home))
-        if not reuse and self.step(f"recon {_short(n)}: one more day of files (setup)", "gen_day", home=str(home), n=n):
-            self.step(f"recon {_short(n)}: refresh_current_state after one more day", "refresh", home=str(home))
-            for stores, days in ((1, 1), (len(STORES), 1), (len(STORES), 28)):
-                self.step(f"recon {_short(n)}: daily run, {stores} store(s) x {days} day(s)", "recon", home=str(home), stores=stores, days=days)
+        yield
+        if not reuse:
+            day = self.step(f"recon {_short(n)}: one more day of files (setup)", "gen_day", home=str(home), n=n)
+            yield
+            if day:
+                self.step(f"recon {_short(n)}: refresh_current_state after one more day", "refresh", home=str(home))
+                yield
+                for stores, days in ((1, 1), (len(STORES), 1), (len(STORES), 28)):
+                    self.step(f"recon {_short(n)}: daily run, {stores} store(s) x {days} day(s)", "recon", home=str(home), stores=stores, days=days)
+                    yield
         if self.args.explain:
             self.step(f"recon {_short(n)}: EXPLAIN ANALYZE recon_item_rows", "explain", home=str(home))
+            yield
         if not self.args.keep and not self.args.reuse:
             shutil.rmtree(home, ignore_errors=True)
 
-    def ingest(self, n: int, root: Path) -> None:
+    def ingest_steps(self, n: int, root: Path) -> Iterator[None]:
         home = root / f"ingest_{n}"
         _prepare_home(home)
-        if self.step(f"ingest {_short(n)}: write CSV (setup)", "gen_csv", home=str(home), n=n):
+        written = self.step(f"ingest {_short(n)}: write CSV (setup)", "gen_csv", home=str(home), n=n)
+        yield
+        if written:
             product = self.step(f"ingest {_short(n)}: ingest_source statements", "ingest", home=str(home), profile=self.args.profile)
+            yield
             plain = self.step(f"ingest {_short(n)}: yardstick, DuckDB reads, checks and writes", "ingest_plain", home=str(home))
+            yield
             if product and plain:
                 print(f"   ingest {_short(n)}: product / yardstick = {product['seconds'] / plain['seconds']:.2f}x", flush=True)
         if not self.args.keep:
@@ -625,6 +680,11 @@ class Bench:
             secs = f"{r['seconds']:.2f}" if r["seconds"] is not None else "-"
             lines.append(f"| {r['step']} | {rows} | {secs} | {r['rss']:,.0f} | {r['note']} |")
         return "\n".join(lines)
+
+
+def _has_warehouse(home: Path) -> bool:
+    """A warehouse was built in `home`: a DuckDB file (before the move to DuckLake) or the lake's folder."""
+    return (home / "warehouse.duckdb").exists() or (home / "warehouse").is_dir()
 
 
 def _prepare_home(home: Path) -> None:
@@ -666,6 +726,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--timeout", type=float, default=600.0, help="kill a step after this many seconds")
     p.add_argument("--workdir", default=None, help="where homes are built (default: a temp dir, removed at the end)")
     p.add_argument("--keep", action="store_true", help="keep the workdir and homes")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the table's rows and the run's versions as JSON to PATH")
     args = p.parse_args(argv)
 
     if args.workdir:
@@ -676,8 +737,10 @@ def main(argv: list[str] | None = None) -> None:
         root = Path(tempfile.mkdtemp(prefix="pagorecon-bench-"))
         remove_root = not args.keep
     bench = Bench(args)
-    print(f"workdir {root}; {os.cpu_count()} CPUs; python {platform.python_version()}; "
-          f"duckdb {_version('duckdb')}; pandas {_version('pandas')}; commit {_git_head()}; knobs {bench.knobs()}", flush=True)
+    about = {"cpus": os.cpu_count(), "python": platform.python_version(), "duckdb": _version("duckdb"),
+             "pandas": _version("pandas"), "commit": _git_head(), "knobs": bench.knobs()}
+    print(f"workdir {root}; {about['cpus']} CPUs; python {about['python']}; "
+          f"duckdb {about['duckdb']}; pandas {about['pandas']}; commit {about['commit']}; knobs {about['knobs']}", flush=True)
     try:
         if args.what in ("recon", "all"):
             for n in _counts(args.orders or "1000000"):
@@ -690,6 +753,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         print()
         print(bench.table())
+        if args.json:
+            Path(args.json).write_text(json.dumps({"about": about, "rows": bench.rows}, indent=1), encoding="utf-8")
         if remove_root:
             shutil.rmtree(root, ignore_errors=True)
         else:

@@ -80,19 +80,27 @@ cip_groups AS (
         all_cips
     FROM multi_groups
 ),
+-- Each order and whether it owns its reference: the only one with it, or the first of the
+-- orders sharing it. Only the owner gets the reference's CIPs.
+owned_orders AS NOT MATERIALIZED (
+    SELECT o.*, s.owner_order_id,
+        s.owner_order_id IS NULL OR s.owner_order_id = o.order_id AS is_owner
+    FROM window_orders AS o
+    LEFT JOIN shared_refs AS s ON s.store_id = o.store_id AND s.reference = o.reference
+),
 order_facts AS (
     SELECT
         o.store_id, o.business_date, o.reference, o.order_id, o.status AS order_status,
         o.currency AS order_currency, o.total_cents, o.cip AS order_cip,
-        CASE WHEN s.owner_order_id IS NULL OR s.owner_order_id = o.order_id THEN 1 ELSE 2 END AS ref_rank,
-        s.owner_order_id AS first_order_id,
+        CASE WHEN o.is_owner THEN 1 ELSE 2 END AS ref_rank,
+        o.owner_order_id AS first_order_id,
         g.paid_cip, g.paid_currency, g.paid_cents, g.date_payment, g.payment_date, g.paid_count, g.any_reversed,
         g.latest_cip, g.latest_status, g.latest_expiry, g.all_cips
-    FROM window_orders AS o
-    LEFT JOIN shared_refs AS s ON s.store_id = o.store_id AND s.reference = o.reference
+    FROM owned_orders AS o
+    -- One equi-join: a reference that is not the order's own matches no CIP. (With the ownership
+    -- test in the ON clause instead, DuckDB 1.5 plans a nested-loop join: benchmarks/README.md.)
     LEFT JOIN cip_groups AS g
-        ON g.store_id = o.store_id AND g.reference = o.reference
-       AND (s.owner_order_id IS NULL OR s.owner_order_id = o.order_id)
+        ON g.store_id = o.store_id AND g.reference = CASE WHEN o.is_owner THEN o.reference END
 ),
 -- SBS sell rates by Lima day: the rate published that day or the last one before it.
 fx_days AS (
@@ -271,9 +279,8 @@ duplicate_items AS (
         p.date_payment AS paid_at
     FROM repaid AS p
     JOIN multi_groups AS g ON g.store_id = p.store_id AND g.reference = p.reference
-    JOIN window_orders AS o ON o.store_id = p.store_id AND o.reference = p.reference
-    LEFT JOIN shared_refs AS s ON s.store_id = o.store_id AND s.reference = o.reference
-    WHERE p.paid_rank > 1 AND (s.owner_order_id IS NULL OR s.owner_order_id = o.order_id)
+    JOIN owned_orders AS o ON o.store_id = p.store_id AND o.reference = p.reference
+    WHERE p.paid_rank > 1 AND o.is_owner
 ),
 -- Paid CIPs of the window's Lima dates whose reference matches no PagoEfectivo order of the store,
 -- or that carry no reference at all.

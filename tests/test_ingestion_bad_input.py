@@ -148,6 +148,17 @@ def test_redropped_file_is_a_no_op_and_restatement_supersedes(home):
     assert cip["status"] == "reversed"
 
 
+def test_the_same_bytes_twice_in_one_batch_load_once_and_take_one_number(home):
+    home.statements(GOOD + "\n", name="a.csv")
+    home.statements(GOOD + "\n", name="b.csv")
+    report = ingest(home)
+    assert [f.status for f in report.files] == ["loaded", "skipped"]
+    assert home.query("SELECT count(*) AS n FROM statement_rows")[0]["n"] == 1
+    # the skipped file opened no transaction: no file number was taken for it
+    (row,) = home.query("SELECT c.value = (SELECT max(file_seq) FROM ingested_files) AS same FROM counters AS c WHERE c.name = 'file_seq'")
+    assert row["same"]
+
+
 def test_canonical_orders_latin1_with_accents_and_bad_dates(home):
     rows = (
         CANONICAL_HEADER + "\r\n"

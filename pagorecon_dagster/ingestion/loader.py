@@ -3,7 +3,7 @@
 A file goes through: content hash (a re-dropped file is a no-op) -> decode (UTF-8 or cp1252)
 -> chunks of rows -> the source's Pandera schema -> clean rows to the source's raw table, bad
 rows to `quarantine` with every error -> the store x days it may change to `changed_days`
-(dbt_like_sql/changed_days.sql) -> one `ingested_files` row. A file that cannot be read at all
+(dbt_like_sql/changed_days/<source>.sql) -> one `ingested_files` row. A file that cannot be read at all
 rolls back whatever of it was staged and is recorded as `failed`."""
 
 from __future__ import annotations
@@ -110,8 +110,11 @@ def ingest_source(
     source = SOURCES[kind]
     report = IngestReport()
     files = landing_files(settings, kind)
+    # What the source has loaded, asked once rather than once a file: most runs find most files
+    # taken in already. A file loaded since by another process is still found in its transaction.
+    loaded = _loaded_contents(con, kind)
     for number, path in enumerate(files, start=1):
-        outcome = ingest_file(con, settings, source, path, run_id=run_id)
+        outcome = ingest_file(con, settings, source, path, run_id=run_id, loaded=loaded)
         report.files.append(outcome)
         if progress:
             progress(f"{kind}: {number}/{len(files)} files, {sum(f.rows_read for f in report.files):,} rows read")
@@ -133,8 +136,11 @@ def _store_for(settings: Settings, source: Source, relative: Path) -> StoreConfi
 
 
 def ingest_file(
-    con: duckdb.DuckDBPyConnection, settings: Settings, source: Source, path: Path, *, run_id: str | None = None
+    con: duckdb.DuckDBPyConnection, settings: Settings, source: Source, path: Path, *, run_id: str | None = None,
+    loaded: set[tuple[str, str | None]] | None = None,
 ) -> FileOutcome:
+    """Load one landing file. `loaded`: the source's loaded (sha256, store_id) pairs, if the caller
+    has them (`_loaded_contents`); the file's own load is added to it."""
     relative = path.relative_to(settings.landing)
     name = relative.as_posix()
     store_id = relative.parts[1] if source.per_store and len(relative.parts) >= 3 else None
@@ -142,7 +148,7 @@ def ingest_file(
     facts = None
     try:
         facts = readers.inspect_file(path)
-        if _already_loaded(con, facts.sha256, source.kind, store_id):
+        if ((facts.sha256, store_id) in loaded) if loaded is not None else _already_loaded(con, facts.sha256, source.kind, store_id):
             outcome.status = "skipped"
             return outcome
         store = _store_for(settings, source, relative)
@@ -157,10 +163,12 @@ def ingest_file(
                 return
             for judged in judge_chunks(path, facts, source, store):
                 _load_chunk(con, source, store, judged, name, file_seq, outcome)
-            _record_changed_days(con, settings, file_seq)
+            _record_changed_days(con, settings, source, file_seq)
             _record(con, outcome, facts, file_seq, run_id)
 
         atomically(con, load)
+        if loaded is not None and outcome.status == "loaded":
+            loaded.add((facts.sha256, store_id))
     except readers.UnreadableFile as exc:
         _fail(con, outcome, str(exc), facts, run_id)
     except Exception as exc:  # noqa: BLE001 - whatever one file does, the other files still load
@@ -173,14 +181,23 @@ def ingest_file(
 CHANGED_DAYS_READS = ("orders", "payments", "reference_cips", "fx_rates", "statement_coverage")
 
 
-def _record_changed_days(con, settings: Settings, file_seq: int) -> None:
-    """The store x days the file may change, in the file's transaction (dbt_like_sql/changed_days.sql)."""
-    for name in CHANGED_DAYS_READS:
-        if table_type(con, name) is None:
-            con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({model_sql(name)}) LIMIT 0")
-            keep_statistics(con, name)
+def _record_changed_days(con, settings: Settings, source: Source, file_seq: int) -> None:
+    """The store x days the file may change, in the file's transaction: only what a file of its
+    source can change (dbt_like_sql/changed_days/<source>.sql), each distinct day once."""
     set_variables(con, {"file_seq": file_seq, "grace_business_days": settings.missing_payment_grace_business_days})
-    con.execute(f"INSERT INTO changed_days BY NAME {model_sql('changed_days')}")
+    insert = (
+        "INSERT INTO changed_days BY NAME SELECT DISTINCT CAST(getvariable('file_seq') AS BIGINT) AS file_seq, store_id, business_date"
+        f" FROM ({model_sql(f'changed_days/{source.kind}')}) WHERE business_date IS NOT NULL ORDER BY store_id, business_date"
+    )
+    try:
+        con.execute(insert)
+    except duckdb.CatalogException:
+        # Before the first refresh: binding failed, which leaves the transaction usable.
+        for name in CHANGED_DAYS_READS:
+            if table_type(con, name) is None:
+                con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({model_sql(name)}) LIMIT 0")
+                keep_statistics(con, name)
+        con.execute(insert)
 
 
 def _fail(con, outcome: FileOutcome, error: str, facts, run_id) -> None:
@@ -191,12 +208,15 @@ def _fail(con, outcome: FileOutcome, error: str, facts, run_id) -> None:
 
 
 def _already_loaded(con, sha256: str, kind: str, store_id: str | None) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM ingested_files WHERE sha256 = ? AND source = ? AND store_id IS NOT DISTINCT FROM ? AND status = 'loaded'",
-            [sha256, kind, store_id],
-        ).fetchone()[0]
-    )
+    return (sha256, store_id) in _loaded_contents(con, kind, sha256)
+
+
+def _loaded_contents(con, kind: str, sha256: str | None = None) -> set[tuple[str, str | None]]:
+    """(sha256, store_id) of the source's loaded files (only those with that content, if given)."""
+    return set(con.execute(
+        "SELECT sha256, store_id FROM ingested_files WHERE source = ? AND status = 'loaded' AND (? IS NULL OR sha256 = ?)",
+        [kind, sha256, sha256],
+    ).fetchall())
 
 
 def _record(con, outcome: FileOutcome, facts, file_seq, run_id) -> None:

@@ -1,6 +1,6 @@
 """The landing files, by content hash, against what the warehouse already took in. Nothing here
 judges a row or knows a reconciliation rule: ingestion records, with each file it loads, the
-store x days that file may change (`changed_days`, computed by dbt_like_sql/changed_days.sql),
+store x days that file may change (`changed_days`, computed by dbt_like_sql/changed_days/),
 and the sensor reads them here (read-only)."""
 
 from __future__ import annotations

@@ -153,7 +153,7 @@ CREATE TABLE IF NOT EXISTS touched_references (
     reference VARCHAR              -- NULL: the store's CIPs without a reference
 );
 
--- The store x Lima days each loaded landing file may change (dbt_like_sql/changed_days.sql),
+-- The store x Lima days each loaded landing file may change (dbt_like_sql/changed_days/<source>.sql),
 -- written with the file's rows in one transaction (ingestion/loader.py); the landing sensor
 -- requests reconcile runs for them (docs/operations.md, The landing sensor).
 CREATE TABLE IF NOT EXISTS changed_days (
@@ -223,7 +223,7 @@ CREATE OR REPLACE MACRO in_window(store, day) AS
     AND day BETWEEN CAST(getvariable('start_date') AS DATE) AND CAST(getvariable('end_date') AS DATE);
 
 -- The status rules that depend on how far the statements reach (docs/reconciliation.md, Rules),
--- stated once: recon_item_rows.sql applies them, changed_days.sql finds what moving coverage changes.
+-- stated once: recon_item_rows.sql applies them, changed_days/statements.sql finds what moving coverage changes.
 -- The grace day of each Lima day: the `grace`-th business day after it.
 CREATE OR REPLACE MACRO grace_days(grace) AS TABLE
     SELECT d.day AS business_date, g.day AS grace_day
