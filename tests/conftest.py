@@ -112,6 +112,15 @@ class Home:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row)) for row in cur.fetchall()]
 
+    def forget_warehouse(self) -> None:
+        """Start over with no warehouse (the lake's catalog and files removed)."""
+        import shutil
+
+        from pagorecon_dagster.warehouse.lake import close_all
+
+        close_all()
+        shutil.rmtree(self.path / "warehouse", ignore_errors=True)
+
     def as_legacy_file(self, *statements: str) -> None:
         """Turn this home's warehouse into the single DuckDB file of an earlier version: every table
         copied into `warehouse.duckdb` (with this version's views and macros), `statements` run on

@@ -475,7 +475,7 @@ def test_failed_run_becomes_a_run_failed_alert_once(home):
         failed = fail_a_run(home, instance)
         request = run_failure_tick(home, instance, failed)
         # the sensor writes nothing: it asks for one run, keyed by the failed run so it is asked once
-        assert not (home.path / "warehouse.duckdb").exists()
+        assert not (home.path / "warehouse").exists()
         assert (request.job_name, request.run_key, request.run_config) == (
             "record_run_failure", f"RUN_FAILED|{failed.run_id}",
             {"ops": {"record_failed_runs": {"config": {"run_ids": [failed.run_id]}}}})

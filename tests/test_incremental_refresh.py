@@ -15,7 +15,7 @@ from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.ingestion.loader import ingest_source
 from pagorecon_dagster.reconciliation.models import LATEST_VERSION_MODELS, refresh_model
 from pagorecon_dagster.sandbox.generator import generate
-from pagorecon_dagster.warehouse.duckdb import connect, model_sql, home_lake
+from pagorecon_dagster.warehouse.duckdb import Lake, connect, home_lake, model_sql
 
 DAY_IN_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -68,7 +68,7 @@ def test_files_arriving_day_by_day_refresh_incrementally_to_what_a_rebuild_gives
 
 @pytest.fixture()
 def warehouse(tmp_path):
-    with connect(home_lake(tmp_path)) as con:
+    with connect(Lake.in_folder(tmp_path / "lake")) as con:
         yield con
 
 

@@ -106,7 +106,7 @@ def test_the_grace_days_configured_decide_which_order_days_coverage_changes(home
         home.config(missing_payment_grace_business_days=grace)
         for path in (home.path / "landing").rglob("*.csv"):
             path.unlink()
-        (home.path / "warehouse.duckdb").unlink(missing_ok=True)
+        home.forget_warehouse()
         home.orders("G1,2026-07-15 10:00:00,paid,PEN,10.00,0.00,PagoEfectivo,,,\n")
         home.statements(STATEMENT.format(cip="90000001", ref="X0", amount="10.00", created="2026-07-15T09:00:00-05:00",
                                          paid="2026-07-15T12:00:00-05:00") + "\n")

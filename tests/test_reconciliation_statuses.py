@@ -331,16 +331,15 @@ def test_a_summary_of_the_older_grain_is_summed_again_from_its_items(home):
     )
     home.drop("fx/sbs.csv", "date,currency,buy,sell\n2026-07-14,USD,3.750,3.800\n")
     home.run("2026-07-14", "2026-07-14")
-    with connect(home_lake(home.path)) as con:  # as an earlier version summarized it
-        con.execute(
-            """CREATE OR REPLACE TABLE recon_daily_summary AS
-               SELECT store_id, business_date, coalesce(order_currency, paid_currency) AS currency, status, count(*) AS items,
-                      sum(order_total_cents) AS order_total_cents, sum(paid_amount_cents) AS paid_amount_cents,
-                      sum(refunded_cents) AS refunded_cents
-               FROM recon_items GROUP BY ALL"""
-        )
-        con.execute("DROP TABLE schema_migrations")  # an earlier version had none
-    home.run("2026-07-20", "2026-07-20")  # another day: the 14th is not reconciled again
+    home.as_legacy_file(  # an earlier version's single-file warehouse, summarized as it did
+        """CREATE OR REPLACE TABLE recon_daily_summary AS
+           SELECT store_id, business_date, coalesce(order_currency, paid_currency) AS currency, status, count(*) AS items,
+                  sum(order_total_cents) AS order_total_cents, sum(paid_amount_cents) AS paid_amount_cents,
+                  sum(refunded_cents) AS refunded_cents
+           FROM recon_items GROUP BY ALL""",
+        "DROP TABLE schema_migrations",  # an earlier version had none
+    )
+    home.run("2026-07-20", "2026-07-20")  # moved into the lake, then another day: the 14th is not reconciled again
     assert home.query(
         "SELECT business_date, currency, paid_currency, status, items, paid_amount_cents FROM recon_daily_summary ORDER BY ALL"
     ) == [

@@ -23,7 +23,8 @@ from pagorecon_dagster.refunds import approval, payout, state
 from pagorecon_dagster.refunds.approval import Identity
 from pagorecon_dagster.refunds.provider_api import PAID, UNKNOWN, RefundApiClient, payload
 from pagorecon_dagster.refunds.sandbox_provider import SandboxRefundProvider
-from pagorecon_dagster.warehouse.duckdb import connect
+from pagorecon_dagster.warehouse.duckdb import connect, home_lake
+from pagorecon_dagster.warehouse.lake import close_all
 
 REFUND = {"refund_id": "r-1", "store_id": "shop", "order_id": "A1", "cip": "90000001", "amount_cents": 1250,
           "currency": "PEN", "reason": "duplicate", "beneficiary_document": "41111111", "beneficiary_account": None}
@@ -137,13 +138,16 @@ def test_a_restored_backup_never_pays_twice(taken_in, provider):
 
 def test_a_refund_in_an_archived_batch_is_never_put_in_a_second_one(taken_in):
     approve_requests(taken_in)
-    warehouse = taken_in.path / "warehouse.duckdb"
-    backup = taken_in.path.parent / "backup.duckdb"
-    shutil.copyfile(warehouse, backup)
+    warehouse = taken_in.path / "warehouse"
+    backup = taken_in.path.parent / "backup"
+    close_all()
+    shutil.copytree(warehouse, backup)
     assert pay_by_file(taken_in).batches == [BATCH]
     written = (taken_in.path / "archive" / "payouts" / BATCH).read_bytes()
-    shutil.copyfile(backup, warehouse)  # restored: the three refunds are approved again
-    with connect(warehouse) as con:     # and one more is approved since
+    close_all()
+    shutil.rmtree(warehouse)
+    shutil.copytree(backup, warehouse)  # restored: the three refunds are approved again
+    with connect(home_lake(taken_in.path)) as con:     # and one more is approved since
         assert approval.approve(con, load_settings(taken_in.path), "shop-R-M3-C", actor=Identity("luis"), note=None, now=NOW + dt.timedelta(hours=2)).ok
 
     summary = pay_by_file(taken_in)

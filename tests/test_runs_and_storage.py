@@ -71,7 +71,7 @@ def test_cli_run_exit_codes_and_summary(home, capsys, monkeypatch, tmp_path):
     code = main(["--home", str(home.path), "run", "--start", "2026-07-14", "--end", "2026-07-15"])
     out = capsys.readouterr()
     assert code == EXIT_OK, out.err
-    assert "MATCHED" in out.out and "Quarantined rows: 1 new" in out.out and "warehouse.duckdb" in out.out
+    assert "MATCHED" in out.out and "Quarantined rows: 1 new" in out.out and "catalog.sqlite" in out.out
     home.drop("statements/shop/broken.csv", b"")
     code = main(["--home", str(home.path), "run", "--start", "2026-07-14", "--end", "2026-07-15"])
     err = capsys.readouterr().err
@@ -130,7 +130,7 @@ def test_demo_reconciles_every_planted_scenario(tmp_path, capsys, monkeypatch):
     home = tmp_path / "demo"
     assert main(["--home", str(home), "demo"]) == EXIT_OK
     out = capsys.readouterr().out
-    assert "Where to look" in out and str(home / "warehouse.duckdb") in out
+    assert "Where to look" in out and str(home / "warehouse" / "catalog.sqlite") in out
     # it ends with what finance checks first: the health of every store, the index page, the mailbox
     assert "$ pagorecon status --as-of" in out and "store(s) degraded" in out
     assert (home / "reports" / "index.html").is_file() and list((home / "mailbox").glob("*.eml"))
