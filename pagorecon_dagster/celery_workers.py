@@ -12,8 +12,6 @@ imports this module: the code location's and each worker's."""
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 from dagster_celery import celery_executor
 from dagster_celery.executor import CeleryExecutor
@@ -22,23 +20,12 @@ from dagster_celery.tasks import create_execute_job_task, create_resume_job_task
 
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.definitions import build_definitions
+from pagorecon_dagster.resources import CELERY_BROKER_ENV as BROKER_ENV
+from pagorecon_dagster.resources import celery_broker_from_environment as _broker
+from pagorecon_dagster.resources import celery_queue_from_environment as _queue
 
-BROKER_ENV = "PAGORECON_CELERY_BROKER"
-QUEUE_ENV = "PAGORECON_CELERY_QUEUE"
-DEFAULT_QUEUE = "dagster"
 # Celery's results travel back over the broker itself: no second server to run.
 BACKEND = "rpc://"
-
-
-def _broker() -> str:
-    broker = os.environ.get(BROKER_ENV, "").strip()
-    if not broker:
-        raise RuntimeError(f"${BROKER_ENV} is not set: the Celery broker's URL, like pyamqp://guest@127.0.0.1:5672//")
-    return broker
-
-
-def _queue() -> str:
-    return os.environ.get(QUEUE_ENV, "").strip() or DEFAULT_QUEUE
 
 
 def executor() -> dg.ExecutorDefinition:

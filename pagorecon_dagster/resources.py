@@ -197,3 +197,19 @@ def from_environment(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 
         BCRP: BcrpApi(base_url=_env_var(BCRP_URL_ENV)),
     }
+
+
+# Celery (pagorecon_dagster/celery_workers.py): the broker's URL may hold a password, so it comes
+# from the environment only; the queue the code location and the workers share.
+CELERY_BROKER_ENV, CELERY_QUEUE_ENV, DEFAULT_CELERY_QUEUE = "PAGORECON_CELERY_BROKER", "PAGORECON_CELERY_QUEUE", "dagster"
+
+
+def celery_broker_from_environment() -> str:
+    broker = os.environ.get(CELERY_BROKER_ENV, "").strip()
+    if not broker:
+        raise RuntimeError(f"${CELERY_BROKER_ENV} is not set: the Celery broker's URL, like pyamqp://guest@127.0.0.1:5672//")
+    return broker
+
+
+def celery_queue_from_environment() -> str:
+    return os.environ.get(CELERY_QUEUE_ENV, "").strip() or DEFAULT_CELERY_QUEUE
