@@ -134,7 +134,7 @@ def rerun(home: Home, store: str) -> float:
 STALLED = textwrap.dedent("""
     import datetime as dt, sys, time
     from pagorecon_dagster.config import load_settings
-from pagorecon_dagster.definitions import build_definitions
+    from pagorecon_dagster.definitions import build_definitions
     from pagorecon_dagster.reconciliation.models import Window
     from pagorecon_dagster.warehouse import duckdb as warehouse
 
@@ -191,7 +191,7 @@ def test_a_worker_killed_inside_a_big_commit_leaves_the_previous_snapshot_and_th
 READER = textwrap.dedent("""
     import sys
     from pagorecon_dagster.config import load_settings
-from pagorecon_dagster.definitions import build_definitions
+    from pagorecon_dagster.definitions import build_definitions
     from pagorecon_dagster.warehouse.duckdb import connect
     with connect(load_settings(sys.argv[1]).lake, read_only=True) as con:
         con.execute("BEGIN")

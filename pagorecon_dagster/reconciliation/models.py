@@ -197,7 +197,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window
     by_store = [Window((store,), window.start, window.end).variables(settings) for store in window.stores]
     inserted = replace_window(con, "recon_item_rows", window.predicate, window.variables(settings), parts=by_store,
                               note=commit_note(window.stores, window.start, window.end, run_id))
-    build_view(con, "recon_items")
+    atomically(con, lambda con: build_view(con, "recon_items"))  # every run replaces it: runs at once conflict here
     return inserted
 
 

@@ -440,9 +440,9 @@ def refresh_latest(
 
 
 def build_view(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Model `name` as a view: nothing stored, computed when read. Every run of every store
-    replaces it (a changed model takes effect): runs at once conflict here and run it again."""
-    atomically(con, lambda con: con.execute(f"CREATE OR REPLACE VIEW {name} AS {model_sql(name)}"))
+    """Model `name` as a view: nothing stored, computed when read. Inside the caller's transaction
+    (a schema change, a migration), or on its own; a run replacing it goes through `atomically`."""
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS {model_sql(name)}")
 
 
 def table_type(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
