@@ -24,6 +24,7 @@ from pagorecon_dagster.partitions import range_tags
 from pagorecon_dagster.reconciliation.models import refresh_current_state
 from pagorecon_dagster.sandbox.generator import GeneratedSandbox, generate
 from pagorecon_dagster.warehouse.duckdb import connect, home_lake
+from pagorecon_dagster.warehouse.lake import close_all
 
 def load_sandbox(home: Path, **generate_args) -> tuple[GeneratedSandbox, Settings]:
     """A generated sandbox in `home`: its landing files ingested and the current state refreshed
@@ -158,6 +159,14 @@ class Home:
         )
 
 
+@pytest.fixture(autouse=True)
+def _detach_warehouses_after_each_test():
+    """Each test's lakes are detached when it ends: a process keeps every lake it attached, and a
+    question about the catalog (`duckdb_views()`, information_schema) asks every attached lake."""
+    yield
+    close_all()
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Home:
     h = Home(tmp_path / "home")
@@ -186,6 +195,7 @@ def postgres_databases():
     try:
         yield new
     finally:
+        close_all()  # this process's attachments of the lakes on them go first
         for name in made:
             admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
         admin.close()

@@ -154,8 +154,8 @@ def test_date_format_and_decimal_comma_of_a_home_made_export(home):
     orders = home.query("SELECT order_id, created_at::VARCHAR AS created_at, currency, total_cents, discount_cents, "
                         "customer_document, status, is_pagoefectivo FROM orders ORDER BY order_id")
     assert [tuple(o.values()) for o in orders] == [
-        ("B-1", "2026-07-15 02:15:00+00", "PEN", 5990, 500, "45678123", "paid", True),
-        ("B-2", "2026-07-14 13:00:00+00", "USD", 1250, None, "40011223", "pending", False),
+        ("B-1", "2026-07-14 21:15:00-05", "PEN", 5990, 500, "45678123", "paid", True),
+        ("B-2", "2026-07-14 08:00:00-05", "USD", 1250, None, "40011223", "pending", False),
     ]
     assert statuses(home, "bodega") == [("B-1", "MATCHED", None, "PEN", 5990, "2026-07-14")]
 

@@ -1,0 +1,44 @@
+"""What the lake answers must be what its rows say. DuckDB 1.5.5's DuckLake answers a whole-table
+min()/max() from column statistics; with data inlining on, rows inserted and deleted in one
+transaction stayed in those statistics (an empty `fx_fetches` had a min(start_date) of 2000-01-01).
+These run on the warehouse as pagorecon attaches it."""
+
+from __future__ import annotations
+
+import pytest
+
+from pagorecon_dagster.warehouse.duckdb import connect, transaction
+from pagorecon_dagster.warehouse.lake import Lake
+
+
+@pytest.fixture
+def con(tmp_path):
+    with connect(Lake.in_folder(tmp_path / "warehouse")) as con:
+        yield con
+
+
+def test_a_table_created_empty_has_no_minimum(con):
+    # made by the schema, given statistics by a row added and removed in the same transaction
+    assert con.execute("SELECT count(*), min(start_date), max(end_date) FROM fx_fetches").fetchone() == (0, None, None)
+
+
+def test_rows_removed_by_the_transaction_that_added_them_leave_no_trace_in_min_and_max(con):
+    con.execute("CREATE TABLE amounts (cents BIGINT)")
+    with transaction(con):
+        con.execute("INSERT INTO amounts VALUES (1), (5000), (99999)")
+        con.execute("DELETE FROM amounts WHERE cents <> 5000")
+    assert con.execute("SELECT min(cents), max(cents), count(*) FROM amounts").fetchone() == (5000, 5000, 1)
+    with transaction(con):
+        con.execute("INSERT INTO amounts VALUES (7)")
+        con.execute("DELETE FROM amounts")
+    assert con.execute("SELECT min(cents), max(cents), count(*) FROM amounts").fetchone() == (None, None, 0)
+
+
+def test_a_window_replaced_again_and_again_keeps_one_row_per_key(con):
+    # the reruns' pattern: the same keys deleted and inserted again, a small batch each time
+    con.execute("CREATE TABLE items (k INTEGER, v BIGINT)")
+    for turn in range(30):
+        with transaction(con):
+            con.execute("DELETE FROM items WHERE k < 5")
+            con.execute("INSERT INTO items SELECT range, ? FROM range(5)", [turn])
+    assert con.execute("SELECT count(*), count(DISTINCT k), min(v), max(v) FROM items").fetchone() == (5, 5, 29, 29)
