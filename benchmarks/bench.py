@@ -503,7 +503,7 @@ def child_ingest_plain(opts: dict) -> dict:
     home = Path(opts["home"])
     settings = _settings(home)
     path = settings.landing / "statements" / STORES[0] / "big.csv"
-    with connect(settings.warehouse_path) as con:
+    with connect(_warehouse(settings)) as con:
         _tune(con, opts)
         t0 = time.perf_counter()
         con.execute(INGEST_PLAIN_SQL, [str(path)])
