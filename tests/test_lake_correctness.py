@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from pagorecon_dagster.warehouse.duckdb import connect, transaction
-from pagorecon_dagster.warehouse.lake import Lake
+from pagorecon_dagster.warehouse.duckdb import STATISTICS_MARK, connect, give_statistics, lake_tables, transaction
+from pagorecon_dagster.warehouse.lake import Lake, close_all
 
 
 @pytest.fixture
@@ -42,3 +42,33 @@ def test_a_window_replaced_again_and_again_keeps_one_row_per_key(con):
             con.execute("DELETE FROM items WHERE k < 5")
             con.execute("INSERT INTO items SELECT range, ? FROM range(5)", [turn])
     assert con.execute("SELECT count(*), count(DISTINCT k), min(v), max(v) FROM items").fetchone() == (5, 5, 29, 29)
+
+
+def _metadata(con) -> str:
+    return f"__ducklake_metadata_{con.execute('SELECT current_database()').fetchone()[0]}"
+
+
+def test_every_table_of_a_new_warehouse_has_statistics_and_no_rows_but_its_seeds(con):
+    # an empty table without statistics costs one catalog query per column on every read
+    tables = lake_tables(con)
+    without = con.execute(
+        f"SELECT t.table_name FROM {_metadata(con)}.ducklake_table AS t "
+        f"LEFT JOIN {_metadata(con)}.ducklake_table_stats AS s USING (table_id) "
+        "WHERE t.end_snapshot IS NULL AND s.table_id IS NULL").fetchall()
+    assert without == []
+    marked = [name for name in tables if con.execute(
+        f"SELECT count(*) FROM {name} AS t WHERE contains(CAST(t AS VARCHAR), ?)", [STATISTICS_MARK]).fetchone()[0]]
+    assert marked == []
+    assert con.execute("SELECT count(*) FROM refunds").fetchone()[0] == 0
+
+
+def test_marked_rows_left_by_a_crash_are_removed_by_the_next_open(tmp_path):
+    lake = Lake.in_folder(tmp_path / "warehouse")
+    with connect(lake) as con:
+        give_statistics(con, "alerts")  # committed, as if the process died before removing it
+        con.execute("DELETE FROM schema_version")
+        assert con.execute("SELECT count(*) FROM alerts").fetchone()[0] == 1
+    close_all()
+    with connect(lake, read_only=False) as con:
+        assert con.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1

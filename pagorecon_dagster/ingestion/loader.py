@@ -32,7 +32,7 @@ from pagorecon_dagster.ingestion.sources import (
     Source,
 )
 from pagorecon_dagster.validation import schemas
-from pagorecon_dagster.warehouse.duckdb import atomically, keep_statistics, model_sql, next_value, set_variables, table_type
+from pagorecon_dagster.warehouse.duckdb import atomically, model_sql, next_value, set_variables, table_type
 
 CHUNK_ROWS = 200_000
 Progress = Callable[[str], None]
@@ -196,7 +196,6 @@ def _record_changed_days(con, settings: Settings, source: Source, file_seq: int)
         for name in CHANGED_DAYS_READS:
             if table_type(con, name) is None:
                 con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({model_sql(name)}) LIMIT 0")
-                keep_statistics(con, name)
         con.execute(insert)
 
 

@@ -17,7 +17,6 @@ from pagorecon_dagster.warehouse.duckdb import (
     atomically,
     build_table,
     build_view,
-    keep_statistics,
     model_sql,
     refresh_latest,
     replace_window,
@@ -108,7 +107,6 @@ def refresh_reference_counts(con: duckdb.DuckDBPyConnection) -> Refresh:
             con.execute("DELETE FROM reference_counts")
             written = con.execute(f"INSERT INTO reference_counts {counts_sql}").fetchone()[0]
             con.execute(f"CREATE OR REPLACE TABLE reference_cips AS {cips_sql}")
-            keep_statistics(con, "reference_cips")
         elif con.execute("SELECT count(*) FROM touched_references").fetchone()[0] == 0:
             mode, written = "unchanged", 0
         else:

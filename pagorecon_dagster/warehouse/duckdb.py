@@ -163,8 +163,9 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, state: dict) -> None:
                 seed_counters(con)
                 status_catalog.seed(con)
                 for name in lake_tables(con):
-                    keep_statistics(con, name)
+                    give_statistics(con, name)
             atomically(con, create)
+            atomically(con, lambda con: [forget_statistics_rows(con, name) for name in lake_tables(con)])
         apply_migrations(con)
         if not current():
             def record(con: duckdb.DuckDBPyConnection) -> None:
@@ -196,16 +197,30 @@ def partition(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 
 # DuckLake keeps no statistics for a table that never held a row, and looks for them again, one
-# catalog query per column, on every query that reads it: reading an empty 28-column table costs
-# some 400 ms each time where a table that once held a row costs 5 ms. So a table that is empty when
-# made is given statistics by a row inserted and deleted in the same transaction: no row is seen.
-def keep_statistics(con: duckdb.DuckDBPyConnection, name: str) -> None:
+# catalog query per column, on every query that reads it: reading an empty 20-column table costs
+# some 100 ms each time where a table that once held a row costs 10 ms. A row added and removed in
+# one transaction leaves none (and with data inlining on it left wrong ones: warehouse/lake.py). So
+# the schema's transaction gives each empty table a marked row, and the next transaction removes
+# them all: the table keeps the statistics of a table that held a row and was emptied. A crash in
+# between leaves marked rows that the next schema check removes before anything else runs.
+STATISTICS_MARK = "pagorecon: a row that gives an empty table statistics, removed at once"
+
+
+def give_statistics(con: duckdb.DuckDBPyConnection, name: str) -> None:
     if con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]:
         return
-    described = con.execute(f"SELECT * FROM {name} LIMIT 0").description
-    values = ", ".join(_placeholder(str(kind)) for _, kind, *_ in described)
+    values = ", ".join(_placeholder(str(kind)) for _, kind, *_ in _columns(con, name))
     con.execute(f"INSERT INTO {name} VALUES ({values})")
-    con.execute(f"DELETE FROM {name}")
+
+
+def forget_statistics_rows(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Remove the rows give_statistics added to `name` (each column equal to its placeholder)."""
+    match = " AND ".join(f'"{column}" IS NOT DISTINCT FROM {_placeholder(str(kind))}' for column, kind, *_ in _columns(con, name))
+    con.execute(f"DELETE FROM {name} WHERE {match}")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, name: str) -> list:
+    return con.execute(f"SELECT * FROM {name} LIMIT 0").description
 
 
 def _placeholder(kind: str) -> str:
@@ -213,7 +228,7 @@ def _placeholder(kind: str) -> str:
     if kind == "JSON":
         return "'null'"
     if "CHAR" in kind or kind in ("VARCHAR", "STRING", "TEXT"):
-        return "''"
+        return "'" + STATISTICS_MARK + "'"
     if kind.startswith("TIMESTAMP"):
         return "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
     if kind == "DATE":
@@ -366,7 +381,6 @@ def build_table(con: duckdb.DuckDBPyConnection, name: str, variables: Mapping[st
     set_variables(con, variables)
     def build(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CREATE OR REPLACE TABLE {name} AS {model_sql(name)}")
-        keep_statistics(con, name)
     atomically(con, build)
     return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
 
@@ -423,7 +437,6 @@ def refresh_latest(
         else:
             con.execute("RESET VARIABLE after_file_seq")
             con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
-            keep_statistics(con, name)
             if on_change is not None:
                 on_change(con, name, None)
             mode, written = "full", None
@@ -488,7 +501,6 @@ def replace_window(
         if table_type(con, name) is None:
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({sql}) WHERE false")
             partition(con, name)
-            keep_statistics(con, name)
         con.execute(f"DELETE FROM {name} WHERE {window_predicate}")
         inserted = 0
         for part in parts or [variables]:
