@@ -23,7 +23,7 @@ from pagorecon_dagster.ingestion.loader import retire_file
 from pagorecon_dagster.pagoefectivo.webhook import NOTIFICATIONS_FOLDER
 from pagorecon_dagster.refunds import audit, state
 from pagorecon_dagster.resources import PagoreconHome
-from pagorecon_dagster.warehouse.duckdb import transaction
+from pagorecon_dagster.warehouse.duckdb import atomically
 
 RETENTION_JOB = "retention"
 # Refunds that no longer move; every other status is still open, whatever its age.
@@ -165,7 +165,8 @@ def _plan_refunds_and_audit(con, settings: Settings, today: dt.date, result: Pla
 
 def apply(con: duckdb.DuckDBPyConnection, settings: Settings, today: dt.date, *, by: str) -> Plan:
     """Remove what `plan` lists for `today` and record it in `retention_runs`: the rows in one
-    transaction, then the landing files, each recorded as it goes."""
+    transaction (run again if its commit conflicts with another process's), then the landing
+    files, each recorded as it goes."""
     done = plan(con, settings, today)
     run_id, now = str(uuid.uuid4()), dt.datetime.now(dt.timezone.utc)
 
@@ -173,8 +174,8 @@ def apply(con: duckdb.DuckDBPyConnection, settings: Settings, today: dt.date, *,
         con.execute("INSERT INTO retention_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [run_id, now, today, by, item.data_class, item.target, item.cutoff, item.action, item.count, item.detail or None])
 
-    checkpoint = None
-    with transaction(con):
+    def remove_rows(con: duckdb.DuckDBPyConnection):  # runs again whole if its commit conflicts
+        checkpoint = None
         for item in done.items:
             if item.data_class in ("landing_files", "webhook_bodies"):
                 continue
@@ -186,13 +187,15 @@ def apply(con: duckdb.DuckDBPyConnection, settings: Settings, today: dt.date, *,
                 day = next(d for c, t, d, _ in _row_tables(settings, today) if t == item.target)
                 con.execute(f"DELETE FROM {item.target} WHERE {day} < ?", [item.cutoff])
             record(item)
+        return checkpoint
+
+    checkpoint = atomically(con, remove_rows)
     if checkpoint is not None:
         audit.Anchor.of_home(settings.home).seal(checkpoint)
     for item in done.items:
         if item.data_class in ("landing_files", "webhook_bodies"):
             _retire_landing(con, settings, item, by)
-            with transaction(con):
-                record(item)
+            atomically(con, lambda con, item=item: record(item))
     return done
 
 

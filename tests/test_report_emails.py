@@ -6,15 +6,18 @@ raises an alert and never shows the account's password."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email
 import email.policy
 import ipaddress
 import socket
+import threading
 import ssl
 from pathlib import Path
 
 import dagster as dg
+import postgres_lake
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -28,10 +31,15 @@ from dagster._serdes import serialize_value
 from pagorecon_dagster.config import ConfigError, load_settings
 from pagorecon_dagster.definitions import build_definitions
 from pagorecon_dagster.delivery import assets as email_assets_module
+from pagorecon_dagster.delivery.assets import all_stores_dues
 from pagorecon_dagster.delivery.jobs import email_runs
+from pagorecon_dagster.delivery.send import send_reports
+from pagorecon_dagster.delivery.mailer import mailer
 from pagorecon_dagster.delivery.mailer import PASSWORD_ENV, USERNAME_ENV
 from pagorecon_dagster.delivery.message import REPORT_HEADER, VERSION_HEADER
 from pagorecon_dagster.jobs import following_report_runs
+from pagorecon_dagster.reports.all_stores import all_stores_path
+from pagorecon_dagster.reports.window import all_stores_reports
 from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 USER, PASSWORD = "pagorecon-bot", "s3cret-Pa55-word"
@@ -275,6 +283,73 @@ def test_a_send_started_and_never_confirmed_is_not_sent_again(home, smtp, monkey
         logs = all_logs(instance)
     assert all(r.success for r in results) and inbox.messages == []
     assert "a send was started and never confirmed" in logs
+
+
+@pytest.mark.parametrize("catalog", ["local", pytest.param("postgres", marks=pytest.mark.postgres_lake)])
+def test_two_runs_sending_at_once_send_each_version_once(home, smtp, monkeypatch, catalog):
+    inbox, port, ca_file = smtp
+    configure(home, port, ca_file, monkeypatch, recipients=[{"address": FINANCE, "language": "en"}])
+    with contextlib.ExitStack() as stack:
+        if catalog == "postgres":  # where two inserts into one table commit side by side
+            postgres_lake.use_catalog(home.path, stack.enter_context(postgres_lake.database()))
+            assert load_settings(home.path).lake.kind == "postgres"
+        two_runs_sending_at_once(home, inbox)
+
+
+def two_runs_sending_at_once(home, inbox):
+    seed(home)
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert all(r.success for r in run_with_emails(home, instance))
+    assert inbox.to(FINANCE)
+    lake = home_lake(home.path)
+    with connect(lake) as con:  # the day's all-stores report is due again
+        con.execute("DELETE FROM report_emails WHERE report = ?", [all_stores_path(D("2026-01-30"))])
+    inbox.messages.clear()
+    settings = load_settings(home.path)
+    both_read = threading.Barrier(2, timeout=60)
+
+    class ReadsThenWaits:
+        """The warehouse connection, pausing once after reading report_emails in the sending transaction,
+        so both runs have read it before either writes (the other run's rows are not there yet)."""
+
+        def __init__(self, con):
+            self.con, self.paused = con, False
+
+        def execute(self, sql, *args):
+            result = self.con.execute(sql, *args)
+            if "FROM report_emails WHERE report IN" in sql and not self.paused:
+                self.paused = True
+                both_read.wait()
+            return result
+
+        def __getattr__(self, name):
+            return getattr(self.con, name)
+
+    @contextlib.contextmanager
+    def pausing_connect():
+        with connect(lake) as con:
+            yield ReadsThenWaits(con)
+
+    outcomes, errors = [], []
+
+    def run(name: str) -> None:
+        try:
+            outcomes.append(send_reports(settings, pausing_connect, mailer(settings), all_stores_reports,
+                                         all_stores_dues(None, ["2026-01-30"], D("2026-02-01")), run_id=name, log=print))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(f"run-{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert len(inbox.to(FINANCE)) == 1
+    assert sorted(len(o.sent) for o in outcomes) == [0, 1]
+    with connect(lake) as con:
+        assert con.execute("SELECT count(*), min(status) FROM report_emails WHERE report = ?",
+                           [all_stores_path(D("2026-01-30"))]).fetchone() == (1, "sent")
 
 
 def test_the_server_certificate_is_verified(home, smtp, tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ import yaml
 from pagorecon_dagster.cli import main
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.definitions import build_definitions
-from pagorecon_dagster.retention import FINAL_REFUND_STATUSES, RETENTION_JOB
+from pagorecon_dagster.retention import FINAL_REFUND_STATUSES, RETENTION_JOB, apply
 from pagorecon_dagster.warehouse.duckdb import connect, home_lake
 
 LATER = "2032-01-01"
@@ -157,3 +157,30 @@ def test_shorter_periods_apply_through_the_monthly_job(taken_in):
 def test_the_default_schedule_is_the_first_of_the_month_at_three(home):
     schedule = build_definitions(load_settings(home.path)).resolve_schedule_def("monthly_retention")
     assert schedule.cron_schedule == "0 3 1 * *"
+
+
+class FirstCommitLoses:
+    """The warehouse connection whose first COMMIT loses to another process's, in DuckLake's words."""
+
+    def __init__(self, con):
+        self.con, self.lost = con, False
+
+    def execute(self, sql, *args):
+        if sql == "COMMIT" and not self.lost:
+            self.lost = True
+            self.con.execute("ROLLBACK")
+            raise duckdb.TransactionException("TransactionContext Error: Failed to commit: Failed to commit DuckLake transaction.")
+        return self.con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
+
+
+def test_apply_runs_again_when_its_commit_loses_to_another_process(taken_in):
+    home = taken_in
+    with connect(home_lake(home.path)) as con:
+        done = apply(FirstCommitLoses(con), load_settings(home.path), dt.date.fromisoformat(LATER), by="test")
+    assert done.items
+    assert len(home.query("SELECT * FROM retention_runs")) == len(done.items)
+    assert home.query("SELECT * FROM statement_rows") == [] and home.query("SELECT * FROM audit_checkpoints")
+    assert verify(home) == 0

@@ -4,8 +4,9 @@ Per recipient, a report version is the report rendered in the recipient's langua
 recipient's stores, identified by (recipient, report, sha256 of its files). The step:
 1. reads the reports from the warehouse, keeps each version in the archive, and leaves out every
    version `report_emails` already holds for that recipient (sent, or `sending`: see 3);
-2. records the rest as `sending` (one transaction), then, with the warehouse closed, hands each to
-   the mailer;
+2. records the rest as `sending` (one transaction, which reads `report_emails` again and takes the
+   `email_turns` counter's turn: two runs sending at once conflict, and the one that runs again
+   leaves out what the other recorded), then, with the warehouse closed, hands each to the mailer;
 3. records each outcome: `sent`; or, when the server refused it, removes its row so a retry or a
    later run sends it, and raises a REPORT_EMAIL_FAILED alert.
 At most once, not at least once: a crash between the hand-over and step 3 leaves the row
@@ -32,7 +33,7 @@ from pagorecon_dagster.delivery.archive import Version, archive_version
 from pagorecon_dagster.delivery.mailer import Mailer, SendFailed
 from pagorecon_dagster.delivery.message import build_message
 from pagorecon_dagster.reports.content import Report
-from pagorecon_dagster.warehouse.duckdb import atomically
+from pagorecon_dagster.warehouse.duckdb import EMAIL_TURNS, atomically, next_value
 
 SENDING, SENT = "sending", "sent"
 FILE_SENDER = "pagorecon@localhost"  # `delivery: file` needs no sender of its own
@@ -105,23 +106,28 @@ def send_reports(settings: Settings, connect: Connect, mailer: Mailer, build: Bu
         return outcome
     with connect() as con:
         candidates = plan(settings, con, build, dues)
-        recorded = dict(((r, p, s), status) for r, p, s, status in con.execute(
-            "SELECT recipient, report, sha256, status FROM report_emails WHERE report IN (SELECT unnest(?))",
-            [sorted({o.due.path for o in candidates})],
-        ).fetchall())
-        todo: list[tuple[Outgoing, EmailMessage]] = []
-        for o in candidates:
-            status = recorded.get((o.recipient.address, o.due.path, o.version.sha256))
-            if status == SENT:
-                outcome.already_sent += 1
-            elif status == SENDING:
-                outcome.unconfirmed.append((mask_email(o.recipient.address), o.due.path))
-            else:
-                # built before any row is written: only the hand-over can fail between the two records
-                todo.append((o, build_message(o.version, sender=sender, recipient=o.recipient.address,
-                                              files=o.recipient.files, base_url=settings.email.link_base_url)))
+        # built before any row is written: only the hand-over can fail between the two records
+        messages = [(o, build_message(o.version, sender=sender, recipient=o.recipient.address,
+                                      files=o.recipient.files, base_url=settings.email.link_base_url)) for o in candidates]
 
-        def record_sending(con) -> None:
+        def record_sending(con) -> list[tuple[Outgoing, EmailMessage]]:
+            # The turn makes two runs recording at once conflict at commit: the one that runs again
+            # reads the other's rows here and leaves those versions out (each is sent once).
+            next_value(con, EMAIL_TURNS)
+            recorded = dict(((r, p, s), status) for r, p, s, status in con.execute(
+                "SELECT recipient, report, sha256, status FROM report_emails WHERE report IN (SELECT unnest(?))",
+                [sorted({o.due.path for o in candidates})],
+            ).fetchall())
+            outcome.already_sent, outcome.unconfirmed = 0, []
+            todo = []
+            for o, message in messages:
+                status = recorded.get((o.recipient.address, o.due.path, o.version.sha256))
+                if status == SENT:
+                    outcome.already_sent += 1
+                elif status == SENDING:
+                    outcome.unconfirmed.append((mask_email(o.recipient.address), o.due.path))
+                else:
+                    todo.append((o, message))
             for o, _ in todo:
                 con.execute(
                     """INSERT INTO report_emails (recipient, report, sha256, language, files, archived, subject, status,
@@ -129,8 +135,9 @@ def send_reports(settings: Settings, connect: Connect, mailer: Mailer, build: Bu
                     [o.recipient.address, o.due.path, o.version.sha256, o.version.report.language, o.recipient.files,
                      f"archive/reports/{o.version.base}", o.version.report.title, SENDING, now(), run_id],
                 )
+            return todo
 
-        atomically(con, record_sending)
+        todo = atomically(con, record_sending)
     results: list[tuple[Outgoing, dt.datetime | None, str | None]] = []
     for o, message in todo:
         who = mask_email(o.recipient.address)

@@ -140,7 +140,8 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, state: dict) -> None:
     them made."""
     with _schema_lock:
         ddl = schema_sql()
-        version = hashlib.sha256((ddl + status_catalog.fingerprint()).encode("utf-8")).hexdigest()
+        # a new counter is part of the schema: a warehouse without its row gets it (seed_counters)
+        version = hashlib.sha256((ddl + status_catalog.fingerprint() + " ".join(sorted(COUNTERS))).encode("utf-8")).hexdigest()
         shipped = (version, tuple(m.name for m in migrations()))
         if state.get("schema") == shipped:  # checked once per process and lake: the check costs catalog reads
             return
@@ -250,9 +251,11 @@ def lake_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 # DuckLake has no sequences and no unique constraints. A number that must never be handed out twice
 # comes from a row of `counters`: taking one rewrites the row, so two transactions that take from
 # one counter conflict at commit and the loser runs again (`atomically`) with the next number.
+EMAIL_TURNS = "email_turns"
 COUNTERS = {
     "file_seq": "ingested_files.file_seq: the order landing files are applied in",
     "audit_turns": "appends to the refunds audit chain, one at a time (refunds/audit.py)",
+    EMAIL_TURNS: "report emails recorded as being sent, one run at a time (delivery/send.py)",
 }
 
 
