@@ -2,6 +2,7 @@
 any other) give the same rows, and a value the schema parses is parsed once."""
 
 import polars as pl
+import pytest
 
 from conftest import STATEMENT_HEADER
 
@@ -67,3 +68,20 @@ def test_timestamps_are_parsed_once(home, monkeypatch):
     clean, quarantine = judged(home, path)
     assert parsed == [5, 5, 5]  # date_creation, date_expiry, date_payment: one parse each
     assert clean["date_payment"].to_list()[1].isoformat() == "2026-07-14T16:00:00+00:00"
+
+
+def test_one_ahead_keeps_order_raises_where_the_items_did_and_makes_at_most_one_in_advance():
+    made = []
+
+    def items():
+        for n in range(4):
+            made.append(n)
+            yield n
+        raise ValueError("line 9: truncated record")
+
+    seen = []
+    with pytest.raises(ValueError, match="truncated"):
+        for item in loader.one_ahead(items()):
+            seen.append(item)
+            assert len(made) <= item + 2   # this one and at most the next
+    assert seen == [0, 1, 2, 3]

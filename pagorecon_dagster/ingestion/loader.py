@@ -12,8 +12,10 @@ import datetime as dt
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import numpy as np
@@ -35,6 +37,7 @@ from pagorecon_dagster.validation import schemas
 from pagorecon_dagster.warehouse.duckdb import atomically, model_sql, next_value, set_variables, table_type
 
 CHUNK_ROWS = 200_000
+T = TypeVar("T")
 Progress = Callable[[str], None]
 
 
@@ -161,7 +164,7 @@ def ingest_file(
             if _already_loaded(con, facts.sha256, source.kind, store_id):
                 outcome.status = "skipped"
                 return
-            for judged in judge_chunks(path, facts, source, store):
+            for judged in one_ahead(judge_chunks(path, facts, source, store)):
                 _load_chunk(con, source, store, judged, name, file_seq, outcome)
             _record_changed_days(con, settings, source, file_seq)
             _record(con, outcome, facts, file_seq, run_id)
@@ -495,6 +498,20 @@ def judge_chunks(path: Path, facts: readers.FileFacts, source: Source, store: St
         for index, line, raw in zip(bad, lines, _raws(frame, chunk, bad)):
             quarantine.append((line, raw, "; ".join(errors[index])))
         yield JudgedChunk(read, frame.filter(~_at(len(frame), bad)) if bad else frame, quarantine)
+
+
+_END = object()
+
+
+def one_ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items`, the next one made in a worker thread while the caller works on this one: the next
+    chunk is read and judged (polars, Arrow) while DuckDB writes this one (both let go of the GIL).
+    At most one item waits; leaving early waits for that one and drops it."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pagorecon-judge") as worker:
+        upcoming = worker.submit(next, items, _END)
+        while (item := upcoming.result()) is not _END:
+            upcoming = worker.submit(next, items, _END)
+            yield item
 
 
 def _at(length: int, positions) -> pl.Series:
