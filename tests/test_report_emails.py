@@ -352,7 +352,7 @@ def two_runs_sending_at_once(home, inbox):
                            [all_stores_path(D("2026-01-30"))]).fetchone() == (1, "sent")
 
 
-def test_the_server_certificate_is_verified(home, smtp, tmp_path, monkeypatch):
+def test_the_server_certificate_is_verified(home, smtp, tmp_path, monkeypatch, quick_retries):
     """A certificate no configured CA signed is refused: nothing is sent."""
     inbox, port, _ = smtp
     (tmp_path / "other").mkdir()
