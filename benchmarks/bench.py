@@ -4,12 +4,17 @@
     python benchmarks/bench.py recon  --orders 10000000         # N orders vs N payment rows
     python benchmarks/bench.py ingest --rows 1000000            # N-row statements CSV (and 2N)
     python benchmarks/bench.py all                              # recon 1M + ingest 1M/2M
+    python benchmarks/bench.py run                              # `pagorecon run` with nothing new, demo home
 
 Every step runs in a fresh subprocess, so its peak RSS (ru_maxrss of that child, from wait4) is
 its own. Only the product calls are timed; building the data is setup. See benchmarks/README.md.
 """
 
 from __future__ import annotations
+
+import time as _time
+
+STARTED = _time.perf_counter()  # a child's process start, near enough: the `run` steps time whole processes
 
 import argparse
 import datetime as dt
@@ -339,6 +344,32 @@ def child_plain(opts: dict) -> dict:
     return {"seconds": seconds, "rows": rows, "note": "yardstick: a plain join of orders and CIPs, written (not the product)"}
 
 
+# The refresh yardstick: the latest row per key of the same raw rows, written (orders by store and
+# order id, CIPs by store and CIP, later files and lines first): no sorting for the readers, no
+# redelivery ranking, no reference counts, no coverage or calendar.
+REFRESH_PLAIN_SQL = """
+CREATE OR REPLACE TABLE plain_orders AS
+SELECT * FROM order_rows
+QUALIFY row_number() OVER (PARTITION BY store_id, order_id ORDER BY file_seq DESC, line DESC) = 1;
+CREATE OR REPLACE TABLE plain_payments AS
+SELECT * FROM statement_rows
+QUALIFY row_number() OVER (PARTITION BY store_id, cip ORDER BY file_seq DESC, line DESC) = 1;
+"""
+
+
+def child_refresh_plain(opts: dict) -> dict:
+    from pagorecon_dagster.warehouse.duckdb import connect
+
+    with connect(_warehouse(_settings(Path(opts["home"])))) as con:
+        _tune(con, opts)
+        t0 = time.perf_counter()
+        con.execute(REFRESH_PLAIN_SQL)
+        seconds = time.perf_counter() - t0
+        rows = con.execute("SELECT (SELECT count(*) FROM plain_orders) + (SELECT count(*) FROM plain_payments)").fetchone()[0]
+        con.execute("DROP TABLE plain_orders; DROP TABLE plain_payments")
+    return {"seconds": seconds, "rows": rows, "note": "yardstick: the latest raw row per order and per CIP, written (not the product)"}
+
+
 def child_explain(opts: dict) -> dict:
     """EXPLAIN ANALYZE of the recon_item_rows model SELECT (no write), for finding the hot operators."""
     from pagorecon_dagster.reconciliation.models import Window
@@ -523,7 +554,72 @@ def child_ingest_plain(opts: dict) -> dict:
                     "result check: the product's typed rows equal these"}
 
 
+def child_demo(opts: dict) -> dict:
+    """`pagorecon demo` into the home (setup of the `run` steps), then the store and day they run."""
+    import contextlib
+    import io
+
+    from pagorecon_dagster.cli import main as pagorecon
+
+    home = Path(opts["home"])
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = pagorecon(["--home", str(home), "demo"])
+    seconds = time.perf_counter() - t0
+    if code:
+        raise RuntimeError(f"pagorecon demo exited {code}")
+    from pagorecon_dagster.warehouse.duckdb import connect
+
+    settings = _settings(home)
+    store = settings.store_ids[0]
+    with connect(settings.lake, read_only=True) as con:
+        day, items = con.execute("SELECT max(business_date), count(*) FROM recon_items WHERE store_id = ?", [store]).fetchone()
+    (home / ".bench-run.json").write_text(json.dumps({"store": store, "day": day.isoformat()}), encoding="utf-8")
+    return {"seconds": seconds, "rows": items, "note": f"demo home; the run steps take {store} on {day}"}
+
+
+def child_run(opts: dict) -> dict:
+    """`pagorecon run --store S --start D --end D`, timed from this process's start: what a person
+    waits for at the shell (imports, the Dagster instance, every run of the window, the summary)."""
+    import contextlib
+    import io
+
+    from pagorecon_dagster.cli import main as pagorecon
+
+    home = Path(opts["home"])
+    what = json.loads((home / ".bench-run.json").read_text(encoding="utf-8"))
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        code = pagorecon(["--home", str(home), "run", "--store", what["store"], "--start", what["day"], "--end", what["day"]])
+    seconds = time.perf_counter() - STARTED
+    if code:
+        raise RuntimeError(f"pagorecon run exited {code}: {out.getvalue()[-300:]}")
+    return {"seconds": seconds, "rows": 1, "note": f"{what['store']} on {what['day']}, from process start"}
+
+
+def child_run_plain(opts: dict) -> dict:
+    """The yardstick: a fresh process materializes one empty asset on a local Dagster instance of
+    the same kind as `pagorecon run`'s (SQLite storage in a folder)."""
+    home = Path(opts["home"]) / "plain-dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home)
+    import dagster as dg
+
+    @dg.asset
+    def empty() -> None:
+        return None
+
+    result = dg.materialize([empty], instance=dg.DagsterInstance.get(), raise_on_error=True)
+    seconds = time.perf_counter() - STARTED
+    return {"seconds": seconds, "rows": int(result.success),
+            "note": "yardstick: an empty Dagster run of one asset in a fresh process (not the product)"}
+
+
 CHILDREN = {
+    "refresh_plain": child_refresh_plain,
+    "demo": child_demo,
+    "run": child_run,
+    "run_plain": child_run_plain,
     "gen_warehouse": child_gen_warehouse,
     "gen_day": child_gen_day,
     "plain": child_plain,
@@ -635,6 +731,8 @@ class Bench:
             yield
             if not built:
                 return
+            self.step(f"recon {_short(n)}: yardstick, the latest row per key written", "refresh_plain", home=str(home))
+            yield
             self.step(f"recon {_short(n)}: reconcile + summarize", "recon", home=str(home))
             yield
         if reuse or not self.args.no_rerun:
@@ -670,6 +768,28 @@ class Bench:
             yield
             if product and plain:
                 print(f"   ingest {_short(n)}: product / yardstick = {product['seconds'] / plain['seconds']:.2f}x", flush=True)
+        if not self.args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+
+    def run(self, root: Path) -> None:
+        for _ in self.run_steps(root):
+            pass
+
+    def run_steps(self, root: Path) -> Iterator[None]:
+        """`pagorecon run` of one store and day with nothing new, on a demo home, twice, and the
+        empty Dagster run it is measured against."""
+        home = root / "run_demo"
+        _prepare_home(home)
+        (home / "pagorecon.yaml").unlink()  # the demo writes its own
+        built = self.step("run: pagorecon demo (setup)", "demo", home=str(home))
+        yield
+        if not built:
+            return
+        for attempt in ("", ", again"):
+            self.step(f"run: pagorecon run, 1 store x 1 day, nothing new{attempt}", "run", home=str(home))
+            yield
+        self.step("run: yardstick, an empty Dagster run of one asset", "run_plain", home=str(home))
+        yield
         if not self.args.keep:
             shutil.rmtree(home, ignore_errors=True)
 
@@ -709,7 +829,7 @@ def main(argv: list[str] | None = None) -> None:
         child_main(argv[1], argv[2])
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["recon", "ingest", "all"])
+    p.add_argument("what", choices=["recon", "ingest", "run", "all"])
     p.add_argument("--orders", default=None, help="recon sizes, comma separated (default 1000000)")
     p.add_argument("--rows", default=None, help="ingest sizes, comma separated (default 1000000)")
     p.add_argument("--no-2x", dest="no_2x", action="store_true", help="ingest: skip the 2x-rows memory check")
@@ -750,6 +870,8 @@ def main(argv: list[str] | None = None) -> None:
                 bench.ingest(n, root)
                 if not args.no_2x:
                     bench.ingest(2 * n, root)
+        if args.what in ("run", "all"):
+            bench.run(root)
     finally:
         print()
         print(bench.table())

@@ -4,10 +4,12 @@
 -- that; ranking every row is much slower (benchmarks/README.md, Figures behind the SQL).
 --
 -- Incremental like orders.sql: with `after_file_seq` set, only rows of later files are read, and a
--- notification already delivered by an earlier file is a redelivery.
+-- notification already delivered by an earlier file is a redelivery. With `only_store` set, only that
+-- store's rows, like orders.sql.
 WITH fresh AS NOT MATERIALIZED (
     SELECT * FROM statement_rows
     WHERE file_seq > coalesce(getvariable('after_file_seq'), 0)
+      AND (getvariable('only_store') IS NULL OR store_id = getvariable('only_store'))
 ),
 deliveries AS (
     SELECT * FROM fresh

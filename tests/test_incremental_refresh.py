@@ -5,6 +5,7 @@ reference_cips.sql)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 from pathlib import Path
@@ -188,3 +189,24 @@ def test_reference_counts_follow_orders_and_cips_that_change_reference_or_paymen
     con.execute("DELETE FROM order_rows WHERE file_seq = 5")
     assert refresh_all(con) == "full"
     assert counts(con) == {"A9": (0, 1)}
+
+
+def test_a_rebuild_goes_store_by_store_to_the_table_the_whole_model_gives_in_its_order(warehouse):
+    con = warehouse
+    rows = [order_row(1, line, f"o{line}") for line in range(1, 7)]
+    stores = ["tacna", "ica", "piura"]
+    add_order_rows(con, *(row.replace("('shop'", f"('{stores[i % 3]}'", 1) for i, row in enumerate(rows)))
+    # a later file's version of tacna's o1
+    add_order_rows(con, order_row(2, 1, "o1").replace("('shop'", "('tacna'", 1).replace("'pending'", "'completed'"))
+
+    con.execute("SET VARIABLE only_store = 'ica'")
+    assert {store for (store,) in con.execute(f"SELECT store_id FROM ({model_sql('orders')})").fetchall()} == {"ica"}
+    con.execute("RESET VARIABLE only_store")
+
+    assert refresh_model(con, "orders").mode == "full"
+    assert differences(con, "orders") == (0, 0)
+    assert con.execute("SELECT getvariable('only_store')").fetchone()[0] is None
+    stored = con.execute("SELECT store_id, business_date, order_id, status FROM orders").fetchall()
+    assert stored == sorted(stored, key=lambda r: r[:3])
+    assert [r[0] for r in stored] == ["ica", "ica", "piura", "piura", "tacna", "tacna"]
+    assert ("tacna", dt.date(2026, 7, 14), "o1", "completed") in stored

@@ -5,6 +5,8 @@ These run on the warehouse as pagorecon attaches it."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pagorecon_dagster.warehouse.duckdb import STATISTICS_MARK, connect, give_statistics, lake_tables, transaction
@@ -72,3 +74,38 @@ def test_marked_rows_left_by_a_crash_are_removed_by_the_next_open(tmp_path):
     with connect(lake, read_only=False) as con:
         assert con.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
         assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
+
+
+def test_a_window_of_one_store_reads_only_that_stores_files(con):
+    # order_rows is partitioned by store: a store's rows are in its own files. A filter DuckLake can
+    # prune on skips the others; list_contains alone read every store's files.
+    con.execute(
+        """INSERT INTO order_rows (store_id, order_id, reference, created_at, business_date, status, currency,
+               total_cents, is_pagoefectivo, line_items, file, file_seq, line)
+           SELECT store, 'o' || i, 'O' || i, TIMESTAMPTZ '2026-07-14 10:00:00-05', DATE '2026-07-14', 'paid', 'PEN',
+               100, true, 1, 'orders/' || store || '/f.csv', 1, i
+           FROM (VALUES ('ica'), ('piura'), ('tacna')) AS s(store), range(3) AS r(i)"""
+    )
+    con.execute("SET VARIABLE start_date = DATE '2026-07-01'")
+    con.execute("SET VARIABLE end_date = DATE '2026-07-31'")
+
+    def scanned(stores: list[str]) -> tuple[int, set[str]]:
+        con.execute("SET VARIABLE stores = ?", [stores])
+        count = con.execute("SELECT count(*) FROM order_rows WHERE in_window(store_id, business_date)").fetchone()[0]
+        plan = json.loads(con.execute(
+            "EXPLAIN (ANALYZE, FORMAT json) SELECT count(*) FROM order_rows WHERE in_window(store_id, business_date)"
+        ).fetchall()[0][1])
+        files = " ".join(str(scan["extra_info"].get("Filename(s)", "")) for scan in _scans(plan))
+        return count, {store for store in ("ica", "piura", "tacna") if f"/store_id={store}/" in files}
+
+    assert scanned(["piura"]) == (3, {"piura"})
+    count, files = scanned(["ica", "tacna"])  # a range of stores: what lies between is read, not counted
+    assert count == 6 and {"ica", "tacna"} <= files
+    assert scanned([]) == (0, set())
+
+
+def _scans(node: dict):
+    if node.get("operator_type") == "TABLE_SCAN":
+        yield node
+    for child in node.get("children", []):
+        yield from _scans(child)

@@ -438,8 +438,14 @@ def refresh_latest(
             con.execute(f"DROP TABLE {name}_fresh")
             mode = "incremental"
         else:
+            # Store by store (the keys begin with the store): a rebuild holds one store's rows in
+            # memory, not every store's. Stores in order, each sorted by the model: the same table.
             con.execute("RESET VARIABLE after_file_seq")
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
+            stores = [row[0] for row in con.execute(f"SELECT DISTINCT store_id FROM {raw_table} ORDER BY store_id").fetchall()]
+            for i, store in enumerate(stores or [None]):
+                set_variables(con, {"only_store": store})
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}" if i == 0 else f"INSERT INTO {name} {sql}")
+            con.execute("RESET VARIABLE only_store")
             if on_change is not None:
                 on_change(con, name, None)
             mode, written = "full", None
@@ -451,6 +457,7 @@ def refresh_latest(
         mode, written = atomically(con, refresh)
     finally:
         con.execute("RESET VARIABLE after_file_seq")
+        con.execute("RESET VARIABLE only_store")
     rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
     return Refresh(mode, int(rows), int(rows if written is None else written))
 
