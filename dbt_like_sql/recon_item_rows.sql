@@ -34,7 +34,7 @@ shared_refs AS (
     SELECT o.store_id, o.reference, arg_min(o.order_id, (o.created_at, o.order_id)) AS owner_order_id
     FROM orders AS o
     SEMI JOIN ref_counts AS k ON k.order_count > 1 AND k.store_id = o.store_id AND k.reference = o.reference
-    WHERE o.is_pagoefectivo
+    WHERE o.is_pagoefectivo AND in_stores(o.store_id)
     GROUP BY o.store_id, o.reference
 ),
 multi_keys AS (
@@ -136,11 +136,12 @@ primary_facts AS (
         END AS within_fx_tolerance
     FROM order_facts AS o
     CROSS JOIN params
-    -- Paid in another currency than the order: the SBS sell rate of the payment's Lima date.
+    -- Paid in another currency than the order: the SBS sell rate of the payment's Lima date. Only
+    -- equalities: with the currency test beside them DuckDB 1.5 plans a nested-loop join.
     LEFT JOIN fx_days AS r
-        ON o.paid_currency <> o.order_currency
-       AND r.currency = CASE WHEN o.paid_currency <> 'PEN' THEN o.paid_currency ELSE o.order_currency END
-       AND r.day = o.payment_date
+        ON r.day = o.payment_date
+       AND r.currency = CASE WHEN o.paid_currency <> o.order_currency
+                            THEN CASE WHEN o.paid_currency <> 'PEN' THEN o.paid_currency ELSE o.order_currency END END
     LEFT JOIN statement_coverage AS cov ON cov.store_id = o.store_id
     LEFT JOIN grace_days(CAST(getvariable('grace_business_days') AS INTEGER)) AS g ON g.business_date = o.business_date
 ),
@@ -292,7 +293,7 @@ other_method_orders AS (
     SELECT o.store_id, o.reference, min(o.order_id) AS order_id, min(o.payment_method) AS payment_method
     FROM orders AS o
     SEMI JOIN orphan_cips AS r ON r.store_id = o.store_id AND r.reference = o.reference
-    WHERE NOT o.is_pagoefectivo
+    WHERE NOT o.is_pagoefectivo AND in_stores(o.store_id)
     GROUP BY o.store_id, o.reference
 ),
 orphan_items AS (
@@ -337,6 +338,7 @@ SELECT
     -- (an hourly pull of today, a statement not in yet). A later statement restates it as final.
     coalesce(items.business_date >= cov.coverage_date, TRUE) AS provisional
 FROM items
-LEFT JOIN paid_refunds AS r ON r.store_id = items.store_id AND r.cip = items.cip AND items.paid_amount_cents IS NOT NULL
+LEFT JOIN paid_refunds AS r
+    ON r.store_id = items.store_id AND r.cip = CASE WHEN items.paid_amount_cents IS NOT NULL THEN items.cip END
 LEFT JOIN statement_coverage AS cov ON cov.store_id = items.store_id
 LEFT JOIN status_catalog AS k ON k.status = items.status AND k.reason IS NOT DISTINCT FROM items.reason
