@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
+import io
 import os
+import shutil
 import textwrap
 import uuid
 from collections.abc import Sequence
@@ -165,6 +169,46 @@ def _detach_warehouses_after_each_test():
     question about the catalog (`duckdb_views()`, information_schema) asks every attached lake."""
     yield
     close_all()
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A copy of what `pagorecon demo` wrote (default arguments), for this test alone. The demo
+    recorded its runs in its home's own Dagster instance (`home/dagster`), copied with it."""
+    home: Path
+    output: str     # what the demo printed
+    built_in: Path  # where it was written (the output names that folder)
+
+
+@pytest.fixture(scope="session")
+def _demo_built(tmp_path_factory) -> tuple[Path, str]:
+    """`pagorecon demo` once per test session: the first worker to ask writes it (under a lock, in
+    the folder every pytest-xdist worker of the session shares), the others wait and read it."""
+    from pagorecon_dagster.cli import EXIT_OK, main
+
+    shared = tmp_path_factory.getbasetemp().parent
+    built, output = shared / "demo-home", shared / "demo-output.txt"
+    with open(shared / "demo-home.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not output.exists():
+            shutil.rmtree(built, ignore_errors=True)
+            (built / "dagster").mkdir(parents=True)  # the demo's runs go to its home's own instance
+            (built / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+            with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(io.StringIO()) as printed:
+                env.setenv("DAGSTER_HOME", str(built / "dagster"))
+                assert main(["--home", str(built), "demo"]) == EXIT_OK
+            close_all()
+            output.write_text(printed.getvalue(), encoding="utf-8")
+    return built, output.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def demo(_demo_built, tmp_path: Path, monkeypatch) -> Demo:
+    built, output = _demo_built
+    home = tmp_path / "demo"
+    shutil.copytree(built, home)
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    return Demo(home, output, built)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pagorecon_dagster.cli import EXIT_OK, main
 from pagorecon_dagster.config import load_settings
 from pagorecon_dagster.definitions import build_definitions
 from pagorecon_dagster.warehouse.duckdb import BOOKKEEPING_TABLES, WRITES, Lake, apply_migrations, connect, home_lake, migrations, schema_sql
@@ -25,11 +24,8 @@ def _written_by_assets(defs: dg.Definitions) -> dict[str, set[str]]:
     return writers
 
 
-def test_every_table_of_a_demo_warehouse_is_written_by_an_asset_or_is_bookkeeping(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    (tmp_path / "dagster_home").mkdir()
-    home = tmp_path / "demo"
-    assert main(["--home", str(home), "demo", "--stores", "2", "--days", "5"]) == EXIT_OK
+def test_every_table_of_a_demo_warehouse_is_written_by_an_asset_or_is_bookkeeping(demo):
+    home = demo.home
     with connect(home_lake(home), read_only=True) as con:
         tables = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()").fetchall()}
         items = con.execute("SELECT count(*) FROM recon_items").fetchone()[0]

@@ -121,16 +121,12 @@ def test_real_run_on_a_postgres_backed_instance(home, postgres_db, tmp_path, mon
     assert len(home.items()) == 3
 
 
-def test_demo_reconciles_every_planted_scenario(tmp_path, capsys, monkeypatch):
+def test_demo_reconciles_every_planted_scenario(tmp_path, demo):
     from pagorecon_dagster.sandbox.generator import generate
     from pagorecon_dagster.sandbox.shopify_api import add_demo_shop
 
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    (tmp_path / "dagster_home").mkdir()
-    home = tmp_path / "demo"
-    assert main(["--home", str(home), "demo"]) == EXIT_OK
-    out = capsys.readouterr().out
-    assert "Where to look" in out and str(home / "warehouse" / "catalog.sqlite") in out
+    home, out = demo.home, demo.output  # `pagorecon demo`, written once for the session (conftest.py)
+    assert "Where to look" in out and str(demo.built_in / "warehouse" / "catalog.sqlite") in out
     # it ends with what finance checks first: the health of every store, the index page, the mailbox
     assert "$ pagorecon status --as-of" in out and "store(s) degraded" in out
     assert (home / "reports" / "index.html").is_file() and list((home / "mailbox").glob("*.eml"))
