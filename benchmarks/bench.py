@@ -331,17 +331,23 @@ WHERE o.is_pagoefectivo
 """
 
 
-def child_plain(opts: dict) -> dict:
+def _scratch_yardstick(opts: dict, sql: str, tables: tuple[str, ...], note: str) -> dict:
+    """Time `sql`, which writes the scratch `tables`; count their rows, then drop them."""
     from pagorecon_dagster.warehouse.duckdb import connect
 
     with connect(_warehouse(_settings(Path(opts["home"])))) as con:
         _tune(con, opts)
         t0 = time.perf_counter()
-        con.execute(PLAIN_SQL)
+        con.execute(sql)
         seconds = time.perf_counter() - t0
-        rows = con.execute("SELECT count(*) FROM plain_recon_items").fetchone()[0]
-        con.execute("DROP TABLE plain_recon_items")
-    return {"seconds": seconds, "rows": rows, "note": "yardstick: a plain join of orders and CIPs, written (not the product)"}
+        rows = sum(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables)
+        for table in tables:
+            con.execute(f"DROP TABLE {table}")
+    return {"seconds": seconds, "rows": rows, "note": f"yardstick: {note}, written (not the product)"}
+
+
+def child_plain(opts: dict) -> dict:
+    return _scratch_yardstick(opts, PLAIN_SQL, ("plain_recon_items",), "a plain join of orders and CIPs")
 
 
 # The refresh yardstick: the latest row per key of the same raw rows, written (orders by store and
@@ -358,16 +364,8 @@ QUALIFY row_number() OVER (PARTITION BY store_id, cip ORDER BY file_seq DESC, li
 
 
 def child_refresh_plain(opts: dict) -> dict:
-    from pagorecon_dagster.warehouse.duckdb import connect
-
-    with connect(_warehouse(_settings(Path(opts["home"])))) as con:
-        _tune(con, opts)
-        t0 = time.perf_counter()
-        con.execute(REFRESH_PLAIN_SQL)
-        seconds = time.perf_counter() - t0
-        rows = con.execute("SELECT (SELECT count(*) FROM plain_orders) + (SELECT count(*) FROM plain_payments)").fetchone()[0]
-        con.execute("DROP TABLE plain_orders; DROP TABLE plain_payments")
-    return {"seconds": seconds, "rows": rows, "note": "yardstick: the latest raw row per order and per CIP, written (not the product)"}
+    return _scratch_yardstick(opts, REFRESH_PLAIN_SQL, ("plain_orders", "plain_payments"),
+                              "the latest raw row per order and per CIP")
 
 
 def child_explain(opts: dict) -> dict:
