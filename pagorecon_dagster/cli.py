@@ -13,7 +13,8 @@ from pathlib import Path
 
 from pagorecon_dagster import progress
 from pagorecon_dagster.config import CONFIG_FILE, ConfigError, Settings, home_dir, load_settings
-from pagorecon_dagster.warehouse.duckdb import WarehouseMissing
+from pagorecon_dagster.orchestration import nothing_new
+from pagorecon_dagster.warehouse.duckdb import WarehouseMissing, connect
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_UNREADABLE_FILES = 0, 1, 2, 3
 EXIT_DEGRADED = 1   # `pagorecon status`: some store is degraded
@@ -53,17 +54,12 @@ def _instance(settings: Settings):
     return instance
 
 
-def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[str] | None = None) -> int:
+def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[str] | None = None, *, force: bool = False) -> int:
     """Materialize every asset for stores x start..end; one Dagster run per block of neighbouring
     stores (all stores, or one store: one run), then one run per report job over the dates and
     store x months those runs reconciled, then one per email job over the same, then one run that rewrites reports/index.html.
-    Returns the process exit code."""
-    from pagorecon_dagster.definitions import MAIN_JOB, build_definitions
-    from pagorecon_dagster.delivery.jobs import email_runs
-    from pagorecon_dagster.jobs import INDEX_JOB, following_report_runs
-    from pagorecon_dagster.partitions import contiguous_store_blocks, range_tags
-    from pagorecon_dagster.resources import warehouse_from_environment
-
+    Starts none when nothing is new since the last complete run of the window, unless `force`
+    (orchestration/nothing_new.py). Returns the process exit code."""
     unknown = sorted(set(stores or []) - set(settings.store_ids))
     if unknown:
         print(f"pagorecon: unknown store(s) {', '.join(unknown)}; pagorecon.yaml has {', '.join(settings.store_ids)}", file=sys.stderr)
@@ -75,8 +71,26 @@ def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[st
         print(f"pagorecon: --start {start} is before start_date {settings.start_date} in pagorecon.yaml", file=sys.stderr)
         return EXIT_USAGE
     selected = stores or settings.store_ids
+    started = nothing_new.now_lima()
+    record = None if force else nothing_new.recorded(settings, selected, start, end, started)
+    if record is not None:
+        with connect(settings.lake, read_only=True) as con:
+            if nothing_new.still_current(con, record):
+                print(f"Nothing new since the run of {', '.join(selected)}, {start}..{end} that finished {record.finished_at}: "
+                      "landing/, pagorecon.yaml, the code, the warehouse and reports/ are as it left them, in the same Lima hour. "
+                      "No run started (--force runs anyway).")
+                return _summary(con, settings, selected, start, end, [])
+    # Dagster and the definitions load only for a run (a few seconds of a run with nothing new)
+    from pagorecon_dagster.definitions import MAIN_JOB, build_definitions
+    from pagorecon_dagster.delivery.jobs import email_runs
+    from pagorecon_dagster.jobs import INDEX_JOB, following_report_runs
+    from pagorecon_dagster.partitions import contiguous_store_blocks, range_tags
+    from pagorecon_dagster.resources import warehouse_from_environment
     for folder in (settings.landing, settings.reports, settings.archive):
         folder.mkdir(parents=True, exist_ok=True)
+    inputs = nothing_new.inputs_fingerprint(settings, selected, start, end, started)
+    with warehouse_from_environment(settings).warehouse() as con:
+        before = nothing_new.current_snapshot(con)
     definitions = build_definitions(settings)
     instance = _instance(settings)
     run_ids = []
@@ -104,9 +118,15 @@ def run_window(settings: Settings, start: dt.date, end: dt.date, stores: list[st
                 failure = next((e for e in result.all_events if e.is_failure), None)
                 detail = failure.event_specific_data.error.message if failure and getattr(failure.event_specific_data, "error", None) else ""
                 print(f"pagorecon: run {result.run_id} failed. {detail}".rstrip(), file=sys.stderr)
+                nothing_new.forget(settings, selected, start, end)
                 return EXIT_RUN_FAILED
     with warehouse_from_environment(settings).warehouse() as con:
-        return _summary(con, settings, selected, start, end, run_ids)
+        code = _summary(con, settings, selected, start, end, run_ids)
+        if code == EXIT_OK:
+            nothing_new.remember(con, settings, selected, start, end, inputs, before, run_ids)
+        else:
+            nothing_new.forget(settings, selected, start, end)
+        return code
 
 
 def _summary(con, settings: Settings, stores: list[str], start: dt.date, end: dt.date, run_ids: list[str]) -> int:
@@ -167,7 +187,7 @@ def _summary(con, settings: Settings, stores: list[str], start: dt.date, end: dt
 
 def cmd_run(args) -> int:
     settings = load_settings(args.home)
-    return run_window(settings, args.start, args.end, args.store)
+    return run_window(settings, args.start, args.end, args.store, force=args.force)
 
 
 def cmd_demo(args) -> int:
@@ -365,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--start", type=_date, required=True, help="first Lima business date YYYY-MM-DD")
     run.add_argument("--end", type=_date, required=True, help="last Lima business date YYYY-MM-DD")
     run.add_argument("--store", action="append", default=None, help="store id (repeatable; default: all stores)")
+    run.add_argument("--force", action="store_true",
+                     help="run even when nothing is new since the last complete run of the window (README: Nothing new)")
     run.set_defaults(func=cmd_run)
 
     keep = sub.add_parser("retention", help="list (--dry-run) or archive and remove (--apply) what is past its retention period")
