@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,9 @@ from pagorecon_dagster.validation import schemas
 from pagorecon_dagster.warehouse.duckdb import atomically, model_sql, next_value, set_variables, table_type
 
 CHUNK_ROWS = 200_000
+# Files up to this size are judged whole in memory and loaded several to a transaction (a year of
+# daily exports for 10 stores is 7,800 files: one commit each took 0.21 s a file).
+SMALL_FILE_BYTES = 8 << 20
 T = TypeVar("T")
 Progress = Callable[[str], None]
 
@@ -110,18 +113,93 @@ def ingest_source(
     run_id: str | None = None,
     progress: Progress | None = None,
 ) -> IngestReport:
+    """Every file of landing/<kind> not loaded yet. Small files (a day's export, at most
+    SMALL_FILE_BYTES) are judged whole in memory and loaded several to a transaction, up to
+    CHUNK_ROWS rows (`_load_batch`); larger ones stream, chunk by chunk, in a transaction of their own."""
     source = SOURCES[kind]
     report = IngestReport()
     files = landing_files(settings, kind)
     # What the source has loaded, asked once rather than once a file: most runs find most files
     # taken in already. A file loaded since by another process is still found in its transaction.
     loaded = _loaded_contents(con, kind)
+    batch: list[Judged] = []
+
+    def flush() -> None:
+        _load_batch(con, settings, source, batch, run_id=run_id, loaded=loaded)
+        batch.clear()
+
     for number, path in enumerate(files, start=1):
-        outcome = ingest_file(con, settings, source, path, run_id=run_id, loaded=loaded)
-        report.files.append(outcome)
+        if path.stat().st_size > SMALL_FILE_BYTES:
+            flush()
+            report.files.append(ingest_file(con, settings, source, path, run_id=run_id, loaded=loaded))
+        else:
+            judged = _judge_whole(con, settings, source, path, run_id=run_id, loaded=loaded)
+            report.files.append(judged.outcome)
+            if judged.chunks is not None:
+                batch.append(judged)
+                if sum(j.rows for j in batch) >= CHUNK_ROWS:
+                    flush()
         if progress:
             progress(f"{kind}: {number}/{len(files)} files, {sum(f.rows_read for f in report.files):,} rows read")
+    flush()
     return report
+
+
+@dataclass
+class Judged:
+    """A small file read and judged whole, waiting for its batch's transaction (`chunks` None:
+    nothing to load, `outcome` says why: skipped or failed)."""
+
+    path: Path
+    outcome: FileOutcome
+    facts: readers.FileFacts | None = None
+    store: StoreConfig | None = None
+    chunks: list[JudgedChunk] | None = None
+
+    @property
+    def rows(self) -> int:
+        return sum(c.read for c in self.chunks or ())
+
+
+def _judge_whole(con, settings: Settings, source: Source, path: Path, *, run_id: str | None,
+                 loaded: set[tuple[str, str | None]]) -> Judged:
+    """Read and judge a small file whole, writing nothing, unless it is already loaded or unreadable
+    (then its failure is recorded, as `ingest_file` does)."""
+    relative = path.relative_to(settings.landing)
+    store_id = relative.parts[1] if source.per_store and len(relative.parts) >= 3 else None
+    judged = Judged(path, FileOutcome(relative.as_posix(), source.kind, store_id, "loaded"))
+    try:
+        judged.facts = readers.inspect_file(path)
+        if (judged.facts.sha256, store_id) in loaded:
+            judged.outcome.status = "skipped"
+            return judged
+        judged.store = _store_for(settings, source, relative)
+        judged.chunks = list(judge_chunks(path, judged.facts, source, judged.store))
+        loaded.add((judged.facts.sha256, store_id))  # the same bytes again in this batch: skipped
+    except readers.UnreadableFile as exc:
+        _fail(con, judged.outcome, str(exc), judged.facts, run_id)
+    except Exception as exc:  # noqa: BLE001 - whatever one file does, the other files still load
+        _fail(con, judged.outcome, readers.unexpected_failure(exc), judged.facts, run_id)
+    return judged
+
+
+def _load_batch(con, settings: Settings, source: Source, batch: list[Judged], *, run_id: str | None,
+                loaded: set[tuple[str, str | None]]) -> None:
+    """Load judged small files in one transaction: every file whole, or none of them. When the
+    transaction fails (other than by a conflict, which runs it again), each file is loaded again on
+    its own, so that one file's failure is that file's alone."""
+    if not batch:
+        return
+    try:
+        atomically(con, lambda con: [
+            _load_file(con, settings, source, j.store, j.outcome, j.facts, j.chunks, run_id) for j in batch
+        ])
+    except Exception:  # noqa: BLE001 - retried file by file, where a failure is recorded per file
+        for j in batch:
+            loaded.discard((j.facts.sha256, j.outcome.store_id))
+            alone = ingest_file(con, settings, source, j.path, run_id=run_id, loaded=loaded)
+            for name, value in vars(alone).items():  # the report holds j.outcome
+                setattr(j.outcome, name, value)
 
 
 def _store_for(settings: Settings, source: Source, relative: Path) -> StoreConfig | None:
@@ -156,20 +234,8 @@ def ingest_file(
             return outcome
         store = _store_for(settings, source, relative)
 
-        def load(con: duckdb.DuckDBPyConnection) -> None:
-            # Another process may have loaded the same file since the check above: taking the file's
-            # number makes two loads conflict, and the one that runs again finds it loaded.
-            outcome.status, outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined = "loaded", 0, 0, 0
-            file_seq = next_value(con, "file_seq")
-            if _already_loaded(con, facts.sha256, source.kind, store_id):
-                outcome.status = "skipped"
-                return
-            for judged in one_ahead(judge_chunks(path, facts, source, store)):
-                _load_chunk(con, source, store, judged, name, file_seq, outcome)
-            _record_changed_days(con, settings, source, file_seq)
-            _record(con, outcome, facts, file_seq, run_id)
-
-        atomically(con, load)
+        atomically(con, lambda con: _load_file(con, settings, source, store, outcome, facts,
+                                               one_ahead(judge_chunks(path, facts, source, store)), run_id))
         if loaded is not None and outcome.status == "loaded":
             loaded.add((facts.sha256, store_id))
     except readers.UnreadableFile as exc:
@@ -177,6 +243,23 @@ def ingest_file(
     except Exception as exc:  # noqa: BLE001 - whatever one file does, the other files still load
         _fail(con, outcome, readers.unexpected_failure(exc), facts, run_id)
     return outcome
+
+
+def _load_file(con, settings: Settings, source: Source, store: StoreConfig | None, outcome: FileOutcome,
+               facts: readers.FileFacts, chunks: Iterable[JudgedChunk], run_id: str | None) -> None:
+    """Write one judged file inside the caller's transaction: its rows, its quarantine, the days it
+    changes and its `ingested_files` row. Another process may have loaded the same file since it
+    was checked: taking the file's number makes two loads conflict, and the one that runs again
+    finds it loaded."""
+    outcome.status, outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined = "loaded", 0, 0, 0
+    file_seq = next_value(con, "file_seq")
+    if _already_loaded(con, facts.sha256, source.kind, outcome.store_id):
+        outcome.status = "skipped"
+        return
+    for judged in chunks:
+        _load_chunk(con, source, store, judged, outcome.file, file_seq, outcome)
+    _record_changed_days(con, settings, source, file_seq)
+    _record(con, outcome, facts, file_seq, run_id)
 
 
 # What a loaded file changes is read against the current state it changes; before the first
