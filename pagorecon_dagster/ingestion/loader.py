@@ -175,6 +175,7 @@ def _judge_whole(con, settings: Settings, source: Source, path: Path, *, run_id:
             return judged
         judged.store = _store_for(settings, source, relative)
         judged.chunks = list(judge_chunks(path, judged.facts, source, judged.store))
+        judged.outcome.rows_read = judged.rows  # (counted again as the batch writes them)
         loaded.add((judged.facts.sha256, store_id))  # the same bytes again in this batch: skipped
     except readers.UnreadableFile as exc:
         _fail(con, judged.outcome, str(exc), judged.facts, run_id)

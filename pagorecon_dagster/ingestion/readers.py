@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -163,7 +165,7 @@ def native_csv_batches(path: Path, facts: FileFacts, width: int, delimiter: str,
     columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
     sql = (f"SELECT * FROM read_csv(?, header = true, auto_detect = false, columns = {{{columns}}}, delim = ?, "
            "quote = '\"', escape = '\"', strict_mode = true, null_padding = false, all_varchar = true)")
-    con = duckdb.connect()
+    con = _csv_reader(os.getpid()).cursor()
     try:
         records = con.execute(f"SELECT count(*) FROM ({sql})", [str(path), delimiter]).fetchone()[0]
     except duckdb.Error:
@@ -173,6 +175,14 @@ def native_csv_batches(path: Path, facts: FileFacts, width: int, delimiter: str,
         con.close()
         return None
     return _batches(con, con.execute(sql, [str(path), delimiter]).to_arrow_reader(size))
+
+
+@functools.cache
+def _csv_reader(pid: int) -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB for reading CSV, shared by the process (`pid`: a forked worker opens its
+    own; each read takes a cursor of its own): opening a database costs 12 ms a file, and a year of
+    daily files for 10 stores is 7,800 files."""
+    return duckdb.connect()
 
 
 def _batches(con, reader) -> Iterator[pa.RecordBatch]:
