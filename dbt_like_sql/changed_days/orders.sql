@@ -4,11 +4,12 @@
 -- reference_cips counts them).
 -- Run by ingestion/loader.py in the file's own transaction, after its clean rows are in
 -- order_rows and before the current state is refreshed with them; the loader keeps each distinct
--- day once, in `changed_days`. Variables: file_seq (BIGINT, the file).
--- In the DuckDB shell: SET VARIABLE file_seq = 12;
+-- day once, in `changed_days`. Variables: first_file_seq and file_seq (BIGINT: the files loaded
+-- together, from the first to the last; one file: both its number).
+-- In the DuckDB shell: SET VARIABLE first_file_seq = 12; SET VARIABLE file_seq = 12;
 WITH
 new_orders AS (
-    SELECT * FROM order_rows WHERE file_seq = getvariable('file_seq')
+    SELECT * FROM order_rows WHERE file_seq BETWEEN getvariable('first_file_seq') AND getvariable('file_seq')
 )
 SELECT store_id, business_date FROM new_orders
 UNION ALL

@@ -5,12 +5,13 @@
 -- grace days and expiry through the macros recon_item_rows.sql uses.
 -- Run by ingestion/loader.py in the file's own transaction, after its clean rows are in
 -- statement_rows and before the current state is refreshed with them; the loader keeps each
--- distinct day once, in `changed_days`. Variables: file_seq (BIGINT, the file),
+-- distinct day once, in `changed_days`. Variables: first_file_seq and file_seq (BIGINT: the files loaded
+-- together, from the first to the last; one file: both its number),
 -- grace_business_days (INTEGER).
--- In the DuckDB shell: SET VARIABLE file_seq = 12; SET VARIABLE grace_business_days = 2;
+-- In the DuckDB shell: SET VARIABLE first_file_seq = 12; SET VARIABLE file_seq = 12; SET VARIABLE grace_business_days = 2;
 WITH
 new_cips AS (
-    SELECT * FROM statement_rows WHERE file_seq = getvariable('file_seq')
+    SELECT * FROM statement_rows WHERE file_seq BETWEEN getvariable('first_file_seq') AND getvariable('file_seq')
 ),
 pe_orders AS NOT MATERIALIZED (
     SELECT store_id, order_id, reference, business_date, status FROM orders WHERE is_pagoefectivo

@@ -40,6 +40,9 @@ CHUNK_ROWS = 200_000
 # Files up to this size are judged whole in memory and loaded several to a transaction (a year of
 # daily exports for 10 stores is 7,800 files: one commit each took 0.21 s a file).
 SMALL_FILE_BYTES = 8 << 20
+# At most this many files a transaction: each statement of a transaction reads what the ones before
+# it wrote, so a transaction of 3,650 files took minutes to commit.
+BATCH_FILES = 50
 T = TypeVar("T")
 Progress = Callable[[str], None]
 
@@ -115,7 +118,7 @@ def ingest_source(
 ) -> IngestReport:
     """Every file of landing/<kind> not loaded yet. Small files (a day's export, at most
     SMALL_FILE_BYTES) are judged whole in memory and loaded several to a transaction, up to
-    CHUNK_ROWS rows (`_load_batch`); larger ones stream, chunk by chunk, in a transaction of their own."""
+    BATCH_FILES files and CHUNK_ROWS rows (`_load_batch`); larger ones stream, chunk by chunk, in a transaction of their own."""
     source = SOURCES[kind]
     report = IngestReport()
     files = landing_files(settings, kind)
@@ -134,10 +137,15 @@ def ingest_source(
             report.files.append(ingest_file(con, settings, source, path, run_id=run_id, loaded=loaded))
         else:
             judged = _judge_whole(con, settings, source, path, run_id=run_id, loaded=loaded)
+            if judged.chunks is not None and len(judged.chunks) > 1:  # more than CHUNK_ROWS rows: streamed on its own
+                loaded.discard((judged.facts.sha256, judged.outcome.store_id))
+                flush()
+                report.files.append(ingest_file(con, settings, source, path, run_id=run_id, loaded=loaded))
+                continue
             report.files.append(judged.outcome)
             if judged.chunks is not None:
                 batch.append(judged)
-                if sum(j.rows for j in batch) >= CHUNK_ROWS:
+                if len(batch) >= BATCH_FILES or sum(j.rows for j in batch) >= CHUNK_ROWS:
                     flush()
         if progress:
             progress(f"{kind}: {number}/{len(files)} files, {sum(f.rows_read for f in report.files):,} rows read")
@@ -186,21 +194,58 @@ def _judge_whole(con, settings: Settings, source: Source, path: Path, *, run_id:
 
 def _load_batch(con, settings: Settings, source: Source, batch: list[Judged], *, run_id: str | None,
                 loaded: set[tuple[str, str | None]]) -> None:
-    """Load judged small files in one transaction: every file whole, or none of them. When the
+    """Load judged small files in one transaction: every file whole, or none of them. Each keeps
+    its own file number, rows, quarantine and `ingested_files` row, as file by file; the statements
+    are one per batch, not one per file (each costs a DuckLake statement's 20-30 ms). When the
     transaction fails (other than by a conflict, which runs it again), each file is loaded again on
     its own, so that one file's failure is that file's alone."""
     if not batch:
         return
     try:
-        atomically(con, lambda con: [
-            _load_file(con, settings, source, j.store, j.outcome, j.facts, j.chunks, run_id) for j in batch
-        ])
+        atomically(con, lambda con: _write_batch(con, settings, source, batch, run_id))
     except Exception:  # noqa: BLE001 - retried file by file, where a failure is recorded per file
         for j in batch:
             loaded.discard((j.facts.sha256, j.outcome.store_id))
             alone = ingest_file(con, settings, source, j.path, run_id=run_id, loaded=loaded)
             for name, value in vars(alone).items():  # the report holds j.outcome
                 setattr(j.outcome, name, value)
+
+
+def _write_batch(con, settings: Settings, source: Source, batch: list[Judged], run_id: str | None) -> None:
+    first_seq = next_value(con, "file_seq", len(batch))
+    shas = [j.facts.sha256 for j in batch]
+    taken = set(con.execute(  # loaded by another process since they were judged
+        "SELECT sha256, store_id FROM ingested_files WHERE source = ? AND status = 'loaded' AND list_contains(?, sha256)",
+        [source.kind, shas],
+    ).fetchall())
+    typed, quarantined, records = [], [], []
+    for seq, j in enumerate(batch, start=first_seq):
+        outcome = j.outcome
+        outcome.status, outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined = "loaded", 0, 0, 0
+        if (j.facts.sha256, outcome.store_id) in taken:
+            outcome.status = "skipped"
+            continue
+        for chunk in j.chunks:
+            outcome.rows_read += chunk.read
+            outcome.rows_quarantined += len(chunk.quarantine)
+            quarantined.extend((outcome.store_id, outcome.file, *entry, seq) for entry in chunk.quarantine)
+            rows = _typed_rows(source, j.store, chunk.clean, outcome.file, seq)
+            if rows is not None:
+                typed.append(rows)
+                outcome.rows_loaded += _rows_of(chunk.clean)
+        records.append((outcome, j.facts, seq))
+    if typed:
+        frame = pl.concat(typed, how="vertical")
+        rows = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+        columns = ", ".join(frame.columns)
+        con.execute(f"INSERT INTO {source.table} ({columns}) SELECT {columns} FROM rows")
+    if quarantined:
+        q = pl.DataFrame(quarantined, orient="row", schema={"store_id": pl.String, "file": pl.String, "line": pl.Int64,
+                                                            "raw": pl.String, "errors": pl.String, "file_seq": pl.Int64})
+        con.execute("INSERT INTO quarantine SELECT ?, store_id, file, line, raw, errors, file_seq FROM q", [source.kind])
+    if records:
+        _record_changed_days(con, settings, source, records[0][2], records[-1][2])
+        _record_all(con, records, run_id)
 
 
 def _store_for(settings: Settings, source: Source, relative: Path) -> StoreConfig | None:
@@ -268,13 +313,18 @@ def _load_file(con, settings: Settings, source: Source, store: StoreConfig | Non
 CHANGED_DAYS_READS = ("orders", "payments", "reference_cips", "fx_rates", "statement_coverage")
 
 
-def _record_changed_days(con, settings: Settings, source: Source, file_seq: int) -> None:
+def _record_changed_days(con, settings: Settings, source: Source, file_seq: int, last_file_seq: int | None = None) -> None:
     """The store x days the file may change, in the file's transaction: only what a file of its
-    source can change (dbt_like_sql/changed_days/<source>.sql), each distinct day once."""
-    set_variables(con, {"file_seq": file_seq, "grace_business_days": settings.missing_payment_grace_business_days})
+    source can change (dbt_like_sql/changed_days/<source>.sql), each distinct day once. Files
+    file_seq..last_file_seq loaded together each get the days of them all: what they may change,
+    together (the landing sensor may reconcile a few days more, never fewer)."""
+    set_variables(con, {"first_file_seq": file_seq, "file_seq": last_file_seq or file_seq,
+                        "grace_business_days": settings.missing_payment_grace_business_days})
     insert = (
-        "INSERT INTO changed_days BY NAME SELECT DISTINCT CAST(getvariable('file_seq') AS BIGINT) AS file_seq, store_id, business_date"
-        f" FROM ({model_sql(f'changed_days/{source.kind}')}) WHERE business_date IS NOT NULL ORDER BY store_id, business_date"
+        "INSERT INTO changed_days BY NAME SELECT DISTINCT f.file_seq, d.store_id, d.business_date"
+        f" FROM ({model_sql(f'changed_days/{source.kind}')}) AS d"
+        " CROSS JOIN range(getvariable('first_file_seq'), getvariable('file_seq') + 1) AS f(file_seq)"
+        " WHERE d.business_date IS NOT NULL ORDER BY ALL"
     )
     try:
         con.execute(insert)
@@ -303,6 +353,23 @@ def _loaded_contents(con, kind: str, sha256: str | None = None) -> set[tuple[str
         "SELECT sha256, store_id FROM ingested_files WHERE source = ? AND status = 'loaded' AND (? IS NULL OR sha256 = ?)",
         [kind, sha256, sha256],
     ).fetchall())
+
+
+def _record_all(con, records: list[tuple[FileOutcome, readers.FileFacts, int]], run_id: str | None) -> None:
+    """`_record` of several loaded files, in two statements."""
+    now = dt.datetime.now(dt.timezone.utc)
+    rows = pl.DataFrame(
+        [(o.file, f.sha256, o.source, o.store_id, seq, f.encoding, o.rows_read, o.rows_loaded, o.rows_quarantined,
+          o.status, o.error, now, run_id) for o, f, seq in records if o.status == "loaded"],
+        orient="row",
+        schema={"file": pl.String, "sha256": pl.String, "source": pl.String, "store_id": pl.String, "file_seq": pl.Int64,
+                "encoding": pl.String, "rows_read": pl.Int64, "rows_loaded": pl.Int64, "rows_quarantined": pl.Int64,
+                "status": pl.String, "error": pl.String, "ingested_at": pl.Datetime("us", "UTC"), "run_id": pl.String},
+    )
+    if rows.is_empty():
+        return
+    con.execute("DELETE FROM ingested_files AS i USING rows AS r WHERE i.file = r.file AND i.sha256 = r.sha256 AND i.status = 'failed'")
+    con.execute("INSERT INTO ingested_files SELECT * FROM rows")
 
 
 def _record(con, outcome: FileOutcome, facts, file_seq, run_id) -> None:
@@ -636,15 +703,27 @@ def _raws(frame: pl.DataFrame, chunk: Chunk, positions: list[int]) -> list[str]:
 
 
 def _insert_clean(con, source: Source, store: StoreConfig | None, clean: pl.DataFrame, file: str, file_seq: int) -> int:
-    if clean.is_empty():
+    typed = _typed_rows(source, store, clean, file, file_seq)
+    if typed is None:
         return 0
-    typed = source.to_rows(clean, store)
-    if source.per_store:
-        typed = typed.with_columns(store_id=pl.lit(store.id, dtype=pl.String))
-    typed = typed.with_columns(file=pl.lit(file, dtype=pl.String), file_seq=pl.lit(file_seq, dtype=pl.Int64), line=clean["_line"])
     rows = typed.to_arrow(compat_level=pl.CompatLevel.oldest())
     columns = ", ".join(typed.columns)
     con.execute(f"INSERT INTO {source.table} ({columns}) SELECT {columns} FROM rows")
+    return _rows_of(clean)
+
+
+def _typed_rows(source: Source, store: StoreConfig | None, clean: pl.DataFrame, file: str, file_seq: int) -> pl.DataFrame | None:
+    """The clean rows as the columns of the source's raw table (None: no rows)."""
+    if clean.is_empty():
+        return None
+    typed = source.to_rows(clean, store)
+    if source.per_store:
+        typed = typed.with_columns(store_id=pl.lit(store.id, dtype=pl.String))
+    return typed.with_columns(file=pl.lit(file, dtype=pl.String), file_seq=pl.lit(file_seq, dtype=pl.Int64), line=clean["_line"])
+
+
+def _rows_of(clean: pl.DataFrame) -> int:
+    """The source rows a clean frame stands for (a Shopify order row counts its line items)."""
     return int(clean["_rows"].sum()) if "_rows" in clean.columns else len(clean)
 
 

@@ -270,13 +270,13 @@ def seed_counters(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("INSERT INTO counters VALUES (?, ?)", [name, start])
 
 
-def next_value(con: duckdb.DuckDBPyConnection, name: str) -> int:
-    """The counter's next number, taken inside the caller's transaction (never handed out twice:
-    see COUNTERS)."""
+def next_value(con: duckdb.DuckDBPyConnection, name: str, count: int = 1) -> int:
+    """The counter's next number (the first of the next `count`), taken inside the caller's
+    transaction (never handed out twice: see COUNTERS)."""
     row = con.execute("SELECT value FROM counters WHERE name = ?", [name]).fetchone()
     if row is None:
         raise RuntimeError(f"the warehouse has no counter {name!r}: open it read-write once to create it")
-    con.execute("UPDATE counters SET value = value + 1 WHERE name = ?", [name])
+    con.execute("UPDATE counters SET value = value + ? WHERE name = ?", [count, name])
     return int(row[0]) + 1
 
 
