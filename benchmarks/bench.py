@@ -5,6 +5,7 @@
     python benchmarks/bench.py ingest --rows 1000000            # N-row statements CSV (and 2N)
     python benchmarks/bench.py all                              # recon 1M + ingest 1M/2M
     python benchmarks/bench.py run                              # `pagorecon run` with nothing new, demo home
+    python benchmarks/bench.py backfill                         # a year of 10 stores in one `pagorecon run`
 
 Every step runs in a fresh subprocess, so its peak RSS (ru_maxrss of that child, from wait4) is
 its own. Only the product calls are timed; building the data is setup. See benchmarks/README.md.
@@ -599,6 +600,46 @@ def child_run(opts: dict) -> dict:
     return {"seconds": seconds, "rows": 1, "note": f"{what['store']} on {what['day']}, from process start; {how}"}
 
 
+def child_backfill_setup(opts: dict) -> dict:
+    """The demo generator's volume (12 orders a store and day) for `stores` stores over `days`
+    days from 2025-01-01: landing files and pagorecon.yaml."""
+    import datetime as dt
+
+    from pagorecon_dagster.sandbox.generator import generate
+
+    home = Path(opts["home"])
+    sandbox = generate(home, stores=opts["stores"], days=opts["days"], start=dt.date(2025, 1, 1))
+    files = sum(1 for p in (home / "landing").rglob("*") if p.is_file())
+    (home / ".bench-backfill.json").write_text(json.dumps({"start": sandbox.start.isoformat(), "end": sandbox.end.isoformat()}),
+                                               encoding="utf-8")
+    return {"seconds": time.perf_counter() - STARTED, "rows": files,
+            "note": f"{opts['stores']} stores x {opts['days']} days, {sandbox.start}..{sandbox.end}: landing files"}
+
+
+def child_backfill(opts: dict) -> dict:
+    """`pagorecon run` over the whole span (every store: one Dagster run), or over its last day
+    with --force, timed from this process's start; progress goes to stderr as at a terminal."""
+    import datetime as dt
+
+    from pagorecon_dagster.cli import main as pagorecon
+    from pagorecon_dagster.warehouse.duckdb import connect
+
+    home = Path(opts["home"])
+    span = json.loads((home / ".bench-backfill.json").read_text(encoding="utf-8"))
+    start = span["end"] if opts["last_day"] else span["start"]
+    code = pagorecon(["--home", str(home), "run", "--start", start, "--end", span["end"], *(["--force"] if opts["last_day"] else [])])
+    seconds = time.perf_counter() - STARTED
+    if code:
+        raise RuntimeError(f"pagorecon run exited {code}")
+    settings = _settings(home)
+    days = (dt.date.fromisoformat(span["end"]) - dt.date.fromisoformat(start)).days + 1
+    partitions = days * len(settings.store_ids)
+    with connect(settings.lake, read_only=True) as con:
+        items = con.execute("SELECT count(*) FROM recon_items WHERE business_date BETWEEN ? AND ?", [start, span["end"]]).fetchone()[0]
+    return {"seconds": seconds, "rows": items,
+            "note": f"{partitions:,} partitions, {seconds / partitions * 1000:.1f} ms each; rows = items; from process start"}
+
+
 def child_run_plain(opts: dict) -> dict:
     """The yardstick: a fresh process materializes one empty asset on a local Dagster instance of
     the same kind as `pagorecon run`'s (SQLite storage in a folder)."""
@@ -623,6 +664,8 @@ CHILDREN = {
     "demo": child_demo,
     "run": child_run,
     "run_plain": child_run_plain,
+    "backfill_setup": child_backfill_setup,
+    "backfill": child_backfill,
     "gen_warehouse": child_gen_warehouse,
     "gen_day": child_gen_day,
     "plain": child_plain,
@@ -800,6 +843,20 @@ class Bench:
         if not self.args.keep:
             shutil.rmtree(home, ignore_errors=True)
 
+    def backfill(self, root: Path, stores: int, days: int) -> None:
+        """A span of the demo generator's volume backfilled by one `pagorecon run` from the CLI,
+        then its last day again (--force), the time per partition of each."""
+        home = root / "backfill"
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir(parents=True)
+        if not self.step(f"backfill: write {stores} stores x {days} days (setup)", "backfill_setup", home=str(home),
+                         stores=stores, days=days):
+            return
+        if self.step(f"backfill: pagorecon run, {stores} stores x {days} days, one run", "backfill", home=str(home), last_day=False):
+            self.step(f"backfill: pagorecon run --force, {stores} stores x its last day", "backfill", home=str(home), last_day=True)
+        if not self.args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+
     def table(self) -> str:
         lines = ["| step | rows | seconds | peak RSS MiB | notes |", "|---|---:|---:|---:|---|"]
         for r in self.rows:
@@ -836,7 +893,9 @@ def main(argv: list[str] | None = None) -> None:
         child_main(argv[1], argv[2])
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["recon", "ingest", "run", "all"])
+    p.add_argument("what", choices=["recon", "ingest", "run", "backfill", "all"])
+    p.add_argument("--stores", type=int, default=10, help="backfill: stores (default 10)")
+    p.add_argument("--days", type=int, default=365, help="backfill: days from 2025-01-01 (default 365)")
     p.add_argument("--orders", default=None, help="recon sizes, comma separated (default 1000000)")
     p.add_argument("--rows", default=None, help="ingest sizes, comma separated (default 1000000)")
     p.add_argument("--no-2x", dest="no_2x", action="store_true", help="ingest: skip the 2x-rows memory check")
@@ -879,6 +938,8 @@ def main(argv: list[str] | None = None) -> None:
                     bench.ingest(2 * n, root)
         if args.what in ("run", "all"):
             bench.run(root)
+        if args.what == "backfill":
+            bench.backfill(root, args.stores, args.days)
     finally:
         print()
         print(bench.table())
