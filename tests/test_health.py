@@ -8,17 +8,20 @@ day of lag allowed, `steady` is one business day behind (the holiday is not coun
 import contextlib
 import datetime as dt
 import io
+import shutil
 from types import SimpleNamespace
 
 import dagster as dg
 import duckdb
 import pytest
+from conftest import Home
 
 from pagorecon_dagster import cli
 from pagorecon_dagster.config import ConfigError, load_settings
 from pagorecon_dagster.definitions import build_definitions
 from pagorecon_dagster.orchestration.health import HEALTH_JOB, business_days_behind
 from pagorecon_dagster.warehouse.duckdb import connect, home_lake
+from pagorecon_dagster.warehouse.lake import close_all
 
 REPORTS = ("daily_store_report", "all_stores_report", "month_close_report")
 STORES = [{"id": store, "order_format": "canonical"} for store in ("steady", "stopped")]
@@ -28,25 +31,49 @@ def stmt(cip: str, ref: str, paid: str) -> str:
     return f"{cip},{ref},,paid,PEN,10.00,,,{paid},,{paid},BCP,DNI,44556677,ana.quispe@example.pe"
 
 
-@pytest.fixture
-def instance(tmp_path, monkeypatch) -> dg.DagsterInstance:
-    """The Dagster instance `pagorecon status` reads, as the runs wrote it."""
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
-    (tmp_path / "dagster").mkdir()
-    (tmp_path / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    return dg.DagsterInstance.get()
-
-
-@pytest.fixture
-def scenario(home, instance):
+@pytest.fixture(scope="module")
+def _scenario_built(tmp_path_factory):
+    """The scenario reconciled once for this file (its home and the Dagster instance that ran it);
+    each test copies both (`scenario`, `instance`) and takes it from there."""
+    root = tmp_path_factory.mktemp("health-scenario")
+    (root / "dagster").mkdir()
+    (root / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    home = Home(root / "home")
+    home.path.mkdir()
     home.config(stores=STORES, start_date="2026-07-01")
     for store, last in (("steady", 21), ("stopped", 20)):
         home.orders("\n".join(f"A{d},2026-07-{d} 10:00:00,paid,PEN,10.00,0.00,PagoEfectivo,,," for d in (20, 21, 22)) + "\n", store=store)
         home.statements("\n".join(stmt(f"900000{d}", f"A{d}", f"2026-07-{d}T12:00:00-05:00") for d in range(20, last + 1)) + "\n", store=store)
-    result = home.run("2026-07-20", "2026-07-23", instance=instance, without=REPORTS)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DAGSTER_HOME", str(root / "dagster"))
+        with dg.DagsterInstance.get() as instance:
+            result = home.run("2026-07-20", "2026-07-23", instance=instance, without=REPORTS)
+    close_all()
     # judged against today, health is the health job's to judge, not a reconcile run's
     assert not [e for e in result.get_asset_check_evaluations() if e.check_name in ("statements_fresh", "reconciliation_fresh")]
+    return root
+
+
+@pytest.fixture
+def scenario(_scenario_built, home, tmp_path, monkeypatch):
+    """A private copy of the reconciled scenario, its runs in the instance at tmp_path/dagster."""
+    shutil.rmtree(home.path)
+    shutil.copytree(_scenario_built / "home", home.path)
+    shutil.copytree(_scenario_built / "dagster", tmp_path / "dagster")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     return home
+
+
+@pytest.fixture
+def instance(tmp_path, monkeypatch, request) -> dg.DagsterInstance:
+    """The Dagster instance `pagorecon status` reads, as the runs wrote it (the scenario's copy)."""
+    if "scenario" in request.fixturenames:
+        request.getfixturevalue("scenario")  # its runs are copied in before the instance opens
+    else:
+        monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+        (tmp_path / "dagster").mkdir()
+        (tmp_path / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return dg.DagsterInstance.get()
 
 
 def status(home, *args: str) -> tuple[int, str]:
