@@ -163,6 +163,27 @@ class Home:
         )
 
 
+# The files that take longest, longest first (measured with --durations; the demo's build counts
+# for the first file that reads it). pytest-xdist's --dist loadfile hands files to workers in
+# collection order: the long ones start first, and the short ones fill in at the end, so no worker
+# is left with a long file while the other is idle.
+LONGEST_FIRST = [
+    "test_runs_and_storage.py", "test_nothing_new.py", "test_workspace.py", "test_orchestration.py",
+    "test_reconciliation_windows.py", "test_reports_evidence.py", "test_lake_concurrency.py",
+    "test_reconciliation_statuses.py", "test_restatements.py", "test_ingestion_bad_input.py",
+    "test_warehouse_access.py", "test_landing_retire.py", "test_mapped_orders.py", "test_celery_workers.py",
+    "test_refunds_audit_anchor.py", "test_maintain_migrate.py", "test_packaging.py", "test_bcrp.py",
+    "test_health.py", "test_refunds_run_intake.py", "test_refunds_intake.py", "test_refunds_four_eyes.py",
+    "test_incremental_refresh.py", "test_refunds_payout_postgres.py", "test_hourly.py", "test_shopify_api.py",
+]
+
+
+def pytest_collection_modifyitems(items):
+    """Long files first (stable: a file's own tests keep their order, other files theirs)."""
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(autouse=True)
 def _detach_warehouses_after_each_test():
     """Each test's lakes are detached when it ends: a process keeps every lake it attached, and a
