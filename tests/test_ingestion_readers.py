@@ -42,6 +42,22 @@ def test_both_readers_give_the_same_rows_lines_and_errors(home, monkeypatch):
     assert [q[0] for q in native[1]] == [3, 5]
 
 
+def test_a_quote_inside_a_field_is_read_as_the_csv_module_reads_it(home):
+    """Polars refuses `5"B` (a lone quote inside an unquoted field); DuckDB reads on from there, and
+    every record comes out as the csv module reads it, in order."""
+    width = len(STATEMENT_HEADER.split(","))
+    rows = [GOOD.replace("90000001", f"9000{n:04d}") for n in range(12)]
+    rows[7] = rows[7].replace(",BCP,", ',BCP 5"B,')
+    path = home.statements("\n".join(rows) + "\n")
+    facts = readers.inspect_file(path)
+    frames = readers.native_csv_batches(path, facts, width, ",", 4)
+    assert frames is not None
+    native = [tuple("" if v is None else v for v in row) for frame in frames for row in frame.rows()]
+    by_csv_module = [tuple(fields) for block, _ in readers.iter_csv_blocks(path, facts, ",", 4) for fields in block]
+    assert native == by_csv_module
+    assert native[7][11] == 'BCP 5"B'
+
+
 def test_a_file_of_other_shapes_is_left_to_the_csv_module(home):
     width = len(STATEMENT_HEADER.split(","))
     shapes = {

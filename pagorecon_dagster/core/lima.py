@@ -40,11 +40,15 @@ def utc_micros(text: pa.Array) -> pa.Array:
     impossible date or time (`2026-02-30`, `25:00`), or one outside 1900..2199, is null. Vectorised in Arrow: the usual
     `2026-07-14T19:30:00-05:00` is one strptime; every other form goes through `_parse_forms`."""
     text = pc.utf8_trim_whitespace(pc.cast(text, pa.string()))
-    usual = pc.strptime(text, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True)
-    # strptime rolls 2026-02-30 over to March 2: a date is real when its day survives the parse.
     usual_form = pc.match_substring_regex(text, r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-](0\d|1[0-4]):?[0-5]\d$")
-    usual = pc.if_else(pc.and_(usual_form, _real_day(text)), pc.cast(usual, pa.int64()), None)
-    others = pc.and_(pc.is_null(usual), pc.greater(pc.utf8_length(text), 0))
+    # Only the values in the usual form go through its parse (most of them, all digits where read).
+    candidates = pc.filter(text, usual_form)
+    instants = pc.cast(pc.strptime(candidates, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True), pa.int64())
+    # strptime rolls 2026-02-30 over to March 2: a date is real when its day survives the parse.
+    day = pc.day(pc.strptime(pc.utf8_slice_codeunits(candidates, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True))
+    real = pc.equal(day, pc.cast(pc.utf8_slice_codeunits(candidates, 8, 10), pa.int64()))
+    usual = pc.replace_with_mask(pa.nulls(len(text), pa.int64()), usual_form, pc.if_else(real, instants, None))
+    others = pc.and_(pc.invert(usual_form), pc.greater(pc.utf8_length(text), 0))
     utc_us = pc.replace_with_mask(usual, others, _parse_forms(pc.filter(text, others))) if pc.any(others).as_py() else usual
     # A year like 0001 (a system's "no date") is no instant of this business and out of pandas' range.
     return pc.if_else(pc.and_(pc.greater_equal(utc_us, _EARLIEST_US), pc.less(utc_us, _LATEST_US)), utc_us, None)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pyarrow as pa
+import polars as pl
 
 BLOCK = 1 << 20
 # JSON statements are read whole: API pulls and notifications are small, and a document nested
@@ -152,13 +152,13 @@ def iter_csv_blocks(path: Path, facts: FileFacts, delimiter: str, size: int = 50
             yield block, lines
 
 
-def native_csv_batches(path: Path, facts: FileFacts, width: int, delimiter: str, size: int) -> Iterator[pa.RecordBatch] | None:
-    """The data records as Arrow batches of up to `size` rows of text (NULL for an empty field),
-    read by DuckDB's parallel CSV reader; record k (from 0) starts on line k + 2. Only for a file
-    where that holds and the reader agrees with iter_csv_blocks: UTF-8 without NUL bytes, and as
-    many records (every one of `width` fields, counted by DuckDB in strict mode) as lines after
-    the header, so no blank line, no line break inside a quoted field, no ragged or truncated
-    record. None for any other file: iter_csv_blocks reads it, and says what is wrong with it."""
+def native_csv_batches(path: Path, facts: FileFacts, width: int, delimiter: str, size: int) -> Iterator[pl.DataFrame] | None:
+    """The data records as frames of up to about `size` rows of text, columns `c0`.. (null for an
+    empty field); record k (from 0) starts on line k + 2. Only for a file where that holds and
+    the readers agree with iter_csv_blocks: UTF-8 without NUL bytes, and as many records (every
+    one of `width` fields, counted by DuckDB's parallel reader in strict mode) as lines after the
+    header, so no blank line, no line break inside a quoted field, no ragged or truncated record.
+    None for any other file: iter_csv_blocks reads it, and says what is wrong with it."""
     if facts.encoding != "utf-8-sig" or facts.has_nul:
         return None
     lines = facts.newlines + (0 if facts.ends_with_newline else 1)
@@ -174,7 +174,30 @@ def native_csv_batches(path: Path, facts: FileFacts, width: int, delimiter: str,
     if records + 1 != lines:
         con.close()
         return None
-    return _batches(con, con.execute(sql, [str(path), delimiter]).to_arrow_reader(size))
+    return _frames(con, sql, path, width, delimiter, size)
+
+
+def _frames(con, sql: str, path: Path, width: int, delimiter: str, size: int) -> Iterator[pl.DataFrame]:
+    """Polars reads the records: 0.45 s for 1M statement rows, where DuckDB's streamed Arrow
+    batches of the same rows took 1.6-2.1 s. Polars refuses a quote inside an unquoted field
+    (`ab"c`), which DuckDB and the csv module take as a character: from the first frame polars
+    could not read, DuckDB reads on. Where both read a record, they read the same fields."""
+    done = 0
+    try:
+        try:
+            frames = pl.scan_csv(path, has_header=False, skip_rows=1, separator=delimiter, quote_char='"', glob=False,
+                                 schema={f"c{i}": pl.String for i in range(width)}, raise_if_empty=False)
+            for frame in frames.collect_batches(chunk_size=size):
+                if len(frame):
+                    done += len(frame)
+                    yield frame
+            return
+        except pl.exceptions.PolarsError:
+            pass
+        for batch in con.execute(f"{sql} OFFSET {done}", [str(path), delimiter]).to_arrow_reader(size):
+            yield pl.from_arrow(batch)
+    finally:
+        con.close()
 
 
 @functools.cache
@@ -183,13 +206,6 @@ def _csv_reader(pid: int) -> duckdb.DuckDBPyConnection:
     own; each read takes a cursor of its own): opening a database costs 12 ms a file, and a year of
     daily files for 10 stores is 7,800 files."""
     return duckdb.connect()
-
-
-def _batches(con, reader) -> Iterator[pa.RecordBatch]:
-    try:
-        yield from reader
-    finally:
-        con.close()
 
 
 def read_json(path: Path, facts: FileFacts):
