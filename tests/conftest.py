@@ -232,11 +232,29 @@ def demo(_demo_built, tmp_path: Path, monkeypatch) -> Demo:
     return Demo(home, output, built)
 
 
+@pytest.fixture(scope="session")
+def empty_warehouse(tmp_path_factory) -> Path:
+    """The warehouse of a home, created by the product and still empty: made once per test
+    process (creating one costs about 0.5-0.9 s), copied into each `home`. A local lake moves
+    with its home (warehouse/lake.py, OVERRIDE_DATA_PATH)."""
+    h = Home(tmp_path_factory.mktemp("empty") / "home")
+    h.path.mkdir()
+    h.config()
+    with connect(load_settings(h.path).lake):
+        pass
+    close_all()
+    return h.path / "warehouse"
+
+
 @pytest.fixture
-def home(tmp_path: Path) -> Home:
+def home(tmp_path: Path, request) -> Home:
+    """A home with the default pagorecon.yaml and an empty local warehouse; a test marked
+    `new_home` (or `postgres_lake`, whose catalog is elsewhere) gets none."""
     h = Home(tmp_path / "home")
     h.path.mkdir()
     h.config()
+    if not any(request.node.get_closest_marker(mark) for mark in ("new_home", "postgres_lake")):
+        shutil.copytree(request.getfixturevalue("empty_warehouse"), h.path / "warehouse")
     return h
 
 

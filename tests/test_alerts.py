@@ -469,6 +469,7 @@ def run_failure_tick(home, instance, failed):
     return build_definitions(load_settings(home.path)).resolve_sensor_def("run_failed_alert")(context)
 
 
+@pytest.mark.new_home  # the warehouse must not appear
 def test_failed_run_becomes_a_run_failed_alert_once(home):
     home.orders("A1,2026-07-14 10:00:00,pending,PEN,10.00,0.00,PagoEfectivo,,,\n")
     with dg.instance_for_test() as instance:

@@ -162,6 +162,7 @@ def test_unknown_store_path_and_method(home, webhook):
     assert landed(home) == [] and landed(home, "shopi") == []
 
 
+@pytest.mark.new_home  # the warehouse must not appear
 def test_operation_numbers_never_escape_the_notifications_folder(home, webhook):
     body = notification_body("../../pagorecon", "90000009", "A9", "1.00")
     assert send_notification(url(webhook), body, SECRET).status_code == 200

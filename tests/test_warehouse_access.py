@@ -112,6 +112,7 @@ def test_sql_refuses_a_query_that_writes(reconciled, capsys, query, tmp_path, mo
     assert not (tmp_path / "stolen.csv").exists()
 
 
+@pytest.mark.new_home  # the warehouse must not appear
 def test_sql_in_a_home_with_no_warehouse_says_what_to_do(home, capsys):
     assert main(["--home", str(home.path), "sql", "SELECT 1"]) == 2
     err = capsys.readouterr().err
