@@ -71,3 +71,27 @@ def test_evidence_money_matches_python_formatting_for_every_bigint(tmp_path):
         ).fetchone()[0]
         assert con.execute("SELECT fmt_money(NULL, 'PEN'), fmt_money(5, NULL)").fetchone() == (None, "? 0.05")
     assert got == [f"PEN {format_cents(v)}" for v in values]
+
+
+def test_the_usual_form_is_read_as_every_other_form_is():
+    """Values in the usual form take a fast path (core/lima.py); it must agree with the general one."""
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pagorecon_dagster.core import lima
+
+    values = [
+        "2026-07-14T19:30:00-05:00", "2026-07-14T19:30:00-0500", "2026-07-14T19:30:00+14:00", "2026-07-14T19:30:00+05:59",
+        "2026-07-14T19:30:00-00:30", "2026-12-31T23:59:59-05:00", "2024-02-29T00:00:00-05:00", "2023-02-29T00:00:00-05:00",
+        "2026-02-30T10:00:00-05:00", "2026-07-14T24:00:00-05:00", "2026-07-14T19:60:00-05:00", "2026-13-01T00:00:00-05:00",
+        "1900-01-01T04:59:59-05:00", "2199-12-31T18:59:59-05:00",
+    ]
+    usual = lima.timestamps(pl.Series(values))
+    assert pl.Series(values).str.contains(lima.USUAL_FORM).all()
+    general = pl.Series(pc.cast(lima._parse_forms(pa.array(values)), pa.timestamp("us", tz="UTC")))
+    assert usual.to_list() == general.to_list()
+    assert usual.null_count() == 5 and usual[5].isoformat() == "2027-01-01T04:59:59+00:00"
+    # 1900..2199 UTC, whichever path read the value
+    edges = ["1899-12-31T18:59:59-05:00", "1899-12-31 18:59:59", "1899-12-31T19:00:00-05:00", "2199-12-31T19:00:00-05:00", "2199-12-31 19:00:00"]
+    assert [t is not None for t in lima.timestamps(pl.Series(edges)).to_list()] == [False, False, True, False, False]

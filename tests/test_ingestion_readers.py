@@ -78,8 +78,8 @@ def test_timestamps_are_parsed_once(home, monkeypatch):
     from pagorecon_dagster.core import lima
 
     parsed = []
-    utc_micros = lima.utc_micros
-    monkeypatch.setattr(lima, "utc_micros", lambda text: parsed.append(len(text)) or utc_micros(text))
+    timestamps = lima.timestamps
+    monkeypatch.setattr(lima, "timestamps", lambda text: parsed.append(len(text)) or timestamps(text))
     path = home.statements("\n".join(ROWS) + "\n")
     clean, quarantine = judged(home, path)
     assert parsed == [5, 5, 5]  # date_creation, date_expiry, date_payment: one parse each
