@@ -80,3 +80,54 @@ def test_a_batch_that_fails_loads_file_by_file_and_only_the_bad_file_fails(home,
     assert home.query("SELECT count(*) AS n FROM statement_rows WHERE file LIKE '%day_01.csv'")[0]["n"] == 0
     assert home.query("SELECT count(*) AS n FROM quarantine WHERE file LIKE '%day_01.csv'")[0]["n"] == 0
     assert home.query("SELECT count(*) AS n FROM statement_rows")[0]["n"] == 4
+
+
+def test_files_of_a_batch_are_judged_together_and_each_row_keeps_its_own_errors(home, monkeypatch):
+    """The files of a batch with the same columns go through Pandera in one call (a call costs
+    tens of milliseconds however few its rows); each bad row's errors stay on its own file and line."""
+    short_header = "cip,transaction_code,operation_number,status,currency,amount,date_creation,date_expiry,date_payment"
+    for day in range(6):
+        good = ROW.format(n=2 * day)
+        bad = f"9200{day:04d},C{day},,paid{day},PEN,1.2{day}.0,,,2026-07-14T10:00:00-05:00,,2026-07-14T11:00:00-05:00,BCP,,,\n"
+        if day % 2:  # no commission and igv columns: judged apart from the others
+            fields = bad.rstrip("\n").split(",")
+            bad = ",".join(fields[:6] + fields[8:11]) + "\n"
+            good = ",".join(good.rstrip("\n").split(",")[:6] + good.rstrip("\n").split(",")[8:11]) + "\n"
+            home.drop(f"statements/shop/day_{day:02d}.csv", short_header + "\n" + good * day + bad, dedent=False)
+        else:
+            home.statements(good * day + bad, name=f"day_{day:02d}.csv")
+    calls = []
+    judge = loader._errors_by_row
+    monkeypatch.setattr(loader, "_errors_by_row", lambda schema, frame: calls.append(len(frame)) or judge(schema, frame))
+
+    report = ingest(home)
+
+    assert [f.status for f in report.files] == ["loaded"] * 6
+    assert sorted(calls) == [9, 12]  # two column sets: days 0, 2, 4 (0+2+4 good rows + 3 bad), days 1, 3, 5
+    quarantined = home.query("SELECT file, line, errors FROM quarantine ORDER BY file")
+    assert [(q["file"].rsplit("/", 1)[-1], q["line"]) for q in quarantined] == [
+        (f"day_{day:02d}.csv", day + 2) for day in range(6)]  # each file's bad row is its last line
+    for day, q in enumerate(quarantined):
+        assert f"'paid{day}' must be one of" in q["errors"], q
+        assert f"amount: '1.2{day}.0'" in q["errors"], q
+    loaded = home.query("SELECT file, count(*) AS n FROM statement_rows GROUP BY file ORDER BY file")
+    assert [(r["file"].rsplit("/", 1)[-1], r["n"]) for r in loaded] == [(f"day_{day:02d}.csv", day) for day in range(1, 6)]
+
+
+def test_a_file_that_breaks_the_judging_of_its_batch_fails_alone(home, monkeypatch):
+    drop_days(home, files=4)
+    judge = loader._errors_by_row
+
+    def breaks_on_day_02(schema, frame):
+        if "A4" in frame["transaction_code"].to_list():  # a row of day_02.csv
+            raise RuntimeError("the validator broke on day_02")
+        return judge(schema, frame)
+
+    monkeypatch.setattr(loader, "_errors_by_row", breaks_on_day_02)
+    report = ingest(home)
+    assert {f.file.rsplit("/", 1)[-1]: f.status for f in report.files} == {
+        "day_00.csv": "loaded", "day_01.csv": "loaded", "day_02.csv": "failed", "day_03.csv": "loaded"}
+    assert "unexpected RuntimeError" in next(f.error for f in report.files if f.status == "failed")
+    assert home.query("SELECT count(*) AS n FROM statement_rows WHERE file LIKE '%day_02.csv'")[0]["n"] == 0
+    assert home.query("SELECT count(*) AS n FROM statement_rows")[0]["n"] == 6
+    assert home.query("SELECT count(*) AS n FROM quarantine")[0]["n"] == 3

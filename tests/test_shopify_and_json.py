@@ -150,3 +150,49 @@ def test_shopify_orders_split_across_chunks_keep_their_line_items(home, monkeypa
     q = home.query("SELECT line, errors FROM quarantine ORDER BY line")
     assert [r["line"] for r in q] == [5, 6, 7]
     assert q[2]["errors"] == "line item of order '#4002', whose first row was rejected"
+
+
+def test_shopify_exports_of_one_batch_are_judged_together_as_each_alone(home, monkeypatch):
+    """Several small Shopify exports go through Pandera in one call (ingestion/loader.py
+    `_judge_shopify`); each bad order, its line items with it, stays on its own file and line, as
+    when every file streams alone."""
+    from pagorecon_dagster.config import load_settings
+    from pagorecon_dagster.ingestion import loader
+    from pagorecon_dagster.warehouse.duckdb import connect
+
+    def drop(home):
+        for day in range(4):
+            home.drop(f"orders/shopi/export_{day}.csv", shopify_csv([
+                (order(f"#{3000 + 10 * day}", "10.00"), ["Chullo"] * (day + 1)),
+                (order(f"#{3001 + 10 * day}", f"1.0{day}0,5"), ["Poncho", "Mate"]),  # bad total: its 2 rows out
+                (order(f"#{3002 + 10 * day}", "20.00", status="paid"), ["Mate"]),
+            ]), dedent=False)
+
+    def ingest(home):
+        settings = load_settings(home.path)
+        with connect(settings.lake) as con:
+            loader.ingest_source(con, settings, "orders")
+        return (home.query("SELECT file, line, errors FROM quarantine ORDER BY ALL"),
+                home.query("SELECT file, line, order_id, line_items FROM order_rows ORDER BY ALL"),
+                home.query("SELECT file, rows_read, rows_loaded, rows_quarantined FROM ingested_files ORDER BY ALL"))
+
+    calls = []
+    judge = loader._errors_by_row
+    monkeypatch.setattr(loader, "_errors_by_row", lambda schema, frame: calls.append(len(frame)) or judge(schema, frame))
+    drop(home)
+    together = ingest(home)
+    assert calls == [12]  # the 12 order rows of the 4 files, in one call
+    quarantined = together[0]
+    assert [(q["file"].rsplit("/", 1)[-1], q["line"]) for q in quarantined] == [
+        (f"export_{day}.csv", line) for day in range(4) for line in (day + 3, day + 4)]
+    assert all(f"1.0{q['file'][-5]}0,5" in q["errors"] or "whose first row was rejected" in q["errors"] for q in quarantined)
+    assert [(f["rows_read"], f["rows_loaded"], f["rows_quarantined"]) for f in together[2]] == [
+        (day + 4, day + 2, 2) for day in range(4)]
+
+    other = home.path.parent / "alone"
+    other.mkdir()
+    (other / "pagorecon.yaml").write_text((home.path / "pagorecon.yaml").read_text())
+    home.path = other
+    drop(home)
+    monkeypatch.setattr(loader, "SMALL_FILE_BYTES", 0)  # every file streams on its own
+    assert ingest(home) == together

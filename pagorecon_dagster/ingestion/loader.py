@@ -118,8 +118,9 @@ def ingest_source(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Every file of landing/<kind> not loaded yet. Small files (a day's export, at most
-    SMALL_FILE_BYTES) are judged whole in memory and loaded several to a transaction, up to
-    BATCH_FILES files and CHUNK_ROWS rows (`_load_batch`); larger ones stream, chunk by chunk, in a transaction of their own."""
+    SMALL_FILE_BYTES) are read whole in memory, then judged and loaded several at a time, up to
+    BATCH_FILES files and CHUNK_ROWS rows (`_judge_batch`, `_load_batch`); larger ones stream, chunk
+    by chunk, in a transaction of their own."""
     source = SOURCES[kind]
     report = IngestReport()
     files = landing_files(settings, kind)
@@ -129,7 +130,8 @@ def ingest_source(
     batch: list[Judged] = []
 
     def flush() -> None:
-        _load_batch(con, settings, source, batch, run_id=run_id, loaded=loaded)
+        _judge_batch(con, source, batch, run_id=run_id, loaded=loaded)
+        _load_batch(con, settings, source, [j for j in batch if j.chunks is not None], run_id=run_id, loaded=loaded)
         batch.clear()
 
     for number, path in enumerate(files, start=1):
@@ -137,14 +139,14 @@ def ingest_source(
             flush()
             report.files.append(ingest_file(con, settings, source, path, run_id=run_id, loaded=loaded))
         else:
-            judged = _judge_whole(con, settings, source, path, run_id=run_id, loaded=loaded)
-            if judged.chunks is not None and len(judged.chunks) > 1:  # more than CHUNK_ROWS rows: streamed on its own
+            judged = _read_whole(con, settings, source, path, run_id=run_id, loaded=loaded)
+            if judged.streamed:  # more than CHUNK_ROWS rows: streamed on its own
                 loaded.discard((judged.facts.sha256, judged.outcome.store_id))
                 flush()
                 report.files.append(ingest_file(con, settings, source, path, run_id=run_id, loaded=loaded))
                 continue
             report.files.append(judged.outcome)
-            if judged.chunks is not None:
+            if judged.waiting:
                 batch.append(judged)
                 if len(batch) >= BATCH_FILES or sum(j.rows for j in batch) >= CHUNK_ROWS:
                     flush()
@@ -156,24 +158,37 @@ def ingest_source(
 
 @dataclass
 class Judged:
-    """A small file read and judged whole, waiting for its batch's transaction (`chunks` None:
-    nothing to load, `outcome` says why: skipped or failed)."""
+    """A small file read whole, waiting for its batch: judged with the batch's other files
+    (`_judge_batch`), then loaded in the batch's transaction. `read`: its rows, not judged yet;
+    `chunks`: judged, to load. Neither: nothing to load, `outcome` says why (skipped or failed)."""
 
     path: Path
     outcome: FileOutcome
     facts: readers.FileFacts | None = None
     store: StoreConfig | None = None
+    read: list[Chunk] | None = None
     chunks: list[JudgedChunk] | None = None
 
     @property
     def rows(self) -> int:
-        return sum(c.read for c in self.chunks or ())
+        if self.chunks is not None:
+            return sum(c.read for c in self.chunks)
+        return sum(len(c.frame) + len(c.rejected) for c in self.read or ())
+
+    @property
+    def waiting(self) -> bool:
+        return self.read is not None or self.chunks is not None
+
+    @property
+    def streamed(self) -> bool:
+        """More than one chunk (CHUNK_ROWS rows): the file streams in a transaction of its own."""
+        return len(self.read if self.read is not None else self.chunks or ()) > 1
 
 
-def _judge_whole(con, settings: Settings, source: Source, path: Path, *, run_id: str | None,
-                 loaded: set[tuple[str, str | None]]) -> Judged:
-    """Read and judge a small file whole, writing nothing, unless it is already loaded or unreadable
-    (then its failure is recorded, as `ingest_file` does)."""
+def _read_whole(con, settings: Settings, source: Source, path: Path, *, run_id: str | None,
+                loaded: set[tuple[str, str | None]]) -> Judged:
+    """Read a small file whole, writing nothing, unless it is already loaded or unreadable (then
+    its failure is recorded, as `ingest_file` does). It waits to be judged with its batch."""
     relative = path.relative_to(settings.landing)
     store_id = relative.parts[1] if source.per_store and len(relative.parts) >= 3 else None
     judged = Judged(path, FileOutcome(relative.as_posix(), source.kind, store_id, "loaded"))
@@ -183,7 +198,7 @@ def _judge_whole(con, settings: Settings, source: Source, path: Path, *, run_id:
             judged.outcome.status = "skipped"
             return judged
         judged.store = _store_for(settings, source, relative)
-        judged.chunks = list(judge_chunks(path, judged.facts, source, judged.store))
+        judged.read = list(_chunks(path, judged.facts, source, judged.store))
         judged.outcome.rows_read = judged.rows  # (counted again as the batch writes them)
         loaded.add((judged.facts.sha256, store_id))  # the same bytes again in this batch: skipped
     except readers.UnreadableFile as exc:
@@ -191,6 +206,33 @@ def _judge_whole(con, settings: Settings, source: Source, path: Path, *, run_id:
     except Exception as exc:  # noqa: BLE001 - whatever one file does, the other files still load
         _fail(con, judged.outcome, readers.unexpected_failure(exc), judged.facts, run_id)
     return judged
+
+
+def _judge_batch(con, source: Source, batch: list[Judged], *, run_id: str | None,
+                 loaded: set[tuple[str, str | None]]) -> None:
+    """Judge the batch's files that wait (`read`): those of one store whose rows have the same
+    columns in one Pandera call, since a call costs some 40 ms however few its rows (a day's export
+    has a few dozen). If that call fails, each of those files is judged alone, and a file that fails
+    then is recorded as failed and loads nothing."""
+    groups: dict[tuple, list[Judged]] = {}
+    for j in batch:
+        if j.read is not None:
+            (chunk,) = j.read  # (a file of several chunks streams on its own)
+            groups.setdefault((j.outcome.store_id, tuple(chunk.frame.schema.items())), []).append(j)
+    for files in groups.values():
+        schema = source.schema(files[0].store)
+        judge = _judge_shopify if _shopify(source, files[0].store) else _judge
+        try:
+            verdicts = judge(schema, [j.read[0] for j in files])
+        except Exception:  # noqa: BLE001 - judged again file by file, where a failure is that file's
+            verdicts = [None] * len(files)
+        for j, verdict in zip(files, verdicts):
+            try:
+                j.chunks = [verdict or judge(schema, j.read)[0]]
+            except Exception as exc:  # noqa: BLE001 - whatever one file does, the other files still load
+                loaded.discard((j.facts.sha256, j.outcome.store_id))
+                _fail(con, j.outcome, readers.unexpected_failure(exc), j.facts, run_id)
+            j.read = None
 
 
 def _load_batch(con, settings: Settings, source: Source, batch: list[Judged], *, run_id: str | None,
@@ -632,22 +674,64 @@ def judge_chunks(path: Path, facts: readers.FileFacts, source: Source, store: St
     carry = ShopifyCarry()
     schema = source.schema(store)
     for chunk in _chunks(path, facts, source, store):
-        # Values the schema judges parsed are parsed here, once: the typed rows reuse them.
+        if not _shopify(source, store):
+            yield _judge(schema, [chunk])[0]
+            continue
         frame = schemas.parse_columns(schema, chunk.frame)
         quarantine = list(chunk.rejected)
-        read = len(frame) + len(chunk.rejected)
-        if source.kind == "orders" and store is not None and store.order_format == "shopify":
-            previous_order_line = carry.line
-            clean, shopify_rejects, continued = _shopify_orders(frame, chunk, schema, carry)
-            quarantine.extend(shopify_rejects)
-            yield JudgedChunk(read, clean, quarantine, continued, previous_order_line)
-            continue
-        errors = _errors_by_row(schema, frame)
-        bad = sorted(errors)
-        lines = frame["_line"].gather(bad).to_list()
-        for index, line, raw in zip(bad, lines, _raws(frame, chunk, bad)):
-            quarantine.append((line, raw, "; ".join(errors[index])))
-        yield JudgedChunk(read, frame.filter(~_at(len(frame), bad)) if bad else frame, quarantine)
+        previous_order_line = carry.line
+        clean, shopify_rejects, continued = _shopify_orders(frame, chunk, schema, carry)
+        quarantine.extend(shopify_rejects)
+        yield JudgedChunk(len(frame) + len(chunk.rejected), clean, quarantine, continued, previous_order_line)
+
+
+def _judge_shopify(schema: pa_schema.DataFrameSchema, chunks: list[Chunk]) -> list[JudgedChunk]:
+    """Whole Shopify exports (each chunk a file, starting with an order row) judged as `_judge`
+    does: the order rows of them all in one Pandera call."""
+    frame = schemas.parse_columns(schema, pl.concat([c.frame for c in chunks], how="vertical_relaxed"))
+    parts, start = [], 0
+    for chunk in chunks:
+        parts.append(frame.slice(start, len(chunk.frame)))
+        start += len(chunk.frame)
+    order_rows = [~_line_items(part, ShopifyCarry()) for part in parts]
+    errors = _errors_by_row(schema, frame.filter(pl.Series(np.concatenate(order_rows) if order_rows else [], dtype=pl.Boolean)))
+    verdicts, first = [], 0
+    for chunk, part, orders in zip(chunks, parts, order_rows):
+        last = first + int(orders.sum())
+        own = {index - first: messages for index, messages in errors.items() if first <= index < last}
+        clean, rejects, _ = _shopify_orders(part, chunk, schema, ShopifyCarry(), own)
+        verdicts.append(JudgedChunk(len(part) + len(chunk.rejected), clean, [*chunk.rejected, *rejects]))
+        first = last
+    return verdicts
+
+
+def _shopify(source: Source, store: StoreConfig | None) -> bool:
+    """A Shopify export: an order's line items follow it on rows of their own (`_shopify_orders`)."""
+    return source.kind == "orders" and store is not None and store.order_format == "shopify"
+
+
+def _judge(schema: pa_schema.DataFrameSchema, chunks: list[Chunk]) -> list[JudgedChunk]:
+    """Chunks with the same columns judged in one Pandera call. Every rule of the schemas is a test
+    of one row, so a row's errors are those it has judged with its own chunk alone."""
+    frames = [c.frame for c in chunks]
+    # Values the schema judges parsed are parsed here, once: the typed rows reuse them.
+    frame = schemas.parse_columns(schema, pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0])
+    errors = _errors_by_row(schema, frame)
+    bad_rows = np.array(sorted(errors), dtype=np.int64)
+    verdicts, start = [], 0
+    for chunk in chunks:
+        end = start + len(chunk.frame)
+        part = frame.slice(start, end - start)
+        at = bad_rows[np.searchsorted(bad_rows, start):np.searchsorted(bad_rows, end)]
+        bad = [int(i) - start for i in at]
+        quarantine = list(chunk.rejected)
+        lines = part["_line"].gather(bad).to_list()
+        for index, line, raw in zip(bad, lines, _raws(part, chunk, bad)):
+            quarantine.append((line, raw, "; ".join(errors[index + start])))
+        clean = part.filter(~_at(len(part), bad)) if bad else part
+        verdicts.append(JudgedChunk(len(part) + len(chunk.rejected), clean, quarantine))
+        start = end
+    return verdicts
 
 
 _END = object()
@@ -740,17 +824,28 @@ def _rows_of(clean: pl.DataFrame) -> int:
 # --- Shopify: one row per line item; the order's first row carries the order -------------------
 
 
-def _shopify_orders(frame: pl.DataFrame, chunk: Chunk, schema, carry: ShopifyCarry):
-    """Split line-item rows from order rows, validate the order rows, and send line items of a
-    rejected order to quarantine with it. Returns the clean order rows, the quarantine entries
-    and how many leading line items continue the previous chunk's (clean) order."""
+def _line_items(frame: pl.DataFrame, carry: ShopifyCarry) -> np.ndarray:
+    """True at a line-item row: the same order name as the row before it (the previous chunk's
+    last row for the first)."""
     names = frame["name"].fill_null("").to_numpy().astype(object)
     previous = np.roll(names, 1)
     if len(names):
         previous[0] = carry.name
-    is_line_item = (names == previous) & (names != "")
+    return (names == previous) & (names != "")
+
+
+def _shopify_orders(frame: pl.DataFrame, chunk: Chunk, schema, carry: ShopifyCarry,
+                    order_errors: dict[int, list[str]] | None = None):
+    """Split line-item rows from order rows, validate the order rows (unless `order_errors`, by
+    position among them, is given), and send line items of a rejected order to quarantine with it.
+    Returns the clean order rows, the quarantine entries and how many leading line items continue
+    the previous chunk's (clean) order."""
+    names = frame["name"].fill_null("").to_numpy().astype(object)
+    is_line_item = _line_items(frame, carry)
     order_at = np.flatnonzero(~is_line_item)  # frame position of each order row
-    errors = {int(order_at[i]): messages for i, messages in _errors_by_row(schema, frame.filter(pl.Series(~is_line_item))).items()}
+    if order_errors is None:
+        order_errors = _errors_by_row(schema, frame.filter(pl.Series(~is_line_item)))
+    errors = {int(order_at[i]): messages for i, messages in order_errors.items()}
     # Each line item takes its order's outcome; leading ones continue the previous chunk's order.
     group = np.cumsum(~is_line_item)  # 0 for leading line items, then the order's number
     outcome = np.array([carry.ok, *(index not in errors for index in order_at)], dtype=bool)
