@@ -688,11 +688,7 @@ def judge_chunks(path: Path, facts: readers.FileFacts, source: Source, store: St
 def _judge_shopify(schema: pa_schema.DataFrameSchema, chunks: list[Chunk]) -> list[JudgedChunk]:
     """Whole Shopify exports (each chunk a file, starting with an order row) judged as `_judge`
     does: the order rows of them all in one Pandera call."""
-    frame = schemas.parse_columns(schema, pl.concat([c.frame for c in chunks], how="vertical_relaxed"))
-    parts, start = [], 0
-    for chunk in chunks:
-        parts.append(frame.slice(start, len(chunk.frame)))
-        start += len(chunk.frame)
+    frame, parts = _parsed_together(schema, chunks)
     order_rows = [~_line_items(part, ShopifyCarry()) for part in parts]
     errors = _errors_by_row(schema, frame.filter(pl.Series(np.concatenate(order_rows) if order_rows else [], dtype=pl.Boolean)))
     verdicts, first = [], 0
@@ -705,6 +701,18 @@ def _judge_shopify(schema: pa_schema.DataFrameSchema, chunks: list[Chunk]) -> li
     return verdicts
 
 
+def _parsed_together(schema: pa_schema.DataFrameSchema, chunks: list[Chunk]) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """The chunks' rows as one frame, with the values the schema judges parsed (parsed here, once:
+    the typed rows reuse them), and each chunk's slice of it."""
+    frames = [c.frame for c in chunks]
+    frame = schemas.parse_columns(schema, pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0])
+    parts, start = [], 0
+    for f in frames:
+        parts.append(frame.slice(start, len(f)))
+        start += len(f)
+    return frame, parts
+
+
 def _shopify(source: Source, store: StoreConfig | None) -> bool:
     """A Shopify export: an order's line items follow it on rows of their own (`_shopify_orders`)."""
     return source.kind == "orders" and store is not None and store.order_format == "shopify"
@@ -713,15 +721,12 @@ def _shopify(source: Source, store: StoreConfig | None) -> bool:
 def _judge(schema: pa_schema.DataFrameSchema, chunks: list[Chunk]) -> list[JudgedChunk]:
     """Chunks with the same columns judged in one Pandera call. Every rule of the schemas is a test
     of one row, so a row's errors are those it has judged with its own chunk alone."""
-    frames = [c.frame for c in chunks]
-    # Values the schema judges parsed are parsed here, once: the typed rows reuse them.
-    frame = schemas.parse_columns(schema, pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0])
+    frame, parts = _parsed_together(schema, chunks)
     errors = _errors_by_row(schema, frame)
     bad_rows = np.array(sorted(errors), dtype=np.int64)
     verdicts, start = [], 0
-    for chunk in chunks:
-        end = start + len(chunk.frame)
-        part = frame.slice(start, end - start)
+    for chunk, part in zip(chunks, parts):
+        end = start + len(part)
         at = bad_rows[np.searchsorted(bad_rows, start):np.searchsorted(bad_rows, end)]
         bad = [int(i) - start for i in at]
         quarantine = list(chunk.rejected)
