@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from pagorecon_dagster.alerts.report_emails import raise_email_failure, resolve_email_failure
+from pagorecon_dagster.alerts.report_emails import raise_email_failure, resolve_email_failures
 from pagorecon_dagster.config import EmailRecipient, Settings
 from pagorecon_dagster.core.masking import mask_email
 from pagorecon_dagster.delivery.archive import Version, archive_version
@@ -128,12 +128,16 @@ def send_reports(settings: Settings, connect: Connect, mailer: Mailer, build: Bu
                     outcome.unconfirmed.append((mask_email(o.recipient.address), o.due.path))
                 else:
                     todo.append((o, message))
-            for o, _ in todo:
+            if todo:
+                started = [o for o, _ in todo]
                 con.execute(
                     """INSERT INTO report_emails (recipient, report, sha256, language, files, archived, subject, status,
-                                                  started_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    [o.recipient.address, o.due.path, o.version.sha256, o.version.report.language, o.recipient.files,
-                     f"archive/reports/{o.version.base}", o.version.report.title, SENDING, now(), run_id],
+                                                  started_at, run_id)
+                       SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), ?, ?, ?""",
+                    [[o.recipient.address for o in started], [o.due.path for o in started],
+                     [o.version.sha256 for o in started], [o.version.report.language for o in started],
+                     [o.recipient.files for o in started], [f"archive/reports/{o.version.base}" for o in started],
+                     [o.version.report.title for o in started], SENDING, now(), run_id],
                 )
             return todo
 
@@ -154,22 +158,38 @@ def send_reports(settings: Settings, connect: Connect, mailer: Mailer, build: Bu
         return outcome
 
     def record_outcomes(con) -> None:
-        for o, sent_at, error in results:
-            key = [o.recipient.address, o.due.path, o.version.sha256]
-            if sent_at is not None:
-                con.execute("UPDATE report_emails SET status = ?, sent_at = ? WHERE recipient = ? AND report = ? AND sha256 = ?",
-                            [SENT, sent_at, *key])
-            else:
-                con.execute("DELETE FROM report_emails WHERE recipient = ? AND report = ? AND sha256 = ? AND status = ?",
-                            [*key, SENDING])
+        # One statement each, whatever the number of emails: on the lake every statement that changes
+        # rows costs a commit's work (a year's backfill: 83 s -> under a second, benchmarks/README.md).
+        sent = [(o, sent_at) for o, sent_at, _ in results if sent_at is not None]
+        refused = [o for o, sent_at, _ in results if sent_at is None]
+        if sent:
+            con.execute(
+                """UPDATE report_emails AS e SET status = $1, sent_at = s.sent_at
+                   FROM (SELECT unnest(CAST($2 AS VARCHAR[])) AS recipient, unnest(CAST($3 AS VARCHAR[])) AS report,
+                                unnest(CAST($4 AS VARCHAR[])) AS sha256, unnest(CAST($5 AS TIMESTAMPTZ[])) AS sent_at) AS s
+                   WHERE e.recipient = s.recipient AND e.report = s.report AND e.sha256 = s.sha256""",
+                [SENT, [o.recipient.address for o, _ in sent], [o.due.path for o, _ in sent],
+                 [o.version.sha256 for o, _ in sent], [at for _, at in sent]],
+            )
+        if refused:
+            con.execute(
+                """DELETE FROM report_emails AS e
+                   USING (SELECT unnest(CAST($1 AS VARCHAR[])) AS recipient, unnest(CAST($2 AS VARCHAR[])) AS report,
+                                 unnest(CAST($3 AS VARCHAR[])) AS sha256) AS f
+                   WHERE e.recipient = f.recipient AND e.report = f.report AND e.sha256 = f.sha256 AND e.status = $4""",
+                [[o.recipient.address for o in refused], [o.due.path for o in refused],
+                 [o.version.sha256 for o in refused], SENDING],
+            )
         at = now()
-        for due in {o.due for o, _, _ in results}:
+        resolved = []
+        for due in sorted({o.due for o, _, _ in results}, key=lambda d: d.path):
             errors = sorted({f"{mask_email(o.recipient.address)}: {e}" for o, _, e in results if o.due == due and e})
             if errors:
                 raise_email_failure(con, due.store_id, due.day, due.path,
                                     f"report {due.path} not emailed to " + "; ".join(errors), at)
             else:
-                resolve_email_failure(con, due.store_id, due.day, at)
+                resolved.append((due.store_id, due.day))
+        resolve_email_failures(con, resolved, at)
 
     with connect() as con:
         atomically(con, record_outcomes)
