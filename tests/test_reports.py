@@ -480,3 +480,34 @@ def test_a_day_with_nothing_still_gets_its_report(scenario):
     assert found == {"html": [], "csv": [], "xlsx": []}
     html = report_files(home.path, "daily/2026-07/shopi_2026-07-14")["html"].read_text(encoding="utf-8")
     assert "no statement data yet" in html and "None." in html
+
+
+def _cells(path: Path) -> list[tuple]:
+    """Every cell of every sheet as a reader sees it: value, type, number format, bold, size."""
+    book = openpyxl.load_workbook(path)
+    return [(sheet.title, sheet.freeze_panes, sheet.auto_filter.ref)
+            + tuple((c.coordinate, c.value, c.data_type, c.number_format, bool(c.font.b), c.font.sz or 11)
+                    for row in sheet.iter_rows() for c in row if c.value is not None)
+            for sheet in book.worksheets]
+
+
+def test_a_big_report_streamed_through_temporary_files_reads_like_one_built_in_memory(scenario, tmp_path, monkeypatch):
+    """A workbook above STREAMED_CELLS table cells streams each sheet's rows (memory stays small
+    on a big day); below, it is built in memory. Readers see the same cells, the same bytes twice."""
+    from pagorecon_dagster.reports import spreadsheet
+
+    home, _ = scenario
+    settings = load_settings(home.path)
+    with connect(settings.lake) as con:
+        (report,) = month_close_reports(settings, con, [("shop", dt.date(2026, 7, 1))])
+    written = {}
+    for label, limit in (("in memory", 10**9), ("streamed", 0), ("streamed again", 0)):
+        monkeypatch.setattr(spreadsheet, "STREAMED_CELLS", limit)
+        written[label] = tmp_path / f"{label}.xlsx"
+        spreadsheet.write_xlsx(report, written[label])
+    assert _cells(written["streamed"]) == _cells(written["in memory"])
+    assert written["streamed"].read_bytes() == written["streamed again"].read_bytes()
+    title = openpyxl.load_workbook(written["streamed"]).worksheets[0]["A1"]
+    assert (title.value, title.font.b, title.font.sz) == (report.title, True, 14)
+    money = [c for sheet in _cells(written["streamed"]) for c in sheet[3:] if c[3] == "0.00"]
+    assert money and all(isinstance(c[1], (int, float)) for c in money)

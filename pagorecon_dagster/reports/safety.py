@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
 from pagorecon_dagster.core.masking import mask_digits, mask_email, mask_text
+
+# The control characters XML 1.0 forbids (tab, line feed and carriage return are allowed).
+ILLEGAL_CHARACTERS_RE = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 
 # Column kinds that hold text.
 LABEL = "label"          # our own words (status names, actions): shown as written
