@@ -24,4 +24,4 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 ui: $(BIN)/.installed
-	DAGSTER_HOME=$(PAGORECON_HOME)/dagster $(BIN)/dagster dev -w workspace.yaml
+	DAGSTER_HOME=$(PAGORECON_HOME)/dagster DAGSTER_EVENT_BATCH_SIZE=1000 $(BIN)/dagster dev -w workspace.yaml

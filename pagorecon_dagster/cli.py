@@ -33,15 +33,22 @@ def _instance(settings: Settings):
     under PAGORECON_HOME/dagster so runs show up in `dagster dev`."""
     import dagster as dg
 
+    from pagorecon_dagster.orchestration.event_log import EARLIER_LOCAL_DAGSTER_YAML, EVENT_BATCH_SIZE, LOCAL_DAGSTER_YAML
+
     if not os.environ.get("DAGSTER_HOME"):
         local = settings.home / "dagster"
         local.mkdir(parents=True, exist_ok=True)
-        if not (local / "dagster.yaml").exists():
+        config = local / "dagster.yaml"
+        # a new home, or one whose file an earlier version wrote (and nobody edited): this version's
+        if not config.exists() or config.read_text(encoding="utf-8") == EARLIER_LOCAL_DAGSTER_YAML:
             # written whole then renamed: a second process starting now never reads half a file
             draft = local / f".dagster.yaml.{os.getpid()}"
-            draft.write_text("# Local runs of `pagorecon`: SQLite storage in this folder.\ntelemetry:\n  enabled: false\n")
-            os.replace(draft, local / "dagster.yaml")
+            draft.write_text(LOCAL_DAGSTER_YAML, encoding="utf-8")
+            os.replace(draft, config)
         os.environ["DAGSTER_HOME"] = str(local)
+    # A step's asset events (one per partition) written together: by PostgreSQL's event log, and by
+    # the local one above (orchestration/event_log.py).
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
     # Storages create their tables on first use; two first runs at once would both create them
     # ("table secondary_indexes already exists"), so the first use is one process at a time.
     with contextlib.ExitStack() as stack:

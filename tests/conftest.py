@@ -206,6 +206,7 @@ def _demo_built(tmp_path_factory) -> tuple[Path, str]:
     """`pagorecon demo` once per test session: the first worker to ask writes it (under a lock, in
     the folder every pytest-xdist worker of the session shares), the others wait and read it."""
     from pagorecon_dagster.cli import EXIT_OK, main
+    from pagorecon_dagster.orchestration.event_log import LOCAL_DAGSTER_YAML
 
     shared = tmp_path_factory.getbasetemp().parent
     built, output = shared / "demo-home", shared / "demo-output.txt"
@@ -214,7 +215,7 @@ def _demo_built(tmp_path_factory) -> tuple[Path, str]:
         if not output.exists():
             shutil.rmtree(built, ignore_errors=True)
             (built / "dagster").mkdir(parents=True)  # the demo's runs go to its home's own instance
-            (built / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+            (built / "dagster" / "dagster.yaml").write_text(LOCAL_DAGSTER_YAML, encoding="utf-8")  # the CLI's own
             with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(io.StringIO()) as printed:
                 env.setenv("DAGSTER_HOME", str(built / "dagster"))
                 assert main(["--home", str(built), "demo"]) == EXIT_OK

@@ -189,3 +189,82 @@ def test_duckdb_memory_limit_from_the_environment(home, monkeypatch):
     with pytest.raises(ValueError, match="PAGORECON_DUCKDB_MEMORY_LIMIT='plenty' is not a memory size"):
         with warehouse.warehouse():
             pass
+
+
+def _partitioned_run(dagster_home, batch_size: str | None, monkeypatch) -> list[tuple]:
+    """A single-run backfill of 40 partitions of one asset on the instance of `dagster_home`; what
+    the instance then says of every partition and of the asset."""
+    if batch_size is None:
+        monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", batch_size)
+    keys = [f"2026-07-{day:02d}|{store}" for day in range(1, 21) for store in ("a", "b")]
+    partitions = dg.StaticPartitionsDefinition(keys)
+
+    @dg.asset(partitions_def=partitions, backfill_policy=dg.BackfillPolicy.single_run())
+    def items(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"rows": len(context.partition_keys)})
+
+    job = dg.Definitions(assets=[items]).resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        run = job.execute_in_process(instance=instance, tags={"dagster/asset_partition_range_start": keys[0],
+                                                              "dagster/asset_partition_range_end": keys[-1]})
+        assert run.success
+        records = instance.fetch_materializations(dg.AssetKey("items"), limit=1000).records
+        planned = instance.get_event_records(dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+                                                                   asset_key=dg.AssetKey("items")))
+        latest = instance.get_latest_materialization_event(dg.AssetKey("items"))
+        return [
+            type(instance.event_log_storage).__name__,
+            sorted(instance.get_materialized_partitions(dg.AssetKey("items"))),
+            sorted((r.partition_key, r.asset_materialization.metadata["rows"].value) for r in records),
+            sorted(r.event_log_entry.dagster_event.partition for r in planned),
+            latest.dagster_event.partition == records[0].partition_key,  # the asset's row keeps the last one
+            len(instance.all_logs(run.run_id)),
+        ]
+
+
+def test_the_local_instance_writes_a_steps_asset_events_in_one_go_and_records_what_the_sqlite_one_does(tmp_path, monkeypatch):
+    """`pagorecon` gives a local DAGSTER_HOME an event log that writes a step's batch of asset
+    events (one per partition) at once: what the instance then knows equals Dagster's own SQLite
+    event log writing them one by one (batched or not)."""
+    from pagorecon_dagster.orchestration.event_log import LOCAL_DAGSTER_YAML
+
+    found = {}
+    for name, config, batch in (("sqlite", "telemetry:\n  enabled: false\n", None),
+                                ("sqlite, batches", "telemetry:\n  enabled: false\n", "1000"),
+                                ("local", LOCAL_DAGSTER_YAML, "1000"),
+                                ("local, batches of 7", LOCAL_DAGSTER_YAML, "7")):
+        dagster_home = tmp_path / name
+        dagster_home.mkdir()
+        (dagster_home / "dagster.yaml").write_text(config)
+        monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+        found[name] = _partitioned_run(dagster_home, batch, monkeypatch)
+    assert found["local"][0] == "BatchedSqliteEventLogStorage" and found["sqlite"][0] == "SqliteEventLogStorage"
+    assert len(found["sqlite"][1]) == 40 and found["sqlite"][4]
+    for name in ("sqlite, batches", "local", "local, batches of 7"):
+        assert found[name][1:] == found["sqlite"][1:], name
+
+
+def test_a_run_without_dagster_home_keeps_its_history_in_the_home_with_the_local_event_log(home, capsys, monkeypatch):
+    """No DAGSTER_HOME: the run's instance is home/dagster, whose dagster.yaml pagorecon writes; one
+    an earlier version wrote is brought up to date, one a person edited is left as it is."""
+    from pagorecon_dagster.orchestration.event_log import EARLIER_LOCAL_DAGSTER_YAML, LOCAL_DAGSTER_YAML
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    seed(home)
+    config = home.path / "dagster" / "dagster.yaml"
+    config.parent.mkdir()
+    config.write_text(EARLIER_LOCAL_DAGSTER_YAML)
+    assert main(["--home", str(home.path), "run", "--start", "2026-07-14", "--end", "2026-07-15"]) == EXIT_OK
+    assert config.read_text() == LOCAL_DAGSTER_YAML
+    with dg.DagsterInstance.from_config(str(config.parent)) as instance:
+        assert type(instance.event_log_storage).__name__ == "BatchedSqliteEventLogStorage"
+        assert sorted(instance.get_materialized_partitions(dg.AssetKey("recon_items"))) == [
+            "2026-07-14|shop", "2026-07-14|shopi", "2026-07-15|shop", "2026-07-15|shopi"]
+    edited = EARLIER_LOCAL_DAGSTER_YAML + "# kept as is\n"
+    config.write_text(edited)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert main(["--home", str(home.path), "run", "--start", "2026-07-14", "--end", "2026-07-15", "--force"]) == EXIT_OK
+    assert config.read_text() == edited
