@@ -104,11 +104,12 @@ def test_items_written_before_evidence_codes_keep_their_sentences_until_their_da
         {"order_id": "A1", "evidence_code": "PAID_IN_FULL"}, {"order_id": "B1", "evidence_code": None},
         {"order_id": "C1", "evidence_code": "OVERPAID"}]
 
-def test_every_window_gives_the_rows_a_run_over_the_whole_range_gives_for_its_store_days(tmp_path):
+def test_every_window_gives_the_rows_a_run_over_the_whole_range_gives_for_its_store_days(tmp_path, monkeypatch):
     """A daily run and a run over the whole range agree, row for row, on the days they share: shared
     references, payments of other days and orphans are judged the same whatever the window, and
     whether a window is written whole or store by store."""
     from conftest import load_sandbox
+    from pagorecon_dagster.reconciliation import models
     from pagorecon_dagster.reconciliation.models import Window, reconcile
     from pagorecon_dagster.warehouse.duckdb import connect, model_sql, set_variables
 
@@ -132,10 +133,13 @@ def test_every_window_gives_the_rows_a_run_over_the_whole_range_gives_for_its_st
             seen += con.execute("SELECT count(*) FROM window_items").fetchone()[0]
         assert seen > 0
 
-        # reconcile() writes a window store by store: the same rows as the model over all stores
-        assert reconcile(con, settings, whole) == con.execute("SELECT count(*) FROM whole_items").fetchone()[0]
-        for a, b in (("recon_item_rows", "whole_items"), ("whole_items", "recon_item_rows")):
-            assert con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchone()[0] == 0, a
+        # reconcile() writes a small window in one statement and a big one store by store: the
+        # same rows as the model over all stores either way
+        for one_statement_orders in (models.ONE_STATEMENT_ORDERS, 0):
+            monkeypatch.setattr(models, "ONE_STATEMENT_ORDERS", one_statement_orders)
+            assert reconcile(con, settings, whole) == con.execute("SELECT count(*) FROM whole_items").fetchone()[0]
+            for a, b in (("recon_item_rows", "whole_items"), ("whole_items", "recon_item_rows")):
+                assert con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchone()[0] == 0, a
 
 
 def test_the_invariants_hold_over_the_runs_window_and_over_everything_when_run_alone(home):
