@@ -135,8 +135,8 @@ def test_every_window_gives_the_rows_a_run_over_the_whole_range_gives_for_its_st
 
         # reconcile() writes a small window in one statement and a big one store by store: the
         # same rows as the model over all stores either way
-        for one_statement_orders in (models.ONE_STATEMENT_ORDERS, 0):
-            monkeypatch.setattr(models, "ONE_STATEMENT_ORDERS", one_statement_orders)
+        for one_statement_rows in (models.ONE_STATEMENT_ROWS, 0):
+            monkeypatch.setattr(models, "ONE_STATEMENT_ROWS", one_statement_rows)
             assert reconcile(con, settings, whole) == con.execute("SELECT count(*) FROM whole_items").fetchone()[0]
             for a, b in (("recon_item_rows", "whole_items"), ("whole_items", "recon_item_rows")):
                 assert con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchone()[0] == 0, a

@@ -189,11 +189,12 @@ def refresh_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     return len(frame)
 
 
-# A window with more PagoEfectivo orders than this is reconciled store by store, so that one
-# store's rows are in memory at a time (10M orders in 4 stores: 0.9 GiB against 2.4 GiB in one
-# statement). A smaller one, a daily run, in one statement: each costs about 0.3 s of planning and
-# committing whatever its rows, which store by store was most of a day's run of 10 stores.
-ONE_STATEMENT_ORDERS = 250_000
+# The model holds every CIP of the window's stores (a payment may settle an order of any day) and
+# the window's orders. Up to this many of both, a window is reconciled in one statement: each
+# statement costs about 0.3 s of planning and committing whatever its rows, which store by store
+# was most of a daily run of many small stores. Beyond, store by store, so that one store's rows
+# are in memory at a time (4 stores of 10M CIPs, one day: 2.4 GiB in one statement, 0.9 GiB by store).
+ONE_STATEMENT_ROWS = 1_000_000
 
 
 def reconcile(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window, run_id: str | None = None) -> int:
@@ -201,7 +202,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window
     The commit is labelled with the window, so that what each rerun changed can be shown (diff.py)."""
     variables = window.variables(settings)
     parts = []
-    if len(window.stores) > 1 and _window_orders(con, variables) > ONE_STATEMENT_ORDERS:
+    if len(window.stores) > 1 and _rows_held(con, variables) > ONE_STATEMENT_ROWS:
         parts = [Window((store,), window.start, window.end).variables(settings) for store in window.stores]
     inserted = replace_window(con, "recon_item_rows", window.predicate, variables, parts=parts,
                               note=commit_note(window.stores, window.start, window.end, run_id))
@@ -209,12 +210,16 @@ def reconcile(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window
     return inserted
 
 
-def _window_orders(con: duckdb.DuckDBPyConnection, variables: dict[str, object]) -> int:
-    """The window's PagoEfectivo orders (0 before the first refresh made the table)."""
-    if table_type(con, "orders") is None:
+def _rows_held(con: duckdb.DuckDBPyConnection, variables: dict[str, object]) -> int:
+    """The CIPs of the window's stores and the window's PagoEfectivo orders (0 before the first
+    refresh made the tables)."""
+    if table_type(con, "orders") is None or table_type(con, "payments") is None:
         return 0
     set_variables(con, variables)
-    return int(con.execute("SELECT count(*) FROM orders WHERE is_pagoefectivo AND in_window(store_id, business_date)").fetchone()[0])
+    return int(con.execute(
+        """SELECT (SELECT count(*) FROM payments WHERE in_stores(store_id))
+                + (SELECT count(*) FROM orders WHERE is_pagoefectivo AND in_window(store_id, business_date))"""
+    ).fetchone()[0])
 
 
 def summarize(con: duckdb.DuckDBPyConnection, settings: Settings, window: Window) -> int:
