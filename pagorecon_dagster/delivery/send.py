@@ -159,7 +159,7 @@ def send_reports(settings: Settings, connect: Connect, mailer: Mailer, build: Bu
 
     def record_outcomes(con) -> None:
         # One statement each, whatever the number of emails: on the lake every statement that changes
-        # rows costs a commit's work (a year's backfill: 83 s -> under a second, benchmarks/README.md).
+        # rows costs a commit's work (365 emails: 83 s of row-by-row statements; benchmarks/README.md).
         sent = [(o, sent_at) for o, sent_at, _ in results if sent_at is not None]
         refused = [o for o, sent_at, _ in results if sent_at is None]
         if sent:

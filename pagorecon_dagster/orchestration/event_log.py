@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from dagster._config import Field, StringSource
+from dagster._config import StringSource
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
@@ -29,6 +29,9 @@ telemetry:
 event_log_storage:
   module: pagorecon_dagster.orchestration.event_log
   class: BatchedSqliteEventLogStorage
+  config:
+    dagster_home:
+      env: DAGSTER_HOME
 """
 EARLIER_LOCAL_DAGSTER_YAML = "# Local runs of `pagorecon`: SQLite storage in this folder.\ntelemetry:\n  enabled: false\n"
 # Events of a step written together (Dagster's setting, read when each event is handled).
@@ -41,13 +44,13 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 
     @classmethod
     def config_type(cls):
-        return {"base_dir": Field(StringSource, is_required=False)}
+        # The instance's own folder (`{env: DAGSTER_HOME}` in dagster.yaml, read by Dagster's config):
+        # the log lives where Dagster's default puts it, $DAGSTER_HOME/history/runs, wherever the home moves.
+        return {"dagster_home": StringSource}
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value) -> BatchedSqliteEventLogStorage:
-        # Dagster's default place for the event log: $DAGSTER_HOME/history/runs
-        base_dir = config_value.get("base_dir") or os.path.join(os.environ["DAGSTER_HOME"], "history", "runs", "")
-        return cls(base_dir=base_dir, inst_data=inst_data)
+        return cls(base_dir=os.path.join(config_value["dagster_home"], "history", "runs", ""), inst_data=inst_data)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         runs = {event.run_id for event in events}

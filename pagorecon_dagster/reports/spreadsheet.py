@@ -57,11 +57,11 @@ class _Cells:
             self.formats[key] = self.workbook.add_format(props)
         return self.formats[key]
 
-    def write(self, sheet, row: int, col: int, column: Column, value: object, bold: bool = False, size: int | None = None) -> int:
-        """Write `value` at (row, col) and return how many characters it shows. Text is always a
-        string cell, never a formula, and inert; money an exact decimal (céntimos / 100) shown `0.00`."""
+    def write(self, sheet, row: int, col: int, column: Column, value: object, bold: bool = False, size: int | None = None) -> None:
+        """Write `value` at (row, col). Text is always a string cell, never a formula, and inert;
+        money an exact decimal (céntimos / 100) shown `0.00`."""
         if value is None:
-            return 0
+            return
         look = {"bold": True} if bold else {}
         if column.kind == MONEY:
             sheet.write_number(row, col, Decimal(int(value)) / 100, self._format(num_format="0.00", **look))
@@ -73,11 +73,10 @@ class _Cells:
         else:
             shown = inert(cell_text(column, value))
             if not shown:
-                return 0
+                return
             if size:
                 look["font_size"] = size
             sheet.write_string(row, col, shown, self._format(valign="top", **look))
-        return len(cell_text(column, value))
 
 
 def _write_table(cells: _Cells, sheet, table: Table) -> None:
